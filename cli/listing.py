@@ -1,0 +1,48 @@
+"""``grokscope runs`` and ``grokscope models``: what is on disk, what can be built."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from grokscope.cli.errors import exits_on_user_error
+
+app = typer.Typer()
+
+
+@app.command("runs")
+@exits_on_user_error
+def runs_cmd(folder: Annotated[Path, typer.Argument(help="folder of runs")] = Path("checkpoints")) -> None:
+    """List runs under FOLDER: task, steps, when train and test accuracy reached 99%."""
+    from grokscope.store.run import find_runs
+
+    runs = find_runs(folder)
+    if not runs:
+        raise ValueError(f"no runs in {folder}: train one with grokscope train --out {folder}")
+    header = f"{'run':<28} {'task':<10} {'preset':<8} {'steps':>7} {'ckpts':>5} {'train99':>8} {'test99':>8} {'test_acc':>8}"
+    typer.echo(header)
+    for run in runs:
+        s = run.summary()
+        acc = "-" if s["test_acc"] is None else f"{s['test_acc']:.4f}"
+        typer.echo(f"{s['run']:<28} {s['task']:<10} {s['preset']:<8} {_d(s['steps']):>7} {s['checkpoints']:>5} "
+                   f"{_d(s['train_99']):>8} {_d(s['test_99']):>8} {acc:>8}")
+
+
+def _d(x: object) -> str:
+    return "-" if x is None else str(x)
+
+
+@app.command("models")
+def models_cmd(task: Annotated[str, typer.Option(help="task that sizes the vocabulary")] = "mod97") -> None:
+    """List model presets with their parameter counts (TransformerLens convention)."""
+    from grokscope.cli.errors import user_errors
+
+    with user_errors():
+        from grokscope.models.build import count_params
+        from grokscope.models.presets import PRESET_NOTES, PRESETS
+        from grokscope.tasks import get_task
+
+        t = get_task(task)
+        typer.echo(f"{'preset':<8} {'params':>11}  description (vocabulary of {t.name})")
+        for name in PRESETS:
+            typer.echo(f"{name:<8} {count_params(name, t):>11,}  {PRESET_NOTES[name]}")

@@ -1,0 +1,23 @@
+"""Root of the ``grokscope`` command. Imports stay light so ``--help`` and argument errors are instant."""
+
+import typer
+
+from grokscope.cli import listing, train
+
+app = typer.Typer(
+    name="grokscope",
+    help="Train small transformers until they grok, then open them up.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.registered_commands += train.app.registered_commands
+app.registered_commands += listing.app.registered_commands
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

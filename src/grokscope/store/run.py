@@ -1,0 +1,190 @@
+"""A run folder and its notebook-facing handle, :class:`Run`.
+
+Layout of ``<out>/<name>/``::
+
+    run.json          config, seed, versions (written once, atomically)
+    manifest.json     every checkpoint with its size and SHA-256, and the resume state; written last
+    metrics.jsonl     one JSON object per evaluation (step, train/test loss and accuracy, ...)
+    ckpt/step_XXXXXXX.safetensors     HookedTransformer parameters at that step
+    resume/state_XXXXXXX.safetensors  optimizer (and sampler) state of the newest checkpoint
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grokscope.store.checkpoint import CorruptCheckpointError, load_tensors
+from grokscope.training.config import RunConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from torch import Tensor
+    from transformer_lens import HookedTransformer
+
+RUN_FILE, MANIFEST_FILE, METRICS_FILE = "run.json", "manifest.json", "metrics.jsonl"
+
+
+class NotARunError(ValueError):
+    """A folder that holds no grokscope run."""
+
+
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / RUN_FILE).is_file()
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Rows of ``metrics.jsonl``; a torn last line (the process was killed mid-write) is dropped."""
+    rows = []
+    try:
+        text = (Path(path) / METRICS_FILE).read_text()
+    except FileNotFoundError:
+        return rows
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+@dataclass(frozen=True)
+class CheckpointStack:
+    """One tensor per parameter with a leading checkpoint axis: ``params[name][i]`` is at ``steps[i]``.
+
+    ``skipped`` lists checkpoints that could not be read, with the reason.
+    """
+
+    steps: list[int]
+    params: dict[str, "Tensor"]
+    skipped: list[tuple[int, str]]
+
+
+class Run:
+    """A training run on disk: config, metrics, and the model at any checkpointed step.
+
+    >>> run = load_run("checkpoints/mod97-grok1l-s0")  # doctest: +SKIP
+    >>> run.steps[:5], run.model(run.steps[-1])          # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not is_run_dir(self.path):
+            raise NotARunError(f"{self.path} is not a grokscope run (no {RUN_FILE})")
+        try:
+            info = json.loads((self.path / RUN_FILE).read_text())
+            self.config = RunConfig.from_dict(info["config"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise NotARunError(f"{self.path / RUN_FILE} is unreadable: {e}") from e
+        self.info: dict[str, Any] = info
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def task(self):
+        return self.config.task
+
+    def manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / MANIFEST_FILE).read_text())
+        except FileNotFoundError:
+            return {"checkpoints": [], "resume": None}
+
+    @property
+    def steps(self) -> list[int]:
+        """Checkpointed steps, ascending."""
+        return [e["step"] for e in self.manifest()["checkpoints"]]
+
+    def _entry(self, step: int) -> dict[str, Any]:
+        entries = {e["step"]: e for e in self.manifest()["checkpoints"]}
+        if step not in entries:
+            have = sorted(entries)
+            shown = ", ".join(map(str, have[:8])) + (f", ... {have[-1]}" if len(have) > 8 else "")
+            raise KeyError(f"no checkpoint at step {step} in {self.path}; steps present: {shown or 'none'}")
+        return entries[step]
+
+    def state_dict(self, step: int | None = None, *, device: str = "cpu") -> dict[str, "Tensor"]:
+        """Parameters at ``step`` (default: the last checkpoint), by TransformerLens name."""
+        step = self.steps[-1] if step is None else step
+        entry = self._entry(step)
+        return load_tensors(self.path / "ckpt" / entry["file"], entry, device=device)
+
+    def model(self, step: int | None = None, *, device: str = "cpu") -> "HookedTransformer":
+        """The ``HookedTransformer`` at ``step`` (default: the last checkpoint), in eval mode."""
+        from grokscope.models.build import model_from_state
+
+        return model_from_state(self.config.preset, self.task, self.state_dict(step, device=device), device=device)
+
+    def stack(self, names: Sequence[str] | None = None, steps: Sequence[int] | None = None) -> CheckpointStack:
+        """Stack parameters over checkpoints into ``(n_checkpoints, *shape)`` tensors.
+
+        Unreadable checkpoints are skipped and reported in ``CheckpointStack.skipped``.
+        """
+        import torch
+
+        wanted = self.steps if steps is None else list(steps)
+        got: list[int] = []
+        per_name: dict[str, list[Tensor]] = {}
+        skipped: list[tuple[int, str]] = []
+        for step in wanted:
+            try:
+                sd = self.state_dict(step)
+            except (CorruptCheckpointError, KeyError) as e:
+                skipped.append((step, str(e)))
+                continue
+            got.append(step)
+            for k in names or sd:
+                per_name.setdefault(k, []).append(sd[k])
+        return CheckpointStack(got, {k: torch.stack(v) for k, v in per_name.items()}, skipped)
+
+    def metrics_rows(self) -> list[dict[str, Any]]:
+        return read_metrics(self.path)
+
+    def metrics(self) -> "pd.DataFrame":
+        """Metrics as a DataFrame indexed by step."""
+        import pandas as pd
+
+        return pd.DataFrame(self.metrics_rows()).set_index("step")
+
+    def first_step_at(self, column: str, threshold: float) -> int | None:
+        """First evaluated step where ``column >= threshold``."""
+        return next((r["step"] for r in self.metrics_rows() if r.get(column, -1) >= threshold), None)
+
+    @property
+    def grok_step(self) -> int | None:
+        """First step where test accuracy reached the run's grok threshold."""
+        return self.first_step_at("test_acc", self.config.train.grok_threshold)
+
+    def summary(self) -> dict[str, Any]:
+        rows = self.metrics_rows()
+        last = rows[-1] if rows else {}
+        return {
+            "run": self.name, "task": self.task.name, "preset": self.config.preset, "seed": self.config.seed,
+            "steps": last.get("step"), "checkpoints": len(self.steps),
+            "train_99": self.first_step_at("train_acc", 0.99), "test_99": self.first_step_at("test_acc", 0.99),
+            "test_acc": last.get("test_acc"), "finished": self.info.get("finished", False),
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"Run({self.path}: {s['task']} {s['preset']} seed {s['seed']}, {s['checkpoints']} checkpoints "
+                f"to step {s['steps']}, train 99% at {s['train_99']}, test 99% at {s['test_99']})")
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a run folder."""
+    return Run(path)
+
+
+def find_runs(folder: str | Path) -> list[Run]:
+    """Every run in ``folder`` (the folder itself if it is one), sorted by name."""
+    folder = Path(folder)
+    if is_run_dir(folder):
+        return [Run(folder)]
+    if not folder.is_dir():
+        raise NotARunError(f"{folder} is not a folder")
+    return [Run(p) for p in sorted(folder.iterdir()) if is_run_dir(p)]

@@ -1,0 +1,91 @@
+"""Binary operations modulo p (Power et al. 2022): the grokking task family (config only).
+
+Every example is the three tokens ``[a, b, =]`` with ``=`` as token ``p``; the label is
+``a ∘ b mod p``. The model predicts the label at the final position. This module stays free of
+torch so the CLI can validate arguments instantly; the tensors live in ``modular_data``.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Literal, get_args
+
+if TYPE_CHECKING:
+    from grokscope.tasks.modular_data import ModularData
+
+Op = Literal["add", "sub", "mul", "div", "x2y2", "x2xyy2", "x3xy"]
+OPS: tuple[str, ...] = get_args(Op)
+
+OP_FORMULAS: dict[str, str] = {
+    "add": "a + b",
+    "sub": "a - b",
+    "mul": "a * b",
+    "div": "a / b  (b != 0, modular inverse)",
+    "x2y2": "a^2 + b^2",
+    "x2xyy2": "a^2 + ab + b^2",
+    "x3xy": "a^3 + ab",
+}
+
+
+def is_prime(n: int) -> bool:
+    if n < 2:
+        return False
+    return all(n % d for d in range(2, int(n**0.5) + 1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModularTask:
+    """``a ∘ b mod p`` over all pairs, split into train/test by ``seed`` and ``frac``.
+
+    ``frac`` is the fraction of pairs used for training (0.3 in Nanda et al.).
+    """
+
+    p: int = 97
+    op: Op = "add"
+    frac: float = 0.3
+    seed: int = 0
+    kind: Literal["modular"] = field(default="modular", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"unknown operation {self.op!r}: choose one of {', '.join(OPS)}")
+        if not isinstance(self.p, int) or self.p < 3:
+            raise ValueError(f"p must be an integer >= 3, got {self.p!r}")
+        if self.op == "div" and not is_prime(self.p):
+            raise ValueError(
+                f"p={self.p} is not prime, so division mod p is not defined for every b: "
+                "use a prime such as 97 or 113"
+            )
+        if not 0.0 < self.frac < 1.0:
+            raise ValueError(f"train fraction must be strictly between 0 and 1, got {self.frac}")
+
+    @property
+    def name(self) -> str:
+        return f"mod{self.p}" if self.op == "add" else f"mod{self.p}-{self.op}"
+
+    @property
+    def d_vocab(self) -> int:
+        """Input vocabulary: residues 0..p-1 and the ``=`` token."""
+        return self.p + 1
+
+    @property
+    def d_vocab_out(self) -> int:
+        """Output classes: residues only (``=`` is never a label)."""
+        return self.p
+
+    @property
+    def n_ctx(self) -> int:
+        return 3
+
+    @property
+    def eq_token(self) -> int:
+        return self.p
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def dataset(self) -> "ModularData":
+        """All pairs, labels and the seeded train/test split (see :func:`modular_dataset`)."""
+        from grokscope.tasks.modular_data import modular_dataset
+
+        return modular_dataset(self)
+
+

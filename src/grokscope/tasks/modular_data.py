@@ -1,0 +1,66 @@
+"""Tensors for a :class:`ModularTask`: every pair, its label and the seeded split."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Bool, Int
+from torch import Tensor
+
+from grokscope.tasks.modular import ModularTask
+
+
+@dataclass(frozen=True)
+class ModularData:
+    """Every valid pair of a modular task (a-major), labels, and train/test indices into them."""
+
+    task: ModularTask
+    a: Int[Tensor, " n"]
+    b: Int[Tensor, " n"]
+    labels: Int[Tensor, " n"]
+    train_idx: Int[Tensor, " n_train"]
+    test_idx: Int[Tensor, " n_test"]
+
+    def tokens(self) -> Int[Tensor, "n 3"]:
+        """``[a, b, =]`` token rows, the input format of the HookedTransformer."""
+        return torch.stack([self.a, self.b, torch.full_like(self.a, self.task.eq_token)], dim=1)
+
+    def train_mask(self) -> Bool[Tensor, "p p"]:
+        """``mask[a, b]`` is True where ``(a, b)`` is a training pair."""
+        p = self.task.p
+        mask = torch.zeros(p, p, dtype=torch.bool)
+        mask[self.a[self.train_idx], self.b[self.train_idx]] = True
+        return mask
+
+
+def _div(a: Tensor, b: Tensor, p: int) -> Tensor:
+    inv = torch.tensor([pow(x, -1, p) if x else 0 for x in range(p)])
+    return a * inv[b]
+
+
+_OP_FNS: dict[str, Callable[[Tensor, Tensor, int], Tensor]] = {
+    "add": lambda a, b, p: a + b,
+    "sub": lambda a, b, p: a - b,
+    "mul": lambda a, b, p: a * b,
+    "div": _div,
+    "x2y2": lambda a, b, p: a * a + b * b,
+    "x2xyy2": lambda a, b, p: a * a + a * b + b * b,
+    "x3xy": lambda a, b, p: a * a * a + a * b,
+}
+
+
+def modular_dataset(task: ModularTask) -> ModularData:
+    """Pairs ``(a, b)`` listed a-major (``b = 0`` dropped for division), labels ``a ∘ b mod p``,
+    and a split that depends only on ``task.seed`` and ``task.frac``."""
+    a, b = torch.meshgrid(torch.arange(task.p), torch.arange(task.p), indexing="ij")
+    a, b = a.flatten(), b.flatten()
+    if task.op == "div":
+        keep = b != 0
+        a, b = a[keep], b[keep]
+    labels = _OP_FNS[task.op](a, b, task.p) % task.p
+    n = len(a)
+    n_train = int(task.frac * n)
+    if n_train == 0 or n_train == n:
+        raise ValueError(f"frac={task.frac} leaves an empty train or test set for p={task.p}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(task.seed))
+    return ModularData(task, a, b, labels, perm[:n_train].sort().values, perm[n_train:].sort().values)

@@ -1,0 +1,114 @@
+"""What a training run is: its task, model preset, seed and optimisation, as frozen dataclasses.
+
+Stays free of torch so the CLI can validate arguments before the heavy imports.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from grokscope.models.presets import check_preset
+from grokscope.tasks import Task, task_from_dict
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Optimisation and bookkeeping. Defaults are Nanda et al.'s (AdamW, wd 1, full batch).
+
+    ``batch_size=None`` trains full-batch. ``stop_after_grok=N`` ends the run ``N`` steps after
+    test accuracy first reaches ``grok_threshold`` (``None`` trains for all ``steps``).
+    Checkpoints: every ``ckpt_every`` steps, plus a dense log-spaced set below that.
+    """
+
+    steps: int = 30_000
+    lr: float = 1e-3
+    weight_decay: float = 1.0
+    beta1: float = 0.9
+    beta2: float = 0.98
+    warmup: int = 10
+    batch_size: int | None = None
+    eval_every: int = 50
+    ckpt_every: int = 100
+    stop_after_grok: int | None = 2_000
+    grok_threshold: float = 0.99
+    fast: bool = True
+
+    def __post_init__(self) -> None:
+        _positive(self, "steps", "eval_every", "ckpt_every")
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be >= 0, got {self.warmup}")
+        if self.batch_size is not None and self.batch_size <= 0:
+            raise ValueError(f"batch size must be positive, got {self.batch_size}")
+        if self.stop_after_grok is not None and self.stop_after_grok < 0:
+            raise ValueError(f"stop_after_grok must be >= 0 or None, got {self.stop_after_grok}")
+        if not 0 < self.grok_threshold <= 1:
+            raise ValueError(f"grok_threshold must be in (0, 1], got {self.grok_threshold}")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"betas must lie in [0, 1), got {self.beta1}, {self.beta2}")
+
+
+# Fields that only decide where a run ends: a resumed run may change them freely.
+ENDPOINT_FIELDS = frozenset({"steps", "stop_after_grok", "grok_threshold"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything that determines a run's trajectory, and where it stops."""
+
+    task: Task
+    preset: str = "grok1l"
+    seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        check_preset(self.preset)
+
+    @property
+    def default_name(self) -> str:
+        frac = f"-f{self.task.frac:g}" if self.task.frac != 0.3 else ""
+        return f"{self.task.name}-{self.preset}{frac}-s{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task.to_dict(), "preset": self.preset, "seed": self.seed,
+                "train": asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        unknown = set(d) - {"task", "preset", "seed", "train"}
+        if unknown:
+            raise ValueError(f"unknown run config keys {sorted(unknown)}")
+        train_keys = {f.name for f in fields(TrainConfig)}
+        bad = set(d.get("train", {})) - train_keys
+        if bad:
+            raise ValueError(f"unknown train config keys {sorted(bad)}")
+        return cls(task=task_from_dict(d["task"]), preset=d["preset"], seed=d["seed"],
+                   train=TrainConfig(**d.get("train", {})))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def conflicts(self, other: "RunConfig") -> list[str]:
+        """Differences that would change the trajectory (endpoint fields are allowed to differ)."""
+        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
+        return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                if a.get(k) != b.get(k) and k.split(".")[-1] not in ENDPOINT_FIELDS]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _positive(obj: object, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise ValueError(f"{name} must be positive, got {getattr(obj, name)}")

@@ -1,0 +1,258 @@
+"""The trainer: one ``train()`` that reads top to bottom, and ``resume()``.
+
+A step ``t`` means the state after ``t`` optimizer updates. At each step the loop computes the
+training loss of that state (float64 cross-entropy on the final position), evaluates the test
+set every ``eval_every`` steps, checkpoints on the schedule, and then takes the update.
+Everything the next update depends on (parameters, AdamW moments, sampler state) is in the
+checkpoint and resume files, so a resumed run continues bit-identically on the same device.
+"""
+
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from grokscope.models.build import build_model
+from grokscope.models.fast import final_position_logits, supports_fast_path
+from grokscope.store.checkpoint import load_tensors, save_tensors, write_json_atomic
+from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
+from grokscope.training.config import RunConfig
+from grokscope.training.schedule import is_checkpoint_step
+
+Callback = Callable[[dict[str, Any]], None]
+"""Called with every metrics row (plus ``"total"``: the step budget); e.g. a progress bar."""
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA GPU: use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return device
+
+
+def prepare_run_dir(config: RunConfig, out: str | Path, name: str | None = None) -> tuple[Path, bool]:
+    """The run folder for ``config`` and whether it already holds this run (then it is resumed).
+
+    A folder holding a run with a different config is never touched.
+    """
+    path = Path(out) / (name or config.default_name)
+    if is_run_dir(path):
+        existing = Run(path).config
+        diff = existing.conflicts(config)
+        if diff:
+            raise ValueError(f"{path} holds a run with another config ({diff[0]}): pass --name for a new run "
+                             f"or --resume {path} to continue that one")
+        return path, True
+    if path.exists() and any(path.iterdir()):
+        raise ValueError(f"{path} exists and is not a grokscope run: choose another --out or --name")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"cannot write to {path} ({e.strerror}): choose a writable --out") from e
+    return path, False
+
+
+def train(config: RunConfig, out: str | Path = "checkpoints", *, name: str | None = None, device: str = "auto",
+          callbacks: Sequence[Callback] = ()) -> Run:
+    """Train ``config`` into ``out/name`` (default name from the config) and return the :class:`Run`.
+
+    If that folder already holds this very run, it is resumed instead of started again.
+    """
+    path, exists = prepare_run_dir(config, out, name)
+    if exists:
+        return resume(path, steps=config.train.steps, stop_after_grok=config.train.stop_after_grok,
+                      device=device, callbacks=callbacks)
+    write_json_atomic(path / RUN_FILE, _run_info(config, finished=False))
+    return _loop(config, path, resolve_device(device), callbacks, start=None)
+
+
+def resume(run_dir: str | Path, *, steps: int | None = None, stop_after_grok: int | None | str = "keep",
+           device: str = "auto", callbacks: Sequence[Callback] = ()) -> Run:
+    """Continue a run from its newest checkpoint; ``steps``/``stop_after_grok`` may move its end."""
+    run = Run(run_dir)
+    config = run.config
+    changes: dict[str, Any] = {}
+    if steps is not None:
+        changes["steps"] = steps
+    if stop_after_grok != "keep":
+        changes["stop_after_grok"] = stop_after_grok
+    if changes:
+        from dataclasses import replace
+
+        config = replace(config, train=replace(config.train, **changes))
+    resume_entry = run.manifest().get("resume")
+    if resume_entry is None:
+        raise NotARunError(f"{run.path} has no resumable checkpoint yet: start it again with grokscope train")
+    write_json_atomic(run.path / RUN_FILE, _run_info(config, finished=False, created=run.info.get("created")))
+    return _loop(config, run.path, resolve_device(device), callbacks, start=resume_entry)
+
+
+def _run_info(config: RunConfig, *, finished: bool, created: str | None = None, **extra: Any) -> dict[str, Any]:
+    import transformer_lens
+
+    from grokscope import __version__
+
+    return {
+        "config": config.to_dict(),
+        "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished": finished,
+        "versions": {"grokscope": __version__, "torch": torch.__version__, "python": platform.python_version(),
+                     "transformer_lens": getattr(transformer_lens, "__version__", "unknown")},
+        **extra,
+    }
+
+
+def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callback],
+          start: dict[str, Any] | None) -> Run:
+    tc, task = config.train, config.task
+    data = task.dataset()
+    model = build_model(config.preset, task, seed=config.seed, device=device)
+    params = dict(model.named_parameters())
+    opt = torch.optim.AdamW(params.values(), lr=tc.lr, weight_decay=tc.weight_decay, betas=(tc.beta1, tc.beta2))
+    sampler = torch.Generator().manual_seed(config.seed)
+    use_fast = tc.fast and supports_fast_path(model.cfg)
+
+    def to_dev(idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(t.to(device) for t in (data.a[idx], data.b[idx], data.labels[idx], data.tokens()[idx]))
+
+    train_set, test_set = to_dev(data.train_idx), to_dev(data.test_idx)
+
+    def logits_of(a, b, tokens):
+        if use_fast:
+            return final_position_logits(params, a, b, task.eq_token)
+        return model(tokens)[:, -1]
+
+    step, manifest, rows = 0, {"checkpoints": [], "resume": None}, []
+    if start is not None:
+        step = start["step"]
+        manifest = json.loads((path / MANIFEST_FILE).read_text())
+        _load_state(path, manifest, start, params, opt, sampler)
+        rows = [r for r in read_metrics(path) if r["step"] < step]
+    _rewrite_metrics(path, rows)
+    grok_step = next((r["step"] for r in rows if r["test_acc"] >= tc.grok_threshold), None)
+    elapsed0 = rows[-1]["elapsed_s"] if rows else 0.0
+    t0 = time.perf_counter()
+
+    flush_denormal = device == "cpu" and torch.set_flush_denormal(True)  # tiny losses make denormals, 2x slower
+    model.train()
+    try:
+        with open(path / METRICS_FILE, "a") as metrics_file:
+            while True:
+                if tc.batch_size is None:
+                    a, b, y, tokens = train_set
+                else:
+                    pick = torch.randperm(len(train_set[0]), generator=sampler)[: tc.batch_size].to(device)
+                    a, b, y, tokens = (t[pick] for t in train_set)
+                logits = logits_of(a, b, tokens)
+                loss = F.cross_entropy(logits.double(), y)
+                lr = tc.lr * min(step / tc.warmup, 1.0) if tc.warmup else tc.lr
+
+                done = step >= tc.steps or (grok_step is not None and tc.stop_after_grok is not None
+                                            and step >= grok_step + tc.stop_after_grok)
+                if step % tc.eval_every == 0 or done or is_checkpoint_step(step, tc.ckpt_every):
+                    row = _evaluate(step, loss, logits, y, test_set, logits_of, params, lr,
+                                    elapsed0 + time.perf_counter() - t0)
+                    metrics_file.write(json.dumps(row) + "\n")
+                    metrics_file.flush()
+                    if grok_step is None and row["test_acc"] >= tc.grok_threshold:
+                        grok_step = step
+                        done = done or (tc.stop_after_grok == 0)
+                    for cb in callbacks:
+                        cb({**row, "total": tc.steps, "grok_step": grok_step})
+                resumed_here = start is not None and step == start["step"]
+                if (is_checkpoint_step(step, tc.ckpt_every) or done) and not resumed_here:
+                    manifest = _checkpoint(path, manifest, step, params, opt, sampler)
+                if done:
+                    break
+
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+    finally:
+        if flush_denormal:
+            torch.set_flush_denormal(False)
+    write_json_atomic(path / RUN_FILE, _run_info(config, finished=True, created=_created(path),
+                                                 final_step=step, grok_step=grok_step))
+    return Run(path)
+
+
+@torch.no_grad()
+def _evaluate(step, loss, logits, y, test_set, logits_of, params, lr, elapsed) -> dict[str, Any]:
+    a, b, y_test, tokens = test_set
+    test_logits = logits_of(a, b, tokens)
+    return {
+        "step": step,
+        "train_loss": loss.item(),
+        "test_loss": F.cross_entropy(test_logits.double(), y_test).item(),
+        "train_acc": (logits.argmax(-1) == y).double().mean().item(),
+        "test_acc": (test_logits.argmax(-1) == y_test).double().mean().item(),
+        "lr": lr,
+        "sq_weights": sum(p.double().square().sum() for p in params.values()).item(),
+        "elapsed_s": round(elapsed, 3),
+    }
+
+
+def _checkpoint(path: Path, manifest: dict[str, Any], step: int, params, opt, sampler) -> dict[str, Any]:
+    """Parameters, then resume state, then the manifest that points at both (the commit point)."""
+    (path / "ckpt").mkdir(exist_ok=True)
+    (path / "resume").mkdir(exist_ok=True)
+    meta = {"step": str(step)}
+    entry = save_tensors(path / "ckpt" / f"step_{step:07d}.safetensors", params, meta) | {"step": step}
+    state = {"sampler": sampler.get_state()}
+    for name, p in params.items():
+        for k, v in opt.state.get(p, {}).items():
+            state[f"{k}.{name}"] = v
+    resume_entry = save_tensors(path / "resume" / f"state_{step:07d}.safetensors", state, meta) | {"step": step}
+    old_resume = manifest.get("resume")
+    checkpoints = [e for e in manifest["checkpoints"] if e["step"] < step] + [entry]
+    manifest = {"checkpoints": checkpoints, "resume": resume_entry}
+    write_json_atomic(path / MANIFEST_FILE, manifest)
+    if old_resume and old_resume["file"] != resume_entry["file"]:
+        (path / "resume" / old_resume["file"]).unlink(missing_ok=True)
+    return manifest
+
+
+def _load_state(path: Path, manifest, start, params, opt, sampler) -> None:
+    entry = next(e for e in manifest["checkpoints"] if e["step"] == start["step"])
+    weights = load_tensors(path / "ckpt" / entry["file"], entry)
+    state = load_tensors(path / "resume" / start["file"], start)
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(weights[name])
+    for name, p in params.items():
+        per_param = {k.split(".", 1)[0]: v.to(p.device) for k, v in state.items() if k.split(".", 1)[-1] == name}
+        if per_param:
+            if "step" in per_param:
+                per_param["step"] = per_param["step"].cpu()
+            opt.state[p] = per_param
+    sampler.set_state(state["sampler"])
+
+
+def _rewrite_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    from grokscope.store.checkpoint import write_bytes_atomic
+
+    write_bytes_atomic(path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def _created(path: Path) -> str | None:
+    try:
+        return json.loads((path / RUN_FILE).read_text()).get("created")
+    except (OSError, ValueError):
+        return None
+
+
+__all__ = ["Callback", "prepare_run_dir", "resolve_device", "resume", "train"]

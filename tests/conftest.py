@@ -1,0 +1,26 @@
+"""Shared builders: tiny tasks and runs that train in seconds."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from grokscope.tasks import ModularTask
+from grokscope.training.config import RunConfig, TrainConfig
+
+
+def tiny_config(*, p: int = 13, frac: float = 0.3, preset: str = "grok1l", seed: int = 0, **train) -> RunConfig:
+    """A mod-13 run by default: 50 training pairs, ~1 ms a step. (p=23, frac=0.8 groks by step ~600.)"""
+    defaults = dict(steps=60, eval_every=5, ckpt_every=20, stop_after_grok=None)
+    return RunConfig(task=ModularTask(p=p, frac=frac, seed=seed), preset=preset, seed=seed,
+                     train=TrainConfig(**(defaults | train)))
+
+
+@pytest.fixture
+def cli_cmd() -> list[str]:
+    """The CLI as a subprocess command line, using this interpreter."""
+    return [sys.executable, "-m", "grokscope.cli.main"]
+
+
+def ckpt_bytes(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((Path(run_dir) / "ckpt").glob("*.safetensors"))}
