@@ -98,3 +98,80 @@ def final_position_logits(
 ) -> Float[Tensor, "batch d_vocab_out"]:
     """Logits at the final position; equals ``HookedTransformer(tokens)[:, -1]`` to float rounding."""
     return final_position_cache(params, a, b, eq_token).logits
+
+
+def final_position_loss_backward(
+    params: Mapping[str, Tensor],
+    a: Int[Tensor, " batch"],
+    b: Int[Tensor, " batch"],
+    labels: Int[Tensor, " batch"],
+    eq_token: int,
+) -> tuple[Float[Tensor, ""], Float[Tensor, "batch d_vocab_out"]]:
+    """Mean float64 cross-entropy of the final position, with its gradient accumulated into ``.grad``.
+
+    The same maths as ``final_position_logits`` + ``cross_entropy(logits.double(), labels)`` +
+    ``backward()``, but the per-example part is differentiated by hand: autograd's bookkeeping
+    and temporaries cost about as much as the matmuls at this size. Autograd still handles the
+    small per-token tables, so every parameter gets its gradient. Returns the (detached) loss and
+    logits.
+    """
+    W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
+    W_Q, W_K, W_V, W_O = (params[f"blocks.0.attn.W_{n}"] for n in "QKVO")
+    b_Q, b_K, b_V, b_O = (params[f"blocks.0.attn.b_{n}"] for n in "QKVO")
+    W_in, b_in, W_U = params["blocks.0.mlp.W_in"], params["blocks.0.mlp.b_in"], params["unembed.W_U"]
+    scale = math.sqrt(W_Q.shape[-1])
+
+    # Tables (autograd): a few thousand numbers each, independent of the batch.
+    resid_ab = torch.stack([W_E[:eq_token] + W_pos[0], W_E[:eq_token] + W_pos[1]])  # (2, p, d)
+    resid_eq = W_E[eq_token] + W_pos[2]
+    q = einops.einsum(resid_eq, W_Q, "d, h d k -> h k") + b_Q
+    k_eq = einops.einsum(resid_eq, W_K, "d, h d k -> h k") + b_K
+    score_ab = einops.einsum(einops.einsum(resid_ab, W_K, "s p d, h d k -> s p h k") + b_K, q,
+                             "s p h k, h k -> s p h") / scale
+    score_eq = (k_eq * q).sum(-1) / scale
+    vals_ab = einops.einsum(resid_ab, W_V, "s p d, h d k -> s p h k") + b_V
+    v_eq = einops.einsum(resid_eq, W_V, "d, h d k -> h k") + b_V
+    W_O_flat = einops.rearrange(W_O, "h k d -> (h k) d")
+    c0 = resid_eq + b_O
+    W_L = params["blocks.0.mlp.W_out"] @ W_U
+    bias = params["blocks.0.mlp.b_out"] @ W_U + params["unembed.b_U"]
+    tables = [score_ab, score_eq, vals_ab, v_eq, W_O_flat, c0, W_in, b_in, W_U, W_L, bias]
+
+    with torch.no_grad():
+        n, n_heads = len(a), W_Q.shape[0]
+        sc = torch.stack([score_ab[0].index_select(0, a), score_ab[1].index_select(0, b),
+                          score_eq.expand(n, n_heads)], dim=-1)
+        pat = sc.softmax(dim=-1)  # (n, h, 3)
+        va, vb = vals_ab[0].index_select(0, a), vals_ab[1].index_select(0, b)  # (n, h, k)
+        z = pat[..., 0:1] * va
+        z.addcmul_(pat[..., 1:2], vb).addcmul_(pat[..., 2:3], v_eq)
+        z_flat = z.view(n, -1)
+        r = torch.addmm(c0, z_flat, W_O_flat)
+        post = torch.addmm(b_in, r, W_in).clamp_min_(0)
+        logits = torch.addmm(bias, r, W_U).addmm_(post, W_L)
+
+        ld = logits.double()
+        lse = torch.logsumexp(ld, dim=1, keepdim=True)
+        loss = (lse.squeeze(1) - ld.gather(1, labels[:, None]).squeeze(1)).mean()
+        d_logits = (ld - lse).exp_()
+        d_logits[torch.arange(n, device=a.device), labels] -= 1.0
+        dl = d_logits.div_(n).to(logits.dtype)
+
+        g_bias, g_W_U, g_W_L = dl.sum(0), r.T @ dl, post.T @ dl
+        d_pre = (dl @ W_L.T).masked_fill_(post <= 0, 0.0)
+        g_b_in, g_W_in = d_pre.sum(0), r.T @ d_pre
+        d_r = (dl @ W_U.T).addmm_(d_pre, W_in.T)
+        g_c0, g_W_O = d_r.sum(0), z_flat.T @ d_r
+        d_z = (d_r @ W_O_flat.T).view_as(z)
+        d_pat = torch.stack([(d_z * va).sum(-1), (d_z * vb).sum(-1), (d_z * v_eq).sum(-1)], -1)
+        d_sc = pat * (d_pat - (pat * d_pat).sum(-1, keepdim=True))
+        g_score_ab = torch.stack([torch.zeros_like(score_ab[0]).index_add_(0, a, d_sc[..., 0]),
+                                  torch.zeros_like(score_ab[1]).index_add_(0, b, d_sc[..., 1])])
+        g_score_eq = d_sc[..., 2].sum(0)
+        g_vals_ab = torch.stack([torch.zeros_like(vals_ab[0]).index_add_(0, a, pat[..., 0:1] * d_z),
+                                 torch.zeros_like(vals_ab[1]).index_add_(0, b, pat[..., 1:2] * d_z)])
+        g_v_eq = (pat[..., 2:3] * d_z).sum(0)
+
+    grads = [g_score_ab, g_score_eq, g_vals_ab, g_v_eq, g_W_O, g_c0, g_W_in, g_b_in, g_W_U, g_W_L, g_bias]
+    torch.autograd.backward(tables, grads)
+    return loss, logits

@@ -1,0 +1,78 @@
+"""Training speed: the plain TransformerLens loop vs grokscope's trainer, same work, one process.
+
+The plain loop is what a notebook does: ``HookedTransformer(tokens)[:, -1]``, float64
+cross-entropy, ``backward()``, AdamW, on the full training batch of a+b mod 97 (30%).
+grokscope is timed through its public ``train()``, so its number includes test evaluation,
+metrics and checkpoint writes that the plain loop skips.
+
+    python benchmarks/train_speed.py [--steps 300] [--p 97]
+"""
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+
+from grokscope.models.build import build_model
+from grokscope.tasks import ModularTask
+from grokscope.training.config import RunConfig, TrainConfig
+from grokscope.training.loop import train
+
+
+def plain_loop(task: ModularTask, steps: int) -> float:
+    """Seconds for ``steps`` notebook-style steps (after 10 warm-up steps)."""
+    data = task.dataset()
+    model = build_model("grok1l", task, seed=0)
+    tokens, labels = data.tokens()[data.train_idx], data.labels[data.train_idx]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98))
+
+    def step() -> None:
+        loss = F.cross_entropy(model(tokens)[:, -1].double(), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(10):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - t0
+
+
+def grokscope_trainer(task: ModularTask, steps: int, out: str) -> float:
+    """Seconds for ``steps`` steps of ``grokscope.train`` (checkpoints, evals and all)."""
+    config = RunConfig(task=task, train=TrainConfig(steps=steps, stop_after_grok=None))
+    t0 = time.perf_counter()
+    train(config, out, device="cpu")
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--p", type=int, default=97)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    task = ModularTask(p=args.p)
+    plain, ours = [], []
+    for _ in range(args.repeats):  # interleaved, so machine noise hits both alike
+        plain.append(plain_loop(task, args.steps))
+        out = tempfile.mkdtemp()
+        try:
+            ours.append(grokscope_trainer(task, args.steps, out))
+        finally:
+            shutil.rmtree(out)
+    tp, to = statistics.median(plain), statistics.median(ours)
+    print(f"a+b mod {args.p}, frac 0.3, full batch, {args.steps} steps, torch threads {torch.get_num_threads()}")
+    print(f"plain TransformerLens loop : {args.steps / tp:7.1f} steps/s  ({1000 * tp / args.steps:.1f} ms/step)")
+    print(f"grokscope train()          : {args.steps / to:7.1f} steps/s  ({1000 * to / args.steps:.1f} ms/step)")
+    print(f"ratio                      : {tp / to:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
