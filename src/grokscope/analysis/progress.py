@@ -1,0 +1,286 @@
+"""Progress measures (Nanda et al. 2023) at every checkpoint, vectorized over a checkpoint stack.
+
+One pass over the checkpoints, a chunk at a time: ``torch.func.vmap`` runs the fused final-position
+forward (:mod:`grokscope.models.fast`) on all ``p^2`` inputs for every checkpoint of the chunk, and
+each chunk is reduced to a few numbers per checkpoint before the next one is computed, so memory
+stays bounded whatever the number of checkpoints.
+
+Measures per checkpoint (exact operators in ``../shared/reference/progress-measures.md`` section 3):
+
+* ``train_loss``/``test_loss``/``*_acc``: on the run's split, from the full-grid logits.
+* ``restricted_loss``: logits ``L`` over ALL ``p^2`` pairs projected onto the sum directions
+  ``cos/sin(w_k (a+b))`` of the key frequencies ``K`` (those of the final checkpoint, reused for
+  every checkpoint) plus the batch mean of ``L`` per output class; cross-entropy over all pairs.
+* ``excluded_loss``: ``L`` minus that projection (no mean added back), cross-entropy on the
+  TRAINING pairs only; ``excluded_loss_k<k>`` removes one key frequency at a time (paper Fig 12).
+* ``gini_embed``/``gini_logit_map``: Gini coefficient (Hurley & Rickard 2009) of the ``N = p``
+  Fourier-component norms (const, cos 1, sin 1, ...) of ``W_E`` (first ``p`` rows: '=' dropped)
+  and of ``W_L = W_out W_U``. We use the ``p`` components rather than the ``(p-1)/2`` frequency
+  norms because the paper's Fourier-norm figures are per component.
+* ``sq_weights``: sum of squared weights over all parameters (biases included), and per
+  component ``sq_embed``, ``sq_pos_embed``, ``sq_attn``, ``sq_mlp``, ``sq_unembed``.
+
+All cross-entropies are in float64 (float32 loses the ~1e-7 losses of a grokked model).
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import einops
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from grokscope.analysis.fourier import (
+    NeuronFrequencies,
+    cluster_sizes,
+    embed_component_norms,
+    fourier_2d,
+    fourier_basis,
+    frequency_norms,
+    key_frequencies,
+    key_frequency_mask,
+    live_neurons,
+    logit_map,
+    logit_map_component_norms,
+    n_frequencies,
+    neuron_frequencies,
+    sum_directions,
+)
+from grokscope.analysis.grid import grid_cache
+from grokscope.analysis.results import FinalSpectra, FrequencyTracks, KeyFrequencyRule
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` after each chunk of checkpoints."""
+
+COMPONENTS = ("embed", "pos_embed", "attn", "mlp", "unembed")
+
+
+def gini(x: Float[Tensor, "*batch n"]) -> Float[Tensor, "*batch"]:
+    """Gini coefficient of non-negative values (Hurley & Rickard 2009): 0 when flat, ``1 - 1/N`` when one-hot.
+
+    With ``c`` sorted ascending: ``G = 1 - 2 * sum_i (c_i / |c|_1) * (N - i + 1/2) / N``, ``i = 1..N``.
+    """
+    c = x.sort(dim=-1).values
+    n = c.shape[-1]
+    i = torch.arange(1, n + 1, dtype=c.dtype, device=c.device)
+    weights = (n - i + 0.5) / n
+    return 1 - 2 * (c / c.sum(-1, keepdim=True).clamp_min(torch.finfo(c.dtype).tiny) * weights).sum(-1)
+
+
+def component_of(name: str) -> str:
+    """Which weight group a TransformerLens parameter name belongs to."""
+    if name.startswith("embed."):
+        return "embed"
+    if name.startswith("pos_embed."):
+        return "pos_embed"
+    if name.startswith("unembed."):
+        return "unembed"
+    if ".attn." in name:
+        return "attn"
+    if ".mlp." in name:
+        return "mlp"
+    return "other"
+
+
+def squared_weights(params: dict[str, Float[Tensor, "ckpt ..."]]) -> pd.DataFrame:
+    """Sum of squared weights per checkpoint: ``sq_weights`` (all parameters) and per component."""
+    groups: dict[str, Tensor] = {}
+    for name, w in params.items():
+        sq = w.double().square().flatten(1).sum(1)
+        key = component_of(name)
+        groups[key] = groups.get(key, 0) + sq
+    cols = {f"sq_{g}": groups[g].numpy() for g in (*COMPONENTS, "other") if g in groups}
+    return pd.DataFrame({"sq_weights": sum(cols.values()), **cols})
+
+
+def project(logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n_dirs pp"]) -> Float[Tensor, "*batch pp c"]:
+    """Orthogonal projection of each output class's logit table onto the span of ``dirs`` (unit rows)."""
+    coefs = einops.einsum(dirs, logits, "d x, ... x c -> ... d c")
+    return einops.einsum(dirs, coefs, "d x, ... d c -> ... x c")
+
+
+def restricted_logits(logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n_dirs pp"]) -> Float[Tensor, "*batch pp c"]:
+    """Only the key-frequency sum directions of the logits, plus their batch mean per class (paper's trig_loss)."""
+    kept = project(logits, dirs)
+    return kept + logits.mean(dim=-2, keepdim=True) - kept.mean(dim=-2, keepdim=True)
+
+
+def excluded_logits(logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n_dirs pp"]) -> Float[Tensor, "*batch pp c"]:
+    """The logits with the key-frequency sum directions removed (no mean correction, as in the paper)."""
+    return logits - project(logits, dirs)
+
+
+def cross_entropy(logits: Float[Tensor, "*batch n c"], labels: Int[Tensor, " n"]) -> Float[Tensor, "*batch"]:
+    """Mean cross-entropy per leading index, in float64."""
+    logp = logits.double().log_softmax(dim=-1)
+    picked = logp.gather(-1, labels.expand(*logp.shape[:-1]).unsqueeze(-1)).squeeze(-1)
+    return -picked.mean(dim=-1)
+
+
+def accuracy(logits: Float[Tensor, "*batch n c"], labels: Int[Tensor, " n"]) -> Float[Tensor, "*batch"]:
+    return (logits.argmax(dim=-1) == labels).double().mean(dim=-1)
+
+
+@dataclass(frozen=True, eq=False)
+class ProgressMeasures:
+    """The progress measures of a checkpoint stack: one DataFrame row per checkpoint (index: step)."""
+
+    measures: pd.DataFrame
+    key_frequencies: list[int]
+    tracks: FrequencyTracks
+    final: FinalSpectra
+
+
+def grid_forward(params: dict[str, Float[Tensor, "ckpt ..."]], p: int) -> tuple[Tensor, Tensor]:
+    """``(mlp_post, logits)`` at the final position for every checkpoint and every pair ``(a, b)``.
+
+    Shapes ``(ckpt, p, p, d_mlp)`` and ``(ckpt, p, p, d_vocab_out)``, a-major like ``task.dataset()``.
+    """
+    cache = grid_cache(params, p)
+    return cache.mlp_post, cache.logits
+
+
+def check_vocabulary(params: dict[str, Tensor], p: int) -> None:
+    """Raise ``ValueError`` unless the checkpoints were trained on residues ``0..p-1`` plus '='."""
+    d_vocab, d_out = params["embed.W_E"].shape[-2], params["unembed.W_U"].shape[-1]
+    if d_vocab != p + 1 or d_out != p:
+        raise ValueError(f"p={p} does not match the checkpoints' vocabulary ({d_vocab} input tokens, {d_out} "
+                         f"output classes, i.e. p={d_out}): pass --p {d_out} or leave it out")
+
+
+def _chunk_size(p: int, d_mlp: int, budget_bytes: float) -> int:
+    # ~6 float32 copies of the (p^2, d_mlp) activations live at once (pre-act, post, centred, 2D
+    # transform and its square), plus the float64 logits and their projections.
+    per_ckpt = p * p * (6 * 4 * d_mlp + 4 * 8 * p)
+    return max(1, int(budget_bytes // per_ckpt))
+
+
+def progress_measures(
+    steps: Sequence[int],
+    params: dict[str, Float[Tensor, "ckpt ..."]],
+    p: int,
+    labels: Int[Tensor, " pp"],
+    train_idx: Int[Tensor, " n_train"],
+    test_idx: Int[Tensor, " n_test"],
+    *,
+    op: str = "add",
+    key_freqs: Sequence[int] | None = None,
+    rule: KeyFrequencyRule = KeyFrequencyRule(),
+    memory_budget: float = 768e6,
+    progress: Progress | None = None,
+) -> ProgressMeasures:
+    """All progress measures of a stack of checkpoints of the 1-layer model (see module docstring).
+
+    ``params[name]`` has a leading checkpoint axis (``Run.stack().params``); ``labels`` index the
+    a-major grid of all ``p^2`` pairs. ``key_freqs`` defaults to the key frequencies of the last
+    checkpoint by ``rule``; they are reused for every checkpoint, as in the paper.
+    """
+    check_vocabulary(params, p)
+    n_ckpt = len(steps)
+    if n_ckpt == 0:
+        raise ValueError("no checkpoints to analyse")
+    with torch.no_grad():
+        last = {k: v[-1:] for k, v in params.items()}
+        post, logits = grid_forward(last, p)
+        nf_last = neuron_frequencies(post[0].double())
+        keys = list(key_freqs) if key_freqs is not None else key_frequencies(nf_last, rule)
+        final = _final_spectra(int(steps[-1]), last, nf_last, logits[0], p)
+
+        U_all = sum_directions(p, list(range(1, n_frequencies(p) + 1)), op=op)
+        chunk = _chunk_size(p, params["blocks.0.mlp.W_in"].shape[-1], memory_budget)
+        rows: list[dict[str, Tensor]] = []
+        for start in range(0, n_ckpt, chunk):
+            sub = {k: v[start:start + chunk] for k, v in params.items()}
+            rows.append(_chunk_measures(sub, p, labels, train_idx, test_idx, keys, U_all, rule))
+            if progress is not None:
+                progress(min(start + chunk, n_ckpt), n_ckpt)
+    cat = {k: torch.cat([r[k] for r in rows]).numpy() for k in rows[0]}
+
+    measures = pd.DataFrame({k: v for k, v in cat.items() if v.ndim == 1}, index=pd.Index(list(steps), name="step"))
+    measures["test_over_restricted"] = measures["test_loss"] / measures["restricted_loss"]
+    for i, k in enumerate(keys):
+        measures[f"excluded_loss_k{k}"] = cat["excluded_per_k"][:, i]
+    sq = squared_weights(params)
+    sq.index = measures.index
+    measures = pd.concat([measures, sq], axis=1)
+    tracks = FrequencyTracks(
+        steps=list(steps), neuron_clusters=cat["neuron_clusters"], neuron_share=cat["neuron_share"],
+        embed_norms=cat["embed_norms"], logit_map_norms=cat["logit_map_norms"], logit_share=cat["logit_share"],
+        key_mask=cat["key_mask"],
+    )
+    return ProgressMeasures(measures=measures, key_frequencies=keys, tracks=tracks, final=final)
+
+
+def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule) -> dict[str, Tensor]:
+    """Per-checkpoint numbers for one chunk; the big activations die at the end of this call."""
+    post, logits = grid_forward(params, p)
+    L = einops.rearrange(logits, "c a b o -> c (a b) o").double()
+    L_train, y_train = L[:, train_idx], labels[train_idx]
+    out: dict[str, Tensor] = {
+        "train_loss": cross_entropy(L_train, y_train),
+        "test_loss": cross_entropy(L[:, test_idx], labels[test_idx]),
+        "train_acc": accuracy(L_train, y_train),
+        "test_acc": accuracy(L[:, test_idx], labels[test_idx]),
+    }
+    # Coefficients of every frequency's two sum directions over all p^2 pairs, per class. The
+    # directions have zero mean over the grid, so these are also the class-centred coefficients.
+    coefs = einops.einsum(U_all, L, "d x, c x o -> c d o")
+    rows = torch.tensor([2 * (k - 1) + t for k in keys for t in (0, 1)], dtype=torch.long)
+    U_key, coef_key = U_all[rows], coefs[:, rows]
+    kept = einops.einsum(U_key, coef_key, "d x, c d o -> c x o")
+    # Restricted: the kept part plus the batch mean of L (paper: Lr += mean(L) - mean(Lr)).
+    Lr = kept + L.mean(dim=1, keepdim=True) - kept.mean(dim=1, keepdim=True)
+    out["restricted_loss"] = cross_entropy(Lr, labels)
+    out["restricted_acc"] = accuracy(Lr, labels)
+    # Excluded: the projection is over all pairs; only the loss is on the training pairs.
+    out["excluded_loss"] = cross_entropy(L_train - kept[:, train_idx], y_train)
+    U_key_train = U_key[:, train_idx]
+    per_k = [cross_entropy(L_train - einops.einsum(U_key_train[2 * i:2 * i + 2], coef_key[:, 2 * i:2 * i + 2],
+                                                   "d x, c d o -> c x o"), y_train)
+             for i in range(len(keys))]
+    out["excluded_per_k"] = torch.stack(per_k, dim=1) if per_k else L.new_zeros(len(L), 0)
+
+    # Share of the class-centred logits' energy along each frequency's two sum directions.
+    centred_energy = (L - L.mean(dim=1, keepdim=True)).square().sum(dim=(1, 2))
+    per_freq = einops.reduce(coefs.square(), "c (k t) o -> c k", "sum", t=2)
+    out["logit_share"] = per_freq / centred_energy.clamp_min(1e-300)[:, None]
+
+    nf = neuron_frequencies(post)
+    out["neuron_clusters"] = cluster_sizes(nf, rule)
+    out["live_neurons"] = live_neurons(nf, rule)
+    block = nf.fve * nf.variance[..., None]
+    out["neuron_share"] = (block.sum(1) / nf.variance.sum(1).clamp_min(1e-30)[:, None]).double()
+    out["key_mask"] = key_frequency_mask(nf, rule)
+    out["n_key_frequencies"] = out["key_mask"].sum(-1)
+
+    W_E = params["embed.W_E"].double()
+    W_L = logit_map(params["blocks.0.mlp.W_out"].double(), params["unembed.W_U"].double())
+    e_comp, l_comp = embed_component_norms(W_E, p), logit_map_component_norms(W_L)
+    out["gini_embed"], out["gini_logit_map"] = gini(e_comp), gini(l_comp)
+    out["embed_norms"], out["logit_map_norms"] = frequency_norms(e_comp), frequency_norms(l_comp)
+    return out
+
+
+def _final_spectra(step: int, params, nf: NeuronFrequencies, logits: Float[Tensor, "p p o"], p: int) -> FinalSpectra:
+    W_E = params["embed.W_E"][0].double()
+    W_L = logit_map(params["blocks.0.mlp.W_out"][0].double(), params["unembed.W_U"][0].double())
+    spectrum = fourier_2d(logits.double(), fourier_basis(p)).norm(dim=-1)
+    return FinalSpectra(
+        step=step,
+        embed_components=embed_component_norms(W_E, p).numpy(),
+        logit_map_components=logit_map_component_norms(W_L).numpy(),
+        neuron_fve=nf.fve.numpy(),
+        neuron_variance=nf.variance.numpy(),
+        logit_spectrum=spectrum.numpy(),
+    )
+
+
+__all__ = [
+    "COMPONENTS", "FinalSpectra", "FrequencyTracks", "ProgressMeasures", "accuracy", "check_vocabulary",
+    "component_of", "cross_entropy", "excluded_logits", "gini", "grid_forward", "progress_measures", "project",
+    "restricted_logits", "squared_weights",
+]
