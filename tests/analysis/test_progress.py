@@ -1,0 +1,135 @@
+"""Progress measures: hand-built answers, and the vectorized pass against the plain per-checkpoint way."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from grokscope.analysis.fourier import sum_directions
+from grokscope.analysis.grid import grid_cache
+from grokscope.analysis.progress import (
+    cross_entropy,
+    excluded_logits,
+    gini,
+    progress_measures,
+    restricted_logits,
+)
+from grokscope.models.build import build_model
+from grokscope.models.fast import final_position_cache
+from grokscope.tasks import ModularTask
+from tests.analysis import reference
+
+
+def fourier_logits(p: int, alphas: dict[int, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``L[(a, b), c] = sum_k alpha_k cos(w_k (a + b - c))``: the trained model's algorithm, exactly."""
+    a, b = (t.flatten() for t in torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij"))
+    c = torch.arange(p)
+    s = (a + b)[:, None] - c[None, :]
+    L = sum(alpha * torch.cos(2 * math.pi * k * s.double() / p) for k, alpha in alphas.items())
+    return L, (a + b) % p
+
+
+def test_restricted_loss_of_a_pure_fourier_model_equals_its_full_loss():
+    p, alphas = 23, {3: 12.0, 7: 10.0, 10: 9.0}
+    L, labels = fourier_logits(p, alphas)
+    U = sum_directions(p, list(alphas))
+    torch.testing.assert_close(restricted_logits(L, U), L, atol=1e-10, rtol=0)
+    full = cross_entropy(L, labels)
+    assert full < 0.1  # the algorithm is right: the true class wins everywhere
+    torch.testing.assert_close(cross_entropy(restricted_logits(L, U), labels), full, atol=1e-12, rtol=1e-10)
+    # Keeping too few frequencies must hurt: the measure can fail.
+    assert cross_entropy(restricted_logits(L, U[:2]), labels) > full + 0.5
+
+
+def test_excluded_loss_of_a_pure_fourier_model_is_uniform():
+    p, alphas = 23, {3: 12.0, 7: 10.0, 10: 9.0}
+    L, labels = fourier_logits(p, alphas)
+    U = sum_directions(p, list(alphas))
+    train = torch.arange(0, p * p, 3)
+    excluded = excluded_logits(L, U)[train]
+    torch.testing.assert_close(cross_entropy(excluded, labels[train]), torch.tensor(math.log(p), dtype=torch.float64))
+    # A memorizing extra term on the training pairs survives the exclusion and lowers the loss.
+    memo = torch.zeros_like(L)
+    memo[train, labels[train]] = 8.0
+    assert cross_entropy(excluded_logits(L + memo, U)[train], labels[train]) < math.log(p) - 1
+
+
+def test_gini_of_one_hot_and_flat():
+    n = 97
+    one_hot = torch.zeros(n, dtype=torch.float64)
+    one_hot[17] = 2.5
+    assert gini(one_hot).item() == pytest.approx(1 - 1 / n)
+    assert gini(torch.full((n,), 0.3, dtype=torch.float64)).item() == pytest.approx(0.0, abs=1e-12)
+    x = torch.rand(3, n, dtype=torch.float64)
+    assert torch.allclose(gini(x), torch.tensor([reference.gini(r.numpy()) for r in x], dtype=torch.float64))
+    assert 0 < gini(x).min() and gini(x).max() < gini(one_hot)
+
+
+def test_grid_forward_equals_the_fused_path_and_hooked_transformer():
+    task = ModularTask(p=13)
+    model = build_model("grok1l", task, seed=2).to(torch.float64, print_details=False)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # weights far from init, biases too: every term matters
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=gen, dtype=torch.float64) * 0.5)
+    params = dict(model.named_parameters())
+    data = task.dataset()
+    with torch.no_grad():
+        grid = grid_cache({k: v[None].detach() for k, v in params.items()}, 13)
+        fused = final_position_cache(params, data.a, data.b, task.eq_token)
+        _, cache = model.run_with_cache(data.tokens())
+    flat = lambda t: t[0].reshape(13 * 13, *t.shape[3:])  # noqa: E731
+    torch.testing.assert_close(flat(grid.logits), fused.logits, atol=1e-10, rtol=1e-9)
+    torch.testing.assert_close(flat(grid.mlp_post), cache["blocks.0.mlp.hook_post"][:, -1], atol=1e-10, rtol=1e-9)
+    torch.testing.assert_close(flat(grid.pattern),
+                               cache["blocks.0.attn.hook_pattern"][:, :, -1], atol=1e-12, rtol=1e-9)
+
+
+def _vectorized(run, dtype=torch.float32, **kw):
+    stack = run.stack()
+    data = run.task.dataset()
+    params = {k: v.to(dtype) for k, v in stack.params.items()}
+    return progress_measures(stack.steps, params, run.task.p, data.labels, data.train_idx, data.test_idx, **kw)
+
+
+COLUMNS = ["train_loss", "test_loss", "train_acc", "test_acc", "restricted_loss", "excluded_loss", "gini_embed",
+           "gini_logit_map", "sq_weights", "sq_embed", "sq_attn"]
+
+
+def test_vectorized_measures_agree_with_the_plain_per_checkpoint_loop(tiny_run):
+    ours = _vectorized(tiny_run, dtype=torch.float64)
+    keys = ours.key_frequencies
+    assert 1 <= len(keys) <= 6, keys  # the short run has grokked: a handful of frequencies
+    ref = reference.run_measures(tiny_run, keys, dtype=torch.float64)
+    assert [r["step"] for r in ref] == list(ours.measures.index)
+    for col in COLUMNS + [f"excluded_loss_k{k}" for k in keys]:
+        np.testing.assert_allclose(ours.measures[col].to_numpy(), [r[col] for r in ref], rtol=1e-7, atol=1e-12,
+                                   err_msg=col)
+    fve_last = ref[-1]["neuron_fve"]
+    np.testing.assert_allclose(ours.final.neuron_fve, fve_last, atol=1e-9)
+
+
+def test_float32_pass_matches_the_float32_hooked_transformer(tiny_run):
+    ours = _vectorized(tiny_run)  # the checkpoints' own dtype, as the CLI runs it
+    steps = tiny_run.steps[::8] + [tiny_run.steps[-1]]
+    data = tiny_run.task.dataset()
+    for step in steps:
+        r = reference.checkpoint_measures(tiny_run.model(step), 23, data.labels.numpy(), data.train_idx.numpy(),
+                                          data.test_idx.numpy(), ours.key_frequencies)
+        row = ours.measures.loc[step]
+        for col in COLUMNS:
+            assert row[col] == pytest.approx(r[col], rel=2e-3, abs=1e-6), (step, col)
+
+
+def test_chunking_does_not_change_the_measures(tiny_run):
+    big = _vectorized(tiny_run).measures
+    small = _vectorized(tiny_run, memory_budget=1.0).measures  # one checkpoint per chunk
+    np.testing.assert_allclose(small.to_numpy(), big.to_numpy(), rtol=1e-5, atol=1e-9)
+
+
+def test_vocabulary_mismatch_is_a_clear_error(tiny_run):
+    stack = tiny_run.stack(steps=tiny_run.steps[-2:])
+    data = tiny_run.task.dataset()
+    with pytest.raises(ValueError, match="p=29 does not match the checkpoints' vocabulary.*p=23"):
+        progress_measures(stack.steps, stack.params, 29, data.labels, data.train_idx, data.test_idx)
