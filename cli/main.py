@@ -2,7 +2,7 @@
 
 import typer
 
-from grokscope.cli import listing, train
+from grokscope.cli import analyze, listing, train
 
 app = typer.Typer(
     name="grokscope",
@@ -13,6 +13,7 @@ app = typer.Typer(
 )
 app.registered_commands += train.app.registered_commands
 app.registered_commands += listing.app.registered_commands
+app.add_typer(analyze.app, name="analyze")
 
 
 def main() -> None:

@@ -154,7 +154,7 @@ def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"]) -> NeuronFre
     y = (F @ x.flatten(2)).view_as(x)  # (B, f, b, n)
     mean = x.mean(dim=(1, 2))  # (B, n)
     y[:, 0] -= math.sqrt(p) * mean[:, None, :]
-    total = torch.linalg.vector_norm(y, dim=(1, 2)).square()  # Parseval: the centred energy
+    total = (y * y).flatten(1, 2).sum(1)  # Parseval: the centred energy (3x faster than vector_norm here)
     # Row const of the 2D transform: z[0, g] = sum_b F[g, b] y[0, b].
     row0 = (F @ y[:, 0]).square()  # (B, g, n)
     # For rows f in {cos k, sin k}: z[f, g] for g in {const, cos k, sin k}, one small matmul per

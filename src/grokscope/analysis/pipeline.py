@@ -16,7 +16,8 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,7 @@ class FourierAnalysis:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     elapsed_s: float = 0.0
     cached: bool = False
+    fingerprint: str = ""
 
     @property
     def steps(self) -> list[int]:
@@ -118,6 +120,7 @@ def check_cyclic(op: str, task_name: str) -> None:
 def fingerprint(run_dir: Path, options: dict[str, Any]) -> str:
     """Changes when the run's config, manifest, any checkpoint file, the options or the analysis code change."""
     h = hashlib.sha256(f"grokscope-fourier-{ANALYSIS_VERSION}".encode())
+    h.update(_code_hash())
     h.update(json.dumps(options, sort_keys=True).encode())
     for name in ("run.json", "manifest.json"):
         try:
@@ -135,11 +138,21 @@ def fingerprint(run_dir: Path, options: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _options(p: int | None, key_freqs: list[int] | None) -> dict[str, Any]:
+@lru_cache(maxsize=1)
+def _code_hash() -> bytes:
+    # The analysis code itself is part of the key: editing a rule must not serve stale results.
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for name in ("fourier.py", "grid.py", "progress.py", "phases.py", "results.py", "pipeline.py"):
+        h.update((here / name).read_bytes())
+    return h.digest()
+
+
+def _options(key_freqs: list[int] | None) -> dict[str, Any]:
     from grokscope.analysis.phases import PhaseRule
     from grokscope.analysis.results import KeyFrequencyRule
 
-    return {"p": p, "key_freqs": key_freqs, "rule": asdict(KeyFrequencyRule()), "phases": asdict(PhaseRule())}
+    return {"key_freqs": key_freqs, "rule": asdict(KeyFrequencyRule()), "phases": asdict(PhaseRule())}
 
 
 def analyze_fourier(run: "Run | str | Path", *, p: int | None = None, key_freqs: list[int] | None = None,
@@ -155,18 +168,47 @@ def analyze_fourier(run: "Run | str | Path", *, p: int | None = None, key_freqs:
     run_dir = Path(run) if isinstance(run, (str, Path)) else run.path
     if not is_run_dir(run_dir):
         raise ValueError(f"{run_dir} is not a grokscope run (no run.json)")
-    options = _options(p, key_freqs)
+    task = _task_info(run_dir)
+    check_cyclic(task["op"], run_dir.name)
+    if p is not None and p != task["p"]:
+        vocab = _checkpoint_vocabulary(run_dir)
+        seen = f"; its checkpoints have {vocab[0]} input tokens and {vocab[1]} output classes" if vocab else ""
+        raise ValueError(f"p={p} does not match {run_dir.name}: its task has p={task['p']}{seen} "
+                         f"(pass --p {task['p']} or leave it out)")
+    options = _options(key_freqs)  # p is the task's: checked above
     key = fingerprint(run_dir, options)
     if use_cache:
         hit = load_cached(run_dir, key)
         if hit is not None:
             return hit
-    result = _compute(run_dir, p=p, key_freqs=key_freqs, progress=progress)
+    result = replace(_compute(run_dir, p=p, key_freqs=key_freqs, progress=progress), fingerprint=key)
     try:
         save_cache(result, run_dir, key)
     except OSError:
         pass  # a read-only run folder: the analysis is still returned, just not cached
     return result
+
+
+def _task_info(run_dir: Path) -> dict[str, Any]:
+    try:
+        task = json.loads((run_dir / "run.json").read_text())["config"]["task"]
+        return {"p": int(task["p"]), "op": str(task.get("op", "add"))}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{run_dir / 'run.json'} is unreadable: {e}") from e
+
+
+def _checkpoint_vocabulary(run_dir: Path) -> tuple[int, int] | None:
+    """(input tokens, output classes) from the first checkpoint's safetensors header, without torch."""
+    import struct
+
+    try:
+        entry = json.loads((run_dir / "manifest.json").read_text())["checkpoints"][0]
+        with open(run_dir / "ckpt" / entry["file"], "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+        return header["embed.W_E"]["shape"][0], header["unembed.W_U"]["shape"][1]
+    except (OSError, ValueError, KeyError, IndexError, struct.error):
+        return None
 
 
 def _compute(run_dir: Path, *, p: int | None, key_freqs: list[int] | None,
@@ -293,7 +335,7 @@ def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis 
             n_train=meta["n_train"], key_frequencies=meta["key_frequencies"], measures=measures,
             phases=tuple(Phase(**ph) for ph in meta["phases"]), handover=meta["handover"], tracks=tracks,
             final=final, checks=meta["checks"], skipped=[(int(s), str(r)) for s, r in meta["skipped"]],
-            elapsed_s=meta["elapsed_s"], cached=True,
+            elapsed_s=meta["elapsed_s"], cached=True, fingerprint=meta["fingerprint"],
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -153,8 +153,9 @@ def check_vocabulary(params: dict[str, Tensor], p: int) -> None:
 
 
 def _chunk_size(p: int, d_mlp: int, budget_bytes: float) -> int:
-    # ~6 float32 copies of the (p^2, d_mlp) activations live at once (pre-act, post, centred, 2D
-    # transform and its square), plus the float64 logits and their projections.
+    # ~6 float32 copies of the (p^2, d_mlp) activations live at once, plus the float64 logits and
+    # their projections. Small chunks are faster on CPU (measured: 10 s for 146 mod-97
+    # checkpoints one at a time, 16 s five at a time): big temporaries cost page faults.
     per_ckpt = p * p * (6 * 4 * d_mlp + 4 * 8 * p)
     return max(1, int(budget_bytes // per_ckpt))
 
@@ -170,7 +171,7 @@ def progress_measures(
     op: str = "add",
     key_freqs: Sequence[int] | None = None,
     rule: KeyFrequencyRule = KeyFrequencyRule(),
-    memory_budget: float = 768e6,
+    memory_budget: float = 200e6,
     progress: Progress | None = None,
 ) -> ProgressMeasures:
     """All progress measures of a stack of checkpoints of the 1-layer model (see module docstring).

@@ -1,0 +1,176 @@
+"""``grokscope analyze fourier PATH``: key frequencies, progress measures, phases, HTML report.
+
+PATH is a run folder, or a folder of runs: then every run in it is analysed in name order (one
+bad run is reported and skipped; the exit code is 2 only when no run could be analysed). With
+``--json`` the summary of a run folder is one JSON object and that of a folder of runs a list.
+The report is written to ``<run>/analysis/report.html`` unless ``--out`` names a file; with
+several runs, ``--out report.html`` becomes ``report-<run>.html`` for each.
+"""
+
+import json
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from grokscope.cli.errors import fail, info, user_errors
+
+app = typer.Typer(help="Open up trained runs: Fourier analysis and progress measures.", no_args_is_help=True)
+
+
+@app.command("fourier")
+def fourier_cmd(
+    path: Annotated[Path, typer.Argument(help="a run folder, or a folder of runs (each one is analysed)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON instead of a table")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="HTML report file (default: <run>/analysis/report.html)")] = None,
+    p: Annotated[Optional[int], typer.Option("--p", help="the modulus; must match the checkpoints")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute even if a cached analysis is current")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Key frequencies, progress measures, phases and an HTML report of a run (or of each run in a folder).
+
+    The analysis is cached in the run folder and reused until a checkpoint changes.
+    """
+    with user_errors():
+        from grokscope.analysis.pipeline import run_dirs
+
+        dirs = run_dirs(path)
+        if out is not None and out.exists() and out.is_dir():
+            raise ValueError(f"--out {out} is a folder: give a file name such as {out / 'report.html'}")
+    summaries: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for run_dir in dirs:
+        try:
+            with _errors_as_values():
+                summaries.append(_analyze_one(run_dir, p=p, out=_out_for(out, run_dir, len(dirs)),
+                                              use_cache=not no_cache, quiet=quiet or as_json))
+        except _Failed as e:
+            failures.append(str(e))
+            if len(dirs) > 1:
+                typer.echo(f"error: {run_dir.name}: {e}", err=True)
+    if not summaries:
+        fail(failures[0] if len(dirs) == 1 else f"no run in {path} could be analysed ({len(failures)} failed)")
+    if as_json:
+        typer.echo(json.dumps(summaries[0] if len(dirs) == 1 else summaries, indent=2))
+    else:
+        typer.echo("\n\n".join(_table(s) for s in summaries))
+
+
+class _Failed(Exception):
+    pass
+
+
+class _errors_as_values:
+    """Turn the library's user errors into :class:`_Failed` so one bad run does not stop the rest."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ, exc, tb) -> bool:
+        from grokscope.cli.errors import USER_ERRORS
+
+        if exc is not None and isinstance(exc, USER_ERRORS):
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise _Failed(str(msg).splitlines()[0] if msg else type(exc).__name__) from exc
+        return False
+
+
+def _out_for(out: Path | None, run_dir: Path, n_runs: int) -> Path | None:
+    if out is None or n_runs == 1:
+        return out
+    return out.with_name(f"{out.stem}-{run_dir.name}{out.suffix or '.html'}")
+
+
+def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: bool, quiet: bool) -> dict[str, Any]:
+    from grokscope.analysis.pipeline import analyze_fourier
+
+    bar = None if quiet else _ProgressBar(run_dir.name)
+    try:
+        fa = analyze_fourier(run_dir, p=p, use_cache=use_cache, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    for step, reason in fa.skipped:
+        info(f"warning: {fa.run}: skipped unreadable checkpoint at step {step}: {reason}")
+    summary = fa.summary()
+    summary["report"] = str(_write_report(fa, out))
+    return summary
+
+
+def _write_report(fa, out: Path | None) -> Path:
+    """Render the report once per analysis: a cached copy lives beside the cached analysis."""
+    from grokscope.analysis.pipeline import CACHE_DIR
+
+    cached = Path(fa.path) / CACHE_DIR / "report.html"
+    stamp = cached.with_name("report.key")
+    fresh = cached.exists() and stamp.exists() and stamp.read_text() == fa.fingerprint
+    target = out if out is not None else cached
+    if not fresh:
+        from grokscope.plotting.html import write_report
+
+        try:
+            write_report(fa, cached)
+            stamp.write_text(fa.fingerprint)
+        except OSError:  # read-only run folder: render straight to the target
+            if out is None:
+                raise ValueError(f"cannot write the report into {cached.parent}: pass --out FILE") from None
+            return write_report(fa, out)
+    if target != cached:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached, target)
+        except OSError as e:
+            raise ValueError(f"cannot write the report to {target} ({e.strerror}): choose a writable --out") from e
+    return target
+
+
+class _ProgressBar:
+    def __init__(self, name: str) -> None:
+        self.name, self.bar = name, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=f"{self.name}: checkpoints", unit="ckpt", file=sys.stderr,
+                            dynamic_ncols=True, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _g(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.3g}" if 1e-2 <= abs(x) < 1e4 or x == 0 else f"{x:.2e}"
+
+
+def _table(s: dict[str, Any]) -> str:
+    c = s["checks"]
+    how = "cached" if s["cached"] else f"analysed in {s['elapsed_s']:.1f} s"
+    keys = ", ".join(map(str, s["key_frequencies"])) or "none found"
+    lines = [
+        f"{s['run']}  ({s['task']}, {s['checkpoints']} checkpoints, steps {s['first_step']}-{s['last_step']}, {how})",
+        f"key frequencies: {keys}   (they hold {c['logit_map_share']:.1%} of W_L's and {c['embed_share']:.1%} "
+        f"of W_E's Fourier energy)",
+        "",
+        f"{'phase':<18} {'start':>7} {'end':>7}",
+    ]
+    for ph in s["phases"]:
+        lines.append(f"{ph['name']:<18} {ph['start']:>7} {ph['end']:>7}" + ("" if ph["reached"] else "  (open)"))
+    f = s["final"]
+    lines += ["", f"final (step {f['step']}): train loss {_g(f['train_loss'])}, test loss {_g(f['test_loss'])}, "
+              f"test acc {f['test_acc']:.4f}, restricted loss {_g(f['restricted_loss'])}, excluded loss "
+              f"{_g(f['excluded_loss'])}, Gini W_E {f['gini_embed']:.3f} / W_L {f['gini_logit_map']:.3f}, "
+              f"sum of squared weights {f['sq_weights']:.1f}", ""]
+    lines += textwrap.wrap(s["handover"], width=100)
+    if s["skipped"]:
+        lines.append(f"skipped {len(s['skipped'])} unreadable checkpoint(s): "
+                     + ", ".join(str(x["step"]) for x in s["skipped"]))
+    lines += ["", f"report: {s['report']}"]
+    return "\n".join(lines)
