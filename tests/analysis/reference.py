@@ -85,22 +85,38 @@ def checkpoint_measures(model, p: int, labels: np.ndarray, train_idx: np.ndarray
         proj += np.outer(u, u @ L)
     restricted = proj + L.mean(axis=0) - proj.mean(axis=0)
     out["restricted_loss"] = cross_entropy(restricted, labels)
+    out["restricted_acc"] = float((restricted.argmax(1) == labels).mean())
     excluded = L - proj
     out["excluded_loss"] = cross_entropy(excluded[train_idx], labels[train_idx])
     for i, k in enumerate(key_freqs):
         pk = sum(np.outer(u, u @ L) for u in dirs[2 * i:2 * i + 2])
         out[f"excluded_loss_k{k}"] = cross_entropy((L - pk)[train_idx], labels[train_idx])
 
+    # Share of the class-centred logits' energy along each frequency's sum directions.
+    centred = L - L.mean(axis=0)
+    all_dirs = sum_dirs(p, list(range(1, (p - 1) // 2 + 1)))
+    energy = (centred**2).sum()
+    out["logit_share"] = np.array([sum(((u @ centred) ** 2).sum() for u in all_dirs[2 * i:2 * i + 2]) / energy
+                                   for i in range((p - 1) // 2)])
+
     F = basis(p)
     sd = {k: v.detach().double().numpy() for k, v in model.named_parameters()}
     W_E = sd["embed.W_E"][:p]
     W_L = sd["blocks.0.mlp.W_out"] @ sd["unembed.W_U"]
-    out["gini_embed"] = gini(np.linalg.norm(F @ W_E, axis=1))
-    out["gini_logit_map"] = gini(np.linalg.norm(F @ W_L.T, axis=1))
+    e_comp, l_comp = np.linalg.norm(F @ W_E, axis=1), np.linalg.norm(F @ W_L.T, axis=1)
+    out["gini_embed"] = gini(e_comp)
+    out["gini_logit_map"] = gini(l_comp)
+    out["embed_norms"] = np.sqrt(e_comp[1::2] ** 2 + e_comp[2::2] ** 2)
+    out["logit_map_norms"] = np.sqrt(l_comp[1::2] ** 2 + l_comp[2::2] ** 2)
     out["sq_weights"] = float(sum((v**2).sum() for v in sd.values()))
     out["sq_embed"] = float((sd["embed.W_E"] ** 2).sum())
     out["sq_attn"] = float(sum((v**2).sum() for k, v in sd.items() if ".attn." in k))
-    out["neuron_fve"] = neuron_fve(acts, p)
+    fve = neuron_fve(acts, p)
+    out["neuron_fve"] = fve
+    # Neurons per frequency cluster: FVE >= 0.6, dead neurons (no variance) left out.
+    var = ((acts - acts.mean(axis=0)) ** 2).sum(axis=0)
+    live = var > 1e-6 * var.max()
+    out["neuron_clusters"] = np.array([int(((fve[:, k] >= 0.6) & live).sum()) for k in range(fve.shape[1])])
     return out
 
 

@@ -55,6 +55,22 @@ def test_excluded_loss_of_a_pure_fourier_model_is_uniform():
     assert cross_entropy(excluded_logits(L + memo, U)[train], labels[train]) < math.log(p) - 1
 
 
+def test_cross_entropy_is_exact_for_tiny_losses_in_float32():
+    gen = torch.Generator().manual_seed(0)
+    L = torch.randn(3, 200, 11, generator=gen, dtype=torch.float64) * 3
+    labels = torch.randint(0, 11, (200,), generator=gen)
+    L[:, torch.arange(100), labels[:100]] += 30  # the first half right by a wide margin: losses ~1e-12
+    ref = -L.log_softmax(-1).gather(-1, labels.expand(3, -1)[..., None]).squeeze(-1)
+    for sub in (slice(0, 100), slice(100, 200), slice(0, 200)):  # tiny, large, and mixed losses
+        ours = cross_entropy(L[:, sub].float(), labels[sub])
+        torch.testing.assert_close(ours, ref[:, sub].mean(-1), rtol=1e-5, atol=0)
+        # float64 log_softmax itself is only good to ~1e-16 / loss here; log1p is better.
+        torch.testing.assert_close(cross_entropy(L[:, sub], labels[sub]), ref[:, sub].mean(-1), rtol=1e-6, atol=0)
+    # float32 log_softmax would lose the tiny ones entirely:
+    naive = -L[:, :100].float().log_softmax(-1).gather(-1, labels[:100].expand(3, -1)[..., None]).mean()
+    assert abs(naive.item() - ref[:, :100].mean().item()) > 0.5 * ref[:, :100].mean().item()
+
+
 def test_gini_of_one_hot_and_flat():
     n = 97
     one_hot = torch.zeros(n, dtype=torch.float64)
@@ -108,6 +124,11 @@ def test_vectorized_measures_agree_with_the_plain_per_checkpoint_loop(tiny_run):
                                    err_msg=col)
     fve_last = ref[-1]["neuron_fve"]
     np.testing.assert_allclose(ours.final.neuron_fve, fve_last, atol=1e-9)
+    for name, track in [("logit_share", ours.tracks.logit_share), ("embed_norms", ours.tracks.embed_norms),
+                        ("logit_map_norms", ours.tracks.logit_map_norms)]:
+        np.testing.assert_allclose(track, np.stack([r[name] for r in ref]), rtol=1e-7, atol=1e-10, err_msg=name)
+    np.testing.assert_array_equal(ours.tracks.neuron_clusters, np.stack([r["neuron_clusters"] for r in ref]))
+    np.testing.assert_array_equal(ours.measures["restricted_acc"].to_numpy(), [r["restricted_acc"] for r in ref])
 
 
 def test_float32_pass_matches_the_float32_hooked_transformer(tiny_run):

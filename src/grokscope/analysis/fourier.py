@@ -159,7 +159,7 @@ def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"], *, workspace
     flat = x.flatten(2)
     y_buf = workspace.get("fve.y", flat.shape, x) if workspace is not None else None
     y = torch.matmul(F, flat, out=y_buf).view_as(x)  # (B, f, b, n)
-    mean = x.mean(dim=(1, 2))  # (B, n)
+    mean = y[:, 0].sum(1) / p**1.5  # (B, n): row const is sum_a x[a, b] / sqrt(p), no extra pass
     y[:, 0] -= math.sqrt(p) * mean[:, None, :]
     sq_buf = workspace.get("fve.sq", y.shape, y) if workspace is not None else None
     total = torch.mul(y, y, out=sq_buf).flatten(1, 2).sum(1)  # Parseval: the centred energy

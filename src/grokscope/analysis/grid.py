@@ -81,7 +81,7 @@ def grid_cache(params: dict[str, Float[Tensor, "c ..."]], p: int, *, workspace: 
         s_ab[:, 1, None, :, :].expand(c, p, p, h),
         s_eq[:, None, None, :].expand(c, p, p, h),
     ], dim=-1)
-    pattern = scores.softmax(dim=-1)  # (c, a, b, h, 3)
+    pattern = scores.softmax(dim=-1)  # (c, a, b, h, 3): queries at '=', keys a, b, '='
     pa, pb = pattern[..., 0], pattern[..., 1]
 
     # Each head's output written to the residual stream, per (position, token), then read by W_in

@@ -90,7 +90,7 @@ def squared_weights(params: dict[str, Float[Tensor, "ckpt ..."]]) -> pd.DataFram
     """Sum of squared weights per checkpoint: ``sq_weights`` (all parameters) and per component."""
     groups: dict[str, Tensor] = {}
     for name, w in params.items():
-        sq = w.double().square().flatten(1).sum(1)
+        sq = torch.linalg.vector_norm(w.flatten(1), dim=1, dtype=torch.float64).square()
         key = component_of(name)
         groups[key] = groups.get(key, 0) + sq
     cols = {f"sq_{g}": groups[g].numpy() for g in (*COMPONENTS, "other") if g in groups}
@@ -115,10 +115,23 @@ def excluded_logits(logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n
 
 
 def cross_entropy(logits: Float[Tensor, "*batch n c"], labels: Int[Tensor, " n"]) -> Float[Tensor, "*batch"]:
-    """Mean cross-entropy per leading index, in float64."""
-    logp = logits.log_softmax(dim=-1, dtype=torch.float64)
-    picked = logp.gather(-1, labels.expand(*logp.shape[:-1]).unsqueeze(-1)).squeeze(-1)
-    return -picked.mean(dim=-1)
+    """Mean cross-entropy per leading index, returned in float64.
+
+    Computed as ``m + log(exp(-m) + sum_{j != y} exp(L_j - L_y - m))`` with
+    ``m = max(0, max_{j != y} L_j - L_y)``: when the true class wins (``m = 0``) this is
+    ``log1p(small)``, exact to float rounding even for losses of 1e-8 in float32, where a float32
+    ``log_softmax`` would round ``log(1 + 1e-8)`` to 0. Equals float64 ``log_softmax`` (tested).
+    """
+    diff = logits - logits.gather(-1, labels.expand(*logits.shape[:-2], -1).unsqueeze(-1))  # L_j - L_y
+    diff.scatter_(-1, labels.expand(*logits.shape[:-2], -1).unsqueeze(-1), float("-inf"))  # drop j = y
+    m = diff.amax(dim=-1, keepdim=True).clamp_min(0)
+    # Terms below e^-80 cannot matter (the sum holds a 1 or a loss far above 1e-34), and clamping
+    # keeps exp out of float32 denormals, which are ~10x slower on x86.
+    rest = (diff - m).clamp_(min=-80.0).exp_().sum(dim=-1, keepdim=True)
+    per_row = (m + torch.log((-m).exp() + rest)).squeeze(-1)
+    # log1p keeps the tiny losses exact where m == 0
+    per_row = torch.where(m.squeeze(-1) == 0, torch.log1p(rest.squeeze(-1)), per_row)
+    return per_row.double().mean(dim=-1)
 
 
 def accuracy(logits: Float[Tensor, "*batch n c"], labels: Int[Tensor, " n"]) -> Float[Tensor, "*batch"]:
@@ -200,7 +213,10 @@ def progress_measures(
             rows.append(_chunk_measures(sub, p, labels, train_idx, test_idx, keys, U_all, rule, workspace))
             if progress is not None:
                 progress(min(start + chunk, n_ckpt), n_ckpt)
-    cat = {k: torch.cat([r[k] for r in rows]).numpy() for k in rows[0]}
+    cat = {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
+    cat |= cluster_measures(NeuronFrequencies(fve=cat.pop("fve"), variance=cat.pop("variance")), rule)
+    cat |= weight_measures(params, p)
+    cat = {k: v.numpy() for k, v in cat.items()}
 
     measures = pd.DataFrame({k: v for k, v in cat.items() if v.ndim == 1}, index=pd.Index(list(steps), name="step"))
     measures["test_over_restricted"] = measures["test_loss"] / measures["restricted_loss"]
@@ -224,12 +240,10 @@ def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule, w
     # the forward's own); every cross-entropy is taken in float64.
     L = einops.rearrange(logits, "c a b o -> c (a b) o")
     U_all = U_all if U_all.dtype == L.dtype else U_all.to(L.dtype)
-    logp = L.log_softmax(dim=-1, dtype=torch.float64)
-    picked = -logp.gather(-1, labels.expand(len(L), -1).unsqueeze(-1)).squeeze(-1)  # (c, p^2)
     hit = (L.argmax(dim=-1) == labels).double()
     L_train, y_train = L[:, train_idx], labels[train_idx]
     out: dict[str, Tensor] = {
-        "train_loss": picked[:, train_idx].mean(1), "test_loss": picked[:, test_idx].mean(1),
+        "train_loss": cross_entropy(L_train, y_train), "test_loss": cross_entropy(L[:, test_idx], labels[test_idx]),
         "train_acc": hit[:, train_idx].mean(1), "test_acc": hit[:, test_idx].mean(1),
     }
     # Coefficients of every frequency's two sum directions over all p^2 pairs, per class. The
@@ -248,27 +262,35 @@ def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule, w
     per_k = [cross_entropy(L_train - einops.einsum(U_key_train[2 * i:2 * i + 2], coef_key[:, 2 * i:2 * i + 2],
                                                    "d x, c d o -> c x o"), y_train)
              for i in range(len(keys))]
-    out["excluded_per_k"] = torch.stack(per_k, dim=1) if per_k else logp.new_zeros(len(L), 0)
+    out["excluded_per_k"] = torch.stack(per_k, dim=1) if per_k else hit.new_zeros(len(L), 0)
 
     # Share of the class-centred logits' energy along each frequency's two sum directions.
     centred_energy = (L - L.mean(dim=1, keepdim=True)).square().sum(dim=(1, 2), dtype=torch.float64)
     per_freq = einops.reduce(coefs.double().square(), "c (k t) o -> c k", "sum", t=2)
     out["logit_share"] = per_freq / centred_energy.clamp_min(1e-300)[:, None]
 
+    # Only the small per-neuron table leaves the chunk; clusters are counted once for all checkpoints.
     nf = neuron_frequencies(post, workspace=workspace)
-    out["neuron_clusters"] = cluster_sizes(nf, rule)
-    out["live_neurons"] = live_neurons(nf, rule)
-    block = nf.fve * nf.variance[..., None]
-    out["neuron_share"] = (block.sum(1) / nf.variance.sum(1).clamp_min(1e-30)[:, None]).double()
-    out["key_mask"] = key_frequency_mask(nf, rule)
-    out["n_key_frequencies"] = out["key_mask"].sum(-1)
+    out["fve"], out["variance"] = nf.fve, nf.variance
+    return out
 
+
+def weight_measures(params: dict[str, Float[Tensor, "ckpt ..."]], p: int) -> dict[str, Tensor]:
+    """Measures of the weights alone, for all checkpoints at once: Gini coefficients and frequency norms."""
     W_E = params["embed.W_E"].double()
     W_L = logit_map(params["blocks.0.mlp.W_out"].double(), params["unembed.W_U"].double())
     e_comp, l_comp = embed_component_norms(W_E, p), logit_map_component_norms(W_L)
-    out["gini_embed"], out["gini_logit_map"] = gini(e_comp), gini(l_comp)
-    out["embed_norms"], out["logit_map_norms"] = frequency_norms(e_comp), frequency_norms(l_comp)
-    return out
+    return {"gini_embed": gini(e_comp), "gini_logit_map": gini(l_comp),
+            "embed_norms": frequency_norms(e_comp), "logit_map_norms": frequency_norms(l_comp)}
+
+
+def cluster_measures(nf: NeuronFrequencies, rule: KeyFrequencyRule) -> dict[str, Tensor]:
+    """Neuron clusters, their share of the neurons' energy and the key-frequency mask per checkpoint."""
+    block = nf.fve.double() * nf.variance.double()[..., None]
+    mask = key_frequency_mask(nf, rule)
+    return {"neuron_clusters": cluster_sizes(nf, rule), "live_neurons": live_neurons(nf, rule),
+            "neuron_share": block.sum(-2) / nf.variance.double().sum(-1).clamp_min(1e-30)[..., None],
+            "key_mask": mask, "n_key_frequencies": mask.sum(-1)}
 
 
 def _final_spectra(step: int, params, nf: NeuronFrequencies, logits: Float[Tensor, "p p o"], p: int) -> FinalSpectra:
