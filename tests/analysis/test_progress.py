@@ -68,7 +68,7 @@ def test_cross_entropy_is_exact_for_tiny_losses_in_float32():
         torch.testing.assert_close(cross_entropy(L[:, sub], labels[sub]), ref[:, sub].mean(-1), rtol=1e-6, atol=0)
     # float32 log_softmax would lose the tiny ones entirely:
     naive = -L[:, :100].float().log_softmax(-1).gather(-1, labels[:100].expand(3, -1)[..., None]).mean()
-    assert abs(naive.item() - ref[:, :100].mean().item()) > 0.5 * ref[:, :100].mean().item()
+    assert abs(naive.item() - ref[:, :100].mean().item()) > 0.2 * ref[:, :100].mean().item()
 
 
 def test_gini_of_one_hot_and_flat():
