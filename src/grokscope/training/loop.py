@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from grokscope.models.build import build_model
-from grokscope.models.fast import final_position_logits, final_position_loss_backward, supports_fast_path
+from grokscope.models.fast import final_position_logits, supports_fast_path
 from grokscope.store.checkpoint import load_tensors, save_tensors, write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
 from grokscope.training.config import RunConfig
@@ -156,12 +156,8 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
                 else:
                     pick = torch.randperm(len(train_set[0]), generator=sampler)[: tc.batch_size].to(device)
                     a, b, y, tokens = (t[pick] for t in train_set)
-                opt.zero_grad(set_to_none=True)
-                if use_fast:  # loss and gradients in one fused pass
-                    loss, logits = final_position_loss_backward(params, a, b, y, task.eq_token)
-                else:
-                    logits = logits_of(a, b, tokens)
-                    loss = F.cross_entropy(logits.double(), y)
+                logits = logits_of(a, b, tokens)
+                loss = F.cross_entropy(logits.double(), y)
                 lr = tc.lr * min(step / tc.warmup, 1.0) if tc.warmup else tc.lr
 
                 done = step >= tc.steps or (grok_step is not None and tc.stop_after_grok is not None
@@ -182,8 +178,8 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
                 if done:
                     break
 
-                if not use_fast:
-                    loss.backward()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
                 for group in opt.param_groups:
                     group["lr"] = lr
                 opt.step()
