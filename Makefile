@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/grokscope train --task mod97 --out checkpoints
+	$(BIN)/grokscope analyze fourier checkpoints/mod97-grok1l-s0 --out reports/mod97.html
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -28,6 +29,7 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/analysis_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
