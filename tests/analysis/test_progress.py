@@ -42,6 +42,17 @@ def test_restricted_loss_of_a_pure_fourier_model_equals_its_full_loss():
     assert cross_entropy(restricted_logits(L, U[:2]), labels) > full + 0.5
 
 
+def test_subtraction_uses_difference_directions():
+    p, alphas = 23, {2: 12.0, 9: 10.0, 11: 9.0}
+    a, b = (t.flatten() for t in torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij"))
+    s = (a - b)[:, None] - torch.arange(p)[None, :]
+    L = sum(alpha * torch.cos(2 * math.pi * k * s.double() / p) for k, alpha in alphas.items())
+    labels = (a - b) % p
+    sub, add = sum_directions(p, list(alphas), op="sub"), sum_directions(p, list(alphas))
+    torch.testing.assert_close(restricted_logits(L, sub), L, atol=1e-10, rtol=0)
+    assert cross_entropy(restricted_logits(L, add), labels) > cross_entropy(L, labels) + 1  # wrong directions
+
+
 def test_excluded_loss_of_a_pure_fourier_model_is_uniform():
     p, alphas = 23, {3: 12.0, 7: 10.0, 10: 9.0}
     L, labels = fourier_logits(p, alphas)

