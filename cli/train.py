@@ -1,6 +1,7 @@
 """``grokscope train``: train a run with dense checkpoints, or resume one."""
 
-from dataclasses import fields, replace
+import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -79,8 +80,6 @@ def _check_writable(out: Path) -> None:
     probe = out
     while not probe.exists():
         probe = probe.parent
-    import os
-
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write to {out}: choose a writable --out")
 

@@ -11,6 +11,7 @@ import json
 import platform
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 
 from grokscope.models.build import build_model
 from grokscope.models.fast import final_position_logits, supports_fast_path
-from grokscope.store.checkpoint import load_tensors, save_tensors, write_json_atomic
+from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
 from grokscope.training.config import RunConfig
 from grokscope.training.schedule import is_checkpoint_step
@@ -88,8 +89,6 @@ def resume(run_dir: str | Path, *, steps: int | None = None, stop_after_grok: in
     if stop_after_grok != "keep":
         changes["stop_after_grok"] = stop_after_grok
     if changes:
-        from dataclasses import replace
-
         config = replace(config, train=replace(config.train, **changes))
     resume_entry = run.manifest().get("resume")
     if resume_entry is None:
@@ -243,8 +242,6 @@ def _load_state(path: Path, manifest, start, params, opt, sampler) -> None:
 
 
 def _rewrite_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    from grokscope.store.checkpoint import write_bytes_atomic
-
     write_bytes_atomic(path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
