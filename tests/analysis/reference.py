@@ -120,12 +120,12 @@ def checkpoint_measures(model, p: int, labels: np.ndarray, train_idx: np.ndarray
     return out
 
 
-def run_measures(run, key_freqs: list[int], *, dtype: torch.dtype = torch.float32) -> list[dict]:
-    """``checkpoint_measures`` for every checkpoint of ``run``, loading each into a HookedTransformer."""
+def run_measures(run, key_freqs: list[int], *, dtype: torch.dtype = torch.float32, steps=None) -> list[dict]:
+    """``checkpoint_measures`` for each checkpoint of ``run`` (default all), each loaded into a HookedTransformer."""
     data = run.task.dataset()
     labels, train_idx, test_idx = data.labels.numpy(), data.train_idx.numpy(), data.test_idx.numpy()
     rows = []
-    for step in run.steps:
+    for step in run.steps if steps is None else steps:
         model = run.model(step).to(dtype, print_details=False)
         rows.append({"step": step, **checkpoint_measures(model, run.task.p, labels, train_idx, test_idx, key_freqs)})
     return rows
