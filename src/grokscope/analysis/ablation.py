@@ -45,33 +45,28 @@ weight is ever touched. Every grid ablation needs the batch to be all ``p^2`` pa
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from grokscope.analysis.ablation_names import (
+    CIRCUIT_NAMES,
+    CIRCUITS,
+    METHODS,
+    SITES,
+    Circuit,
+    Method,
+    Site,
+    check_choice,
+)
 from grokscope.analysis.fourier import NeuronFrequencies, check_odd, sum_directions
 from grokscope.analysis.progress import accuracy, cross_entropy, project, restricted_logits
 from grokscope.models import hooks
 
 if TYPE_CHECKING:
     from grokscope.tasks.modular_data import ModularData
-
-Circuit = Literal["generalize", "memorize"]
-Site = Literal["logits", "neurons"]
-Method = Literal["zero", "mean", "resample"]
-CIRCUITS: tuple[str, ...] = get_args(Circuit)
-SITES: tuple[str, ...] = get_args(Site)
-METHODS: tuple[str, ...] = get_args(Method)
-CIRCUIT_NAMES = {"generalize": "generalizing", "memorize": "memorizing"}  # ablation -> the circuit it removes
-
-
-def check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
-    """``value`` if it is one of ``allowed``, else a ``ValueError`` naming the choices."""
-    if value not in allowed:
-        raise ValueError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
-    return value
 
 
 def resample_permutation(n: int, seed: int = 0) -> Int[Tensor, " n"]:
