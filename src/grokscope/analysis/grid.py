@@ -127,6 +127,5 @@ def grid_cache(params: dict[str, Float[Tensor, "c ..."]], p: int, *, workspace: 
     W_L = W_out @ W_U
     direct = read(W_U, (b_out[:, None, :] @ W_U).squeeze(1) + b_U, "unembed")
     # In place into the direct path's buffer: no fresh (p^2, d_vocab_out) allocation.
-    logits = torch.baddbmm(direct.view(c, p * p, -1), mlp_post.view(c, p * p, -1), W_L,
-                           out=direct.view(c, p * p, -1)).view(c, p, p, -1)
+    logits = direct.view(c, p * p, -1).baddbmm_(mlp_post.view(c, p * p, -1), W_L).view(c, p, p, -1)
     return GridCache(pattern=pattern, mlp_post=mlp_post, logits=logits)

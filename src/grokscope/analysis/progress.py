@@ -265,10 +265,10 @@ def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule, w
     out["excluded_per_k"] = torch.stack(per_k, dim=1) if per_k else hit.new_zeros(len(L), 0)
 
     # Share of the class-centred logits' energy along each frequency's two sum directions.
-    # ||L - mean||^2 = ||L||^2 - n ||mean||^2, summed in float64: one pass (a float64-accumulated
-    # sum over a centred copy is ~10x slower here).
-    mean = L.mean(dim=1, dtype=torch.float64)
-    centred_energy = (L * L).sum(dim=(1, 2), dtype=torch.float64) - L.shape[1] * mean.square().sum(-1)
+    # ||L - mean||^2 = ||L||^2 - n ||mean||^2: one pass, torch's pairwise sums in the logits' dtype
+    # (asking for float64 accumulation makes a float64 copy first, ~10x slower here).
+    mean = L.mean(dim=1).double()
+    centred_energy = (L * L).sum(dim=(1, 2)).double() - L.shape[1] * mean.square().sum(-1)
     per_freq = einops.reduce(coefs.double().square(), "c (k t) o -> c k", "sum", t=2)
     out["logit_share"] = per_freq / centred_energy.clamp_min(1e-300)[:, None]
 
