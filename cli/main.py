@@ -3,6 +3,7 @@
 import typer
 
 from grokscope.cli import analyze, listing, train
+from grokscope.cli import ablate
 
 app = typer.Typer(
     name="grokscope",
@@ -13,6 +14,7 @@ app = typer.Typer(
 )
 app.registered_commands += train.app.registered_commands
 app.registered_commands += listing.app.registered_commands
+app.registered_commands += ablate.app.registered_commands
 app.add_typer(analyze.app, name="analyze")
 
 

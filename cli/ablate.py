@@ -1,0 +1,138 @@
+"""``grokscope ablate RUN --circuit memorize|generalize``: which circuit carries the model, over training.
+
+For every analysed checkpoint (or ``--step N``): train and test loss and accuracy of the model as
+trained and with the circuit removed, each circuit's share of train performance, the steps where
+the shares cross 50%, and the loss increase when each key frequency alone is removed at the last
+checkpoint. The circuits are defined in :mod:`grokscope.analysis.ablation`. The key frequencies
+and phases come from the run's Fourier analysis, computed (and cached) first if needed.
+
+The report (both figures) goes to ``<run>/analysis/ablation.html`` unless ``--out`` names a file.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from grokscope.cli.errors import exits_on_user_error, info
+
+app = typer.Typer()
+
+Opt = typer.Option
+
+
+@app.command("ablate")
+@exits_on_user_error
+def ablate_cmd(
+    run: Annotated[Path, typer.Argument(help="a run folder")],
+    circuit: Annotated[str, Opt(help="generalize (remove the key-frequency part) or memorize (keep only it)")],
+    step: Annotated[Optional[int], Opt(help="only this checkpoint (default: every checkpoint)")] = None,
+    as_json: Annotated[bool, Opt("--json", help="print the result as JSON")] = False,
+    out: Annotated[Optional[Path], Opt(help="HTML report file (default: <run>/analysis/ablation.html)")] = None,
+    method: Annotated[str, Opt(help="zero, mean or resample: what replaces the removed part")] = "zero",
+    site: Annotated[str, Opt(help="logits (unembed.hook_out) or neurons (blocks.0.mlp.hook_post)")] = "logits",
+    seed: Annotated[int, Opt(help="seed of the resample permutation")] = 0,
+) -> None:
+    """Remove a circuit (generalizing or memorizing) at every checkpoint and measure what is left."""
+    from grokscope.analysis.ablation_names import CIRCUITS, METHODS, SITES, check_choice
+    from grokscope.analysis.pipeline import is_run_dir
+
+    check_choice(circuit, CIRCUITS, "circuit")
+    check_choice(method, METHODS, "ablation method")
+    check_choice(site, SITES, "site")
+    if not is_run_dir(run):
+        raise ValueError(f"{run} is not a grokscope run (no run.json)")
+    if out is not None and out.is_dir():
+        raise ValueError(f"--out {out} is a folder: give a file name such as {out / 'ablation.html'}")
+
+    from grokscope.store.run import Run
+
+    handle = Run(run)
+    if step is not None and step not in handle.steps:
+        steps = handle.steps
+        shown = ", ".join(map(str, steps[:8])) + (f", ... {steps[-1]}" if len(steps) > 8 else "")
+        raise ValueError(f"no checkpoint at step {step} in {handle.name}; steps present: {shown or 'none'}")
+
+    from grokscope.analysis.ablation_training import ablate_run
+    from grokscope.analysis.pipeline import CACHE_DIR, analyze_fourier
+
+    announce = _Announce(handle)
+    fa = analyze_fourier(handle, progress=announce)
+    if not fa.cached:
+        info(f"Fourier analysis of {handle.name} done in {fa.elapsed_s:.1f} s (key frequencies "
+             f"{', '.join(map(str, fa.key_frequencies)) or 'none'})")
+    res = ablate_run(handle, fourier=fa, step=step, site=site, method=method, seed=seed)
+
+    from grokscope.plotting.ablation import write_ablation_report
+
+    target = out if out is not None else handle.path / CACHE_DIR / "ablation.html"
+    try:
+        report = write_ablation_report(res, target, circuit)
+    except OSError as e:
+        hint = "choose a writable --out" if out is not None else "pass --out FILE"
+        raise ValueError(f"cannot write the report to {target} ({e.strerror}): {hint}") from e
+
+    summary = res.summary(circuit) | {"report": str(report)}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(_table(res, circuit, summary))
+
+
+class _Announce:
+    """Progress callback of the Fourier analysis: says once, on stderr, that it is being computed."""
+
+    def __init__(self, run: Any) -> None:
+        self.run, self.said = run, False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.said:
+            self.said = True
+            info(f"{self.run.name} has no current Fourier analysis: computing it first (cached in "
+                 f"{self.run.path / 'analysis'})")
+
+
+def _g(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.3g}" if 1e-2 <= abs(x) < 1e4 or x == 0 else f"{x:.2e}"
+
+
+def _table(res: Any, circuit: str, s: dict[str, Any]) -> str:
+    from grokscope.plotting.ablation import crossing_sentence
+
+    removed = s["removes"].removeprefix("the ")
+    lines = [
+        f"{res.run}  ({res.task}, {len(res.table)} checkpoint(s), site {res.site}, method {res.method})",
+        s["definition"],
+        "phases (Fourier analysis): " + ", ".join(f"{ph.name} {ph.start}-{ph.end}" for ph in res.phases),
+        "",
+        f"{'step':>7}  {'':<28} {'as trained':^31} | {removed + ' removed':^31} | {'share gen':>9} {'share mem':>9}",
+        f"{'':>7}  {'':<28} {'train acc':>9} {'test acc':>9} {'train loss':>11} | {'train acc':>9} {'test acc':>9} "
+        f"{'train loss':>11} |",
+    ]
+    marks = res.milestones() | {f"crossing {k}": v for k, v in res.crossings().items()
+                                if v is not None and not k.startswith("loss_") and not k.endswith("stays")}
+    rows = {c["step"]: c for c in s["checkpoints"]}
+    for label, step in sorted(marks.items(), key=lambda kv: kv[1]):
+        c = rows[step]
+        f, a = c["full"], c["ablated"]
+        lines.append(f"{step:>7}  {label:<28} {_g(f['train_acc']):>9} {_g(f['test_acc']):>9} {_g(f['train_loss']):>11} | "
+                     f"{_g(a['train_acc']):>9} {_g(a['test_acc']):>9} {_g(a['train_loss']):>11} | "
+                     f"{_g(c['share_generalizing']):>9} {_g(c['share_memorizing']):>9}")
+    if len(res.table) > 1:
+        lines += ["", crossing_sentence(res.crossings())]
+    imp = s["frequency_importance"]
+    lines += ["", f"each key frequency removed alone at step {imp['step']} (loss over all pairs; as trained "
+              f"{_g(imp['base']['loss'])}):"]
+    for f in imp["frequencies"]:
+        lines.append(f"  k={f['freq']:<4} loss {_g(f['loss']):>9}  (+{_g(f['loss_increase'])})  "
+                     f"train acc {f['train_acc']:.3f}  test acc {f['test_acc']:.3f}")
+    lines += ["", f"report: {s['report']}"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
