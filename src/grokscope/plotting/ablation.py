@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from grokscope.analysis.ablation_training import METRICS, CircuitAblations
 from grokscope.plotting.html import CSS
-from grokscope.plotting.progress import LINE_COLORS, TEMPLATE, shade_phases
+from grokscope.plotting.progress import LINE_COLORS, PHASE_COLORS, TEMPLATE, shade_phases
 
 # The generalizing circuit in the colour of the restricted loss (which keeps it), the memorizing
 # one in that of the excluded loss (which keeps it), as in the progress-measures figure.
@@ -61,7 +61,12 @@ def plot_circuit_handover(res: CircuitAblations) -> go.Figure:
     fig.update_yaxes(range=[-0.02, 1.02], row=2, col=1)
     fig.update_yaxes(type="log", exponentformat="power", range=_log_range(losses), row=3, col=1)
     fig.update_xaxes(title_text="step", row=3, col=1)
-    shade_phases(fig, res.phases, label=True)
+    shade_phases(fig, res.phases, label=False)  # named in the legend: labels on top would hit the subplot title
+    for ph in res.phases:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{ph.name} {ph.start}-{ph.end}",
+                                 marker=dict(size=12, symbol="square",
+                                             color=PHASE_COLORS.get(ph.name, "rgba(0,0,0,0.1)").replace("0.1", "0.5"))),
+                      row=1, col=1)
     cross = res.crossings()
     for key, color in (("generalizing_up", CIRCUIT_COLORS["generalizing"]), ("memorizing_down", CIRCUIT_COLORS["memorizing"])):
         if cross.get(key) is not None:
