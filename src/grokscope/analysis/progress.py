@@ -27,10 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import einops
-import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor
 

@@ -16,7 +16,7 @@ LINE_COLORS = {"train": "#1f77b4", "test": "#d62728", "restricted": "#2ca02c", "
 def shade_phases(fig: go.Figure, phases: tuple[Phase, ...], *, row: int | str = "all", col: int | str = "all",
                  label: bool = True) -> go.Figure:
     """Shade each phase's step range; labels on top of the figure's first subplot only."""
-    for i, ph in enumerate(phases):
+    for ph in phases:
         if ph.end <= ph.start:
             continue
         fig.add_vrect(x0=ph.start, x1=ph.end, fillcolor=PHASE_COLORS.get(ph.name, "rgba(0,0,0,0.06)"),
@@ -80,7 +80,8 @@ def _phase_legend(fig: go.Figure, phases: tuple[Phase, ...]) -> None:
 
 def _x_scale_menu() -> dict:
     return dict(type="buttons", direction="left", x=1.0, xanchor="right", y=1.18, yanchor="top", showactive=True,
-                buttons=[dict(label="linear steps", method="relayout", args=[{"xaxis.type": "linear", "xaxis2.type": "linear"}]),
+                buttons=[dict(label="linear steps", method="relayout",
+                              args=[{"xaxis.type": "linear", "xaxis2.type": "linear"}]),
                          dict(label="log steps", method="relayout", args=[{"xaxis.type": "log", "xaxis2.type": "log"}])])
 
 
