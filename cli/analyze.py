@@ -2,7 +2,9 @@
 
 PATH is a run folder, or a folder of runs: then every run in it is analysed in name order (one
 bad run is reported and skipped; the exit code is 2 only when no run could be analysed). With
-``--json`` the summary of a run folder is one JSON object and that of a folder of runs a list.
+``--json`` the output is one JSON object when PATH comes down to one run (a run folder, or a
+folder holding a single run such as ``checkpoints/`` after ``grokscope train``), and a list of
+objects when it holds several.
 The report is written to ``<run>/analysis/report.html`` unless ``--out`` names a file; with
 several runs, ``--out report.html`` becomes ``report-<run>.html`` for each.
 """
