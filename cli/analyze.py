@@ -176,3 +176,9 @@ def _table(s: dict[str, Any]) -> str:
                      + ", ".join(str(x["step"]) for x in s["skipped"]))
     lines += ["", f"report: {s['report']}"]
     return "\n".join(lines)
+
+
+# `analyze behavior` lives in its own file (typer's one file per command); registered here.
+from grokscope.cli.analyze_behavior import behavior_cmd  # noqa: E402
+
+app.command("behavior")(behavior_cmd)
