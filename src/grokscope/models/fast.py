@@ -98,3 +98,126 @@ def final_position_logits(
 ) -> Float[Tensor, "batch d_vocab_out"]:
     """Logits at the final position; equals ``HookedTransformer(tokens)[:, -1]`` to float rounding."""
     return final_position_cache(params, a, b, eq_token).logits
+
+
+class OperandBatch:
+    """Operand pairs for the fused CPU step, with each token's examples listed once (CSR).
+
+    Build it once for a fixed batch (full-batch training, the test set) and reuse it every step.
+    """
+
+    def __init__(self, a: Int[Tensor, " batch"], b: Int[Tensor, " batch"], n_tokens: int):
+        import numpy as np
+
+        self.a, self.b = a, b
+        self.np_a = a.cpu().numpy().astype(np.int64)
+        self.np_b = b.cpu().numpy().astype(np.int64)
+        ptrs, idxs = [], []
+        for ops in (self.np_a, self.np_b):
+            counts = np.bincount(ops, minlength=n_tokens)
+            ptrs.append(np.concatenate([[0], np.cumsum(counts)]))
+            idxs.append(np.argsort(ops, kind="stable"))
+        self.rows_ptr, self.rows_idx = np.stack(ptrs), np.stack(idxs)
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+def fused_available(device: str | torch.device) -> bool:
+    """Whether the numba kernels can run here (CPU tensors and numba importable)."""
+    if torch.device(device).type != "cpu":
+        return False
+    try:
+        import grokscope.models.kernels  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _FusedGather(torch.autograd.Function):
+    """``(scores, score_eq, tables, const) -> (post, direct)`` through the numba kernels."""
+
+    @staticmethod
+    def forward(ctx, scores, score_eq, tables, const, batch: OperandBatch, d_mlp: int):
+        from grokscope.models import kernels
+
+        n, n_heads, width = len(batch), score_eq.shape[0], const.shape[0]
+        post = torch.empty(n, d_mlp, dtype=const.dtype)
+        direct = torch.empty(n, width - d_mlp, dtype=const.dtype)
+        pattern = torch.empty(n, n_heads, 3, dtype=const.dtype)
+        tables = tables.detach().contiguous()
+        kernels.fused_forward(batch.np_a, batch.np_b, scores.detach().contiguous().numpy(),
+                              score_eq.detach().contiguous().numpy(), tables.numpy(),
+                              const.detach().contiguous().numpy(), post.numpy(), direct.numpy(), pattern.numpy())
+        ctx.batch = batch
+        ctx.save_for_backward(tables, pattern, post)
+        ctx.mark_non_differentiable(pattern)
+        return post, direct, pattern
+
+    @staticmethod
+    def backward(ctx, grad_post, grad_direct, _grad_pattern):
+        from grokscope.models import kernels
+
+        tables, pattern, post = ctx.saved_tensors
+        batch: OperandBatch = ctx.batch
+        n, (n_heads, n_pos, n_tok, width) = len(batch), tables.shape
+        grad_post = torch.zeros_like(post) if grad_post is None else grad_post.contiguous()
+        grad_direct = (torch.zeros(n, width - post.shape[1], dtype=post.dtype) if grad_direct is None
+                       else grad_direct.contiguous())
+        grad = torch.empty(n, width, dtype=post.dtype)
+        grad_scores = torch.empty(n, n_heads, 3, dtype=post.dtype)
+        kernels.fused_backward_examples(batch.np_a, batch.np_b, tables.numpy(), pattern.numpy(), post.numpy(),
+                                        grad_post.numpy(), grad_direct.numpy(), grad.numpy(), grad_scores.numpy())
+        grad_tables = torch.empty_like(tables)
+        grad_table_scores = torch.empty(n_pos, n_tok, n_heads, dtype=post.dtype)
+        kernels.fused_backward_tables(pattern.numpy(), grad.numpy(), grad_scores.numpy(), batch.rows_ptr,
+                                      batch.rows_idx, grad_tables.numpy(), grad_table_scores.numpy())
+        return grad_table_scores, grad_scores[:, :, 2].sum(0), grad_tables, grad.sum(0), None, None
+
+
+def fused_final_cache(
+    params: Mapping[str, Tensor], batch: OperandBatch, eq_token: int
+) -> tuple[Float[Tensor, "batch n_heads 3"], Float[Tensor, "batch d_mlp"], Float[Tensor, "batch d_vocab_out"]]:
+    """``(pattern, mlp_post, logits)`` of ``final_position_cache``, computed by the numba kernels (CPU).
+
+    The per-token work (scores, values mapped through ``W_O`` and ``[W_in | W_U]``) stays in
+    PyTorch autograd; the per-example gather, ReLU and their backward run in ``kernels``. Logits
+    and gradients equal ``final_position_cache``'s up to float rounding (tested).
+    """
+    W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
+    W_Q, W_K, W_V, W_O = (params[f"blocks.0.attn.W_{n}"] for n in "QKVO")
+    b_Q, b_K, b_V, b_O = (params[f"blocks.0.attn.b_{n}"] for n in "QKVO")
+    W_in, W_U = params["blocks.0.mlp.W_in"], params["unembed.W_U"]
+    scale = math.sqrt(W_Q.shape[-1])
+
+    # Plain matmuls rather than einsum here: this runs every step and einsum's dispatch costs more
+    # than these small products.
+    resid = torch.cat([W_E[:eq_token] + W_pos[0], W_E[:eq_token] + W_pos[1]])  # (2p, d_model)
+    resid_eq = W_E[eq_token] + W_pos[2]
+    q = resid_eq @ W_Q + b_Q  # (h, k)
+    key_dir = (W_K @ q.unsqueeze(-1)).squeeze(-1).T / scale  # (d, h): scores are linear in the residual
+    key_bias = (b_K * q).sum(-1) / scale
+    scores = einops.rearrange(resid @ key_dir + key_bias, "(s p) h -> s p h", s=2)
+    score_eq = resid_eq @ key_dir + key_bias
+    vals = resid @ einops.rearrange(W_V, "h d k -> d (h k)") + einops.rearrange(b_V, "h k -> (h k)")
+    v_eq = resid_eq @ W_V + b_V  # (h, k)
+    vals = einops.rearrange(vals, "sp (h k) -> h sp k", k=W_V.shape[-1]) - v_eq.unsqueeze(1)
+
+    # Softmax weights sum to one, so the '=' value can be folded into the constant term and
+    # subtracted from the operand rows: each example then reads two rows per head, not three.
+    W_cat = torch.cat([W_in, W_U], dim=1)  # (d_model, d_mlp + d_vocab_out)
+    tables = einops.rearrange(vals @ (W_O @ W_cat), "h (s p) m -> h s p m", s=2)  # (h, 2, p, M)
+    const = (resid_eq + b_O + einops.rearrange(v_eq, "h k -> (h k)") @ einops.rearrange(W_O, "h k d -> (h k) d")) @ W_cat
+    const = const + torch.cat([params["blocks.0.mlp.b_in"], torch.zeros_like(params["unembed.b_U"])])
+
+    post, direct, pattern = _FusedGather.apply(scores, score_eq, tables, const, batch, W_in.shape[1])
+    W_L = params["blocks.0.mlp.W_out"] @ W_U
+    bias = params["blocks.0.mlp.b_out"] @ W_U + params["unembed.b_U"]
+    return pattern, post, direct + post @ W_L + bias
+
+
+def fused_final_logits(
+    params: Mapping[str, Tensor], batch: OperandBatch, eq_token: int
+) -> Float[Tensor, "batch d_vocab_out"]:
+    """Logits at the final position via the numba kernels; see ``fused_final_cache``."""
+    return fused_final_cache(params, batch, eq_token)[2]

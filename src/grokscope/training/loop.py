@@ -13,17 +13,27 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from grokscope.models.build import build_model
-from grokscope.models.fast import final_position_logits, supports_fast_path
+from grokscope.models.fast import (OperandBatch, final_position_logits, fused_available, fused_final_logits,
+                                  supports_fast_path)
 from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
 from grokscope.training.config import RunConfig
 from grokscope.training.schedule import is_checkpoint_step
+
+
+class _Split(NamedTuple):
+    a: torch.Tensor
+    b: torch.Tensor
+    y: torch.Tensor
+    tokens: torch.Tensor
+    operands: OperandBatch | None  # for the fused CPU kernels
+
 
 Callback = Callable[[dict[str, Any]], None]
 """Called with every metrics row (plus ``"total"``: the step budget); e.g. a progress bar."""
@@ -123,16 +133,21 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
                             fused=True)
     sampler = torch.Generator().manual_seed(config.seed)
     use_fast = tc.fast and supports_fast_path(model.cfg)
+    # The numba kernels are the same maths with the per-example work fused (CPU only).
+    use_fused = use_fast and fused_available(device)
 
-    def to_dev(idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(t.to(device) for t in (data.a[idx], data.b[idx], data.labels[idx], data.tokens()[idx]))
+    def split(idx: torch.Tensor) -> _Split:
+        a, b, y, tokens = (t.to(device) for t in (data.a[idx], data.b[idx], data.labels[idx], data.tokens()[idx]))
+        return _Split(a, b, y, tokens, OperandBatch(a, b, task.p) if use_fused else None)
 
-    train_set, test_set = to_dev(data.train_idx), to_dev(data.test_idx)
+    train_set, test_set = split(data.train_idx), split(data.test_idx)
 
-    def logits_of(a, b, tokens):
+    def logits_of(batch: _Split) -> torch.Tensor:
+        if use_fused:
+            return fused_final_logits(params, batch.operands, task.eq_token)
         if use_fast:
-            return final_position_logits(params, a, b, task.eq_token)
-        return model(tokens)[:, -1]
+            return final_position_logits(params, batch.a, batch.b, task.eq_token)
+        return model(batch.tokens)[:, -1]
 
     step, manifest, rows = 0, {"checkpoints": [], "resume": None}, []
     if start is not None:
@@ -150,19 +165,18 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
     try:
         with open(path / METRICS_FILE, "a") as metrics_file:
             while True:
-                if tc.batch_size is None:
-                    a, b, y, tokens = train_set
-                else:
-                    pick = torch.randperm(len(train_set[0]), generator=sampler)[: tc.batch_size].to(device)
-                    a, b, y, tokens = (t[pick] for t in train_set)
-                logits = logits_of(a, b, tokens)
-                loss = F.cross_entropy(logits.double(), y)
+                batch = train_set
+                if tc.batch_size is not None:
+                    pick = torch.randperm(len(train_set.a), generator=sampler)[: tc.batch_size].to(device)
+                    batch = split(data.train_idx[pick.cpu()])
+                logits = logits_of(batch)
+                loss = F.cross_entropy(logits.double(), batch.y)
                 lr = tc.lr * min(step / tc.warmup, 1.0) if tc.warmup else tc.lr
 
                 done = step >= tc.steps or (grok_step is not None and tc.stop_after_grok is not None
                                             and step >= grok_step + tc.stop_after_grok)
                 if step % tc.eval_every == 0 or done or is_checkpoint_step(step, tc.ckpt_every):
-                    row = _evaluate(step, loss, logits, y, test_set, logits_of, params, lr,
+                    row = _evaluate(step, loss, logits, batch.y, test_set, logits_of, params, lr,
                                     elapsed0 + time.perf_counter() - t0)
                     metrics_file.write(json.dumps(row) + "\n")
                     metrics_file.flush()
@@ -193,8 +207,8 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
 
 @torch.no_grad()
 def _evaluate(step, loss, logits, y, test_set, logits_of, params, lr, elapsed) -> dict[str, Any]:
-    a, b, y_test, tokens = test_set
-    test_logits = logits_of(a, b, tokens)
+    test_logits = logits_of(test_set)
+    y_test = test_set.y
     return {
         "step": step,
         "train_loss": loss.item(),
