@@ -17,7 +17,8 @@ Opt = typer.Option
 @app.command("train")
 @exits_on_user_error
 def train_cmd(
-    task: Annotated[Optional[str], Opt(help="mod<p> (a+b mod p), e.g. mod97 or mod113; mod<p>-<op> for another op")] = None,
+    task: Annotated[Optional[str], Opt(help="mod<p> (a+b mod p), e.g. mod97 or mod113; mod<p>-<op> for another op; "
+                                            "or arith, capitals, joint (character level)")] = None,
     op: Annotated[Optional[str], Opt(help="add, sub, mul, div, x2y2, x2xyy2, x3xy")] = None,
     seed: Annotated[Optional[int], Opt(help="seed of the split and the init")] = None,
     frac: Annotated[Optional[float], Opt(help="fraction of pairs used for training")] = None,
@@ -34,8 +35,26 @@ def train_cmd(
     resume: Annotated[Optional[Path], Opt(help="continue this run folder from its last checkpoint")] = None,
     device: Annotated[str, Opt(help="auto, cpu or cuda")] = "auto",
     quiet: Annotated[bool, Opt("--quiet", "-q", help="no progress bar")] = False,
+    block_size: Annotated[Optional[int], Opt(help="character tasks: context length (default: the task's)")] = None,
+    dropout: Annotated[Optional[float], Opt(help="character tasks: dropout (nanoGPT's places)")] = None,
+    facts_file: Annotated[Optional[Path], Opt(help="capitals/joint: 'Capital of X is Y' lines")] = None,
 ) -> None:
-    """Train until the model groks, writing dense checkpoints to OUT/NAME."""
+    """Train until the model groks, writing dense checkpoints to OUT/NAME.
+
+    Character-level tasks (arith, capitals, joint; -clean for the clean evaluation) train a
+    nanoGPT-style language model instead, with the paper's settings by default.
+    """
+    from grokscope.cli.train_lm import is_lm_request, train_lm_cmd
+
+    if is_lm_request(task, resume):
+        train_lm_cmd(task=task, preset=preset, seed=seed, steps=steps, lr=lr, weight_decay=weight_decay,
+                     batch_size=batch_size, eval_every=eval_every, ckpt_every=ckpt_every, out=out, name=name,
+                     resume=resume, device=device, quiet=quiet, block_size=block_size, dropout=dropout,
+                     facts_file=facts_file, modular_only={"op": op, "frac": frac, "stop_after_grok": stop_after_grok})
+        return
+    for flag, v in (("--block-size", block_size), ("--dropout", dropout), ("--facts-file", facts_file)):
+        if v is not None:
+            raise ValueError(f"{flag} applies to character-level tasks (arith, capitals, joint) only")
     from grokscope.store.run import Run
     from grokscope.tasks import get_task
     from grokscope.training.config import RunConfig, TrainConfig

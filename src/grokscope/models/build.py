@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from grokscope.models.presets import PRESETS, check_preset
+from grokscope.models.nanogpt import freeze_biases_, nanogpt_init_, nanogpt_param_count
+from grokscope.models.presets import NANOGPT_PRESETS, PRESETS, check_preset
 from grokscope.tasks import Task
 
 
@@ -39,6 +40,9 @@ def build_model(preset: str, task: Task, *, seed: int | None = 0, device: str = 
         if seed is not None:
             torch.manual_seed(seed)
         model = HookedTransformer(cfg, move_to_device=False)
+    if preset in NANOGPT_PRESETS:
+        nanogpt_init_(model, torch.Generator().manual_seed(0 if seed is None else seed))
+        freeze_biases_(model)
     return model.to(device, print_details=False)
 
 
@@ -53,13 +57,25 @@ def model_from_state(preset: str, task: Task, state: Mapping[str, Tensor], *, de
     missing = [k for k in missing if not k.endswith((".mask", ".IGNORE"))]
     if missing or unexpected:
         raise ValueError(f"checkpoint does not fit preset {preset!r}: missing {missing}, unexpected {unexpected}")
+    if preset in NANOGPT_PRESETS:
+        freeze_biases_(model)
     return model.to(device, print_details=False).eval()
 
 
-def count_params(preset: str, task: Task) -> int:
-    """Trainable parameters, counted the TransformerLens way (biases and position embeddings in)."""
+def _meta_model(preset: str, task: Task) -> HookedTransformer:
     cfg = tl_config(preset, task, device="meta")
     cfg.init_weights = False
     with torch.device("meta"), _quiet_deprecation():
-        model = HookedTransformer(cfg, move_to_device=False)
-    return sum(p.numel() for p in model.parameters())
+        return HookedTransformer(cfg, move_to_device=False)
+
+
+def count_params(preset: str, task: Task) -> int:
+    """Parameters of the ``HookedTransformer``, counted the TransformerLens way: every tensor
+    (biases, frozen or not, the separate ``W_U`` and the position embeddings included)."""
+    return sum(p.numel() for p in _meta_model(preset, task).parameters())
+
+
+def count_params_nanogpt(preset: str, task: Task) -> int:
+    """Parameters counted nanoGPT's way (no biases, tied ``W_U`` once, no position embeddings):
+    the convention of "Too Big to Think"'s tables."""
+    return nanogpt_param_count(_meta_model(preset, task))

@@ -11,8 +11,9 @@ PRESET_NAMES: tuple[str, ...] = get_args(Preset)
 
 
 def _n_model(n: int) -> dict:
-    # "Too Big to Think": 1 layer, 1 head, MLP width m*n with m = 1, nanoGPT-style GELU + LN.
-    return dict(n_layers=1, n_heads=1, d_model=n, d_head=n, d_mlp=n, act_fn="gelu_new",
+    # "Too Big to Think": 1 layer, 1 head, MLP width m*n with m = 1. nanoGPT's block: pre-LN,
+    # exact (erf) GELU as nn.GELU(), LayerNorm eps 1e-5 (TL's default too).
+    return dict(n_layers=1, n_heads=1, d_model=n, d_head=n, d_mlp=n, act_fn="gelu",
                 normalization_type="LN")
 
 
@@ -27,17 +28,21 @@ PRESETS: MappingProxyType[str, dict] = MappingProxyType({
     "n28": _n_model(28),
     "n56": _n_model(56),
     # Barron & White's "MLT": 6 layers, 6 heads, 384 wide, MLP 4x.
-    "mlt": dict(n_layers=6, n_heads=6, d_model=384, d_head=64, d_mlp=1536, act_fn="gelu_new",
+    "mlt": dict(n_layers=6, n_heads=6, d_model=384, d_head=64, d_mlp=1536, act_fn="gelu",
                 normalization_type="LN"),
 })
+
+# Presets built the nanoGPT way (see models/nanogpt.py): biases zero and frozen, W_U tied to
+# W_E.T, nanoGPT's init. The paper's parameter counts are those of these models.
+NANOGPT_PRESETS: frozenset[str] = frozenset({"n14", "n28", "n56", "mlt"})
 
 PRESET_NOTES: MappingProxyType[str, str] = MappingProxyType({
     "grok1l": "1 layer, 4 heads, d_model 128, d_mlp 512, ReLU, no LayerNorm (Nanda et al. 2023)",
     "power2l": "2 layers, 4 heads, d_model 128, d_mlp 512, LayerNorm (Power et al. 2022)",
-    "n14": "1 layer, 1 head, d_model 14, MLP 1x (Barron & White 2025)",
-    "n28": "1 layer, 1 head, d_model 28, MLP 1x (Barron & White 2025)",
-    "n56": "1 layer, 1 head, d_model 56, MLP 1x (Barron & White 2025)",
-    "mlt": "6 layers, 6 heads, d_model 384, MLP 4x (Barron & White 2025)",
+    "n14": "1 layer, 1 head, d_model 14, MLP 1x, nanoGPT-style (Barron & White 2025)",
+    "n28": "1 layer, 1 head, d_model 28, MLP 1x, nanoGPT-style (Barron & White 2025)",
+    "n56": "1 layer, 1 head, d_model 56, MLP 1x, nanoGPT-style (Barron & White 2025)",
+    "mlt": "6 layers, 6 heads, d_model 384, MLP 4x, nanoGPT-style (Barron & White 2025)",
 })
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grokscope.store.checkpoint import CorruptCheckpointError, load_tensors
-from grokscope.training.config import RunConfig
+from grokscope.training.lm_config import config_from_dict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,7 +75,8 @@ class Run:
             raise NotARunError(f"{self.path} is not a grokscope run (no {RUN_FILE})")
         try:
             info = json.loads((self.path / RUN_FILE).read_text())
-            self.config = RunConfig.from_dict(info["config"])
+            # A modular (grokking) run or a character-level language-model run.
+            self.config = config_from_dict(info["config"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise NotARunError(f"{self.path / RUN_FILE} is unreadable: {e}") from e
         self.info: dict[str, Any] = info
@@ -155,9 +156,22 @@ class Run:
         return next((r["step"] for r in self.metrics_rows() if r.get(column, -1) >= threshold), None)
 
     @property
+    def is_lm(self) -> bool:
+        """A character-level language-model run (``grokscope.training.lm``)."""
+        return self.info["config"].get("trainer") == "lm"
+
+    @property
     def grok_step(self) -> int | None:
-        """First step where test accuracy reached the run's grok threshold."""
+        """First step where test accuracy reached the run's grok threshold (None for LM runs)."""
+        if self.is_lm:
+            return None
         return self.first_step_at("test_acc", self.config.train.grok_threshold)
+
+    @property
+    def best_step(self) -> int | None:
+        """The evaluated step with the highest task ``score`` (first one on ties), if any."""
+        rows = [r for r in self.metrics_rows() if "score" in r]
+        return max(rows, key=lambda r: (r["score"], -r["step"]))["step"] if rows else None
 
     def summary(self) -> dict[str, Any]:
         rows = self.metrics_rows()

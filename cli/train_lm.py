@@ -1,0 +1,85 @@
+"""``grokscope train --task arith|capitals|joint[-clean]``: the character-level language-model path.
+
+``cli/train.py`` hands over here when the task is a character-level one (or ``--resume`` names
+such a run), so that file keeps the modular options and this one the nanoGPT ones.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from grokscope.cli.errors import info
+
+
+def is_lm_request(task: str | None, resume: Path | None) -> bool:
+    from grokscope.tasks import is_char_task_name
+
+    if task is not None:
+        return is_char_task_name(task)
+    if resume is not None:
+        try:
+            return json.loads((Path(resume) / "run.json").read_text())["config"].get("trainer") == "lm"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return False
+    return False
+
+
+def train_lm_cmd(*, task: str | None, preset: str | None, seed: int | None, steps: int | None, lr: float | None,
+                 weight_decay: float | None, batch_size: int | None, eval_every: int | None,
+                 ckpt_every: int | None, out: Path, name: str | None, resume: Path | None, device: str,
+                 quiet: bool, block_size: int | None, dropout: float | None, facts_file: Path | None,
+                 modular_only: dict[str, Any]) -> None:
+    given_modular = [k for k, v in modular_only.items() if v is not None]
+    if given_modular:
+        raise ValueError(f"--{given_modular[0].replace('_', '-')} applies to mod<p> tasks only, not to "
+                         f"character-level task {task or resume}")
+    from grokscope.training.lm_config import LMRunConfig, LMTrainConfig, paper_hparams
+    if resume is not None:
+        from grokscope.store.run import Run
+        from grokscope.training.lm import resume_lm
+
+        run = Run(resume)
+        asked = {"preset": preset, "seed": seed, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
+                 "dropout": dropout, "eval_every": eval_every, "ckpt_every": ckpt_every, "block_size": block_size}
+        have = {"preset": run.config.preset, "seed": run.config.seed, "block_size": run.task.block_size,
+                **{k: getattr(run.config.train, k) for k in ("lr", "weight_decay", "batch_size", "dropout",
+                                                              "eval_every", "ckpt_every")}}
+        for k, v in asked.items():
+            if v is not None and v != have[k]:
+                raise ValueError(f"--resume {resume}: run has {k}={have[k]!r} but you asked for {v!r}; "
+                                 "drop the flag or start a new run with --name")
+        _report(resume_lm(resume, steps=steps, device=device, progress=not quiet))
+        return
+
+    from grokscope.tasks import get_char_task
+
+    task_kwargs: dict[str, Any] = {}
+    if block_size is not None:
+        task_kwargs["block_size"] = block_size
+    if facts_file is not None:
+        if task.partition("-")[0] == "arith":
+            raise ValueError("--facts-file applies to the capitals and joint tasks only")
+        task_kwargs["facts_file"] = str(facts_file)
+    t = get_char_task(task, **task_kwargs)
+    preset = preset or "n14"
+    hp = paper_hparams(preset)
+    given = {"steps": steps, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
+             "eval_every": eval_every, "ckpt_every": ckpt_every, "dropout": dropout}
+    train_kwargs = hp | {k: v for k, v in given.items() if v is not None}
+    if "lr" in given and given["lr"] is not None and train_kwargs["min_lr"] > train_kwargs["lr"]:
+        train_kwargs["min_lr"] = train_kwargs["lr"] / 100
+    config = LMRunConfig(task=t, preset=preset, seed=1337 if seed is None else seed,
+                         train=LMTrainConfig(**train_kwargs))
+    from grokscope.training.lm import train_lm
+
+    _report(train_lm(config, out, name=name, device=device, progress=not quiet))
+
+
+def _report(run: Any) -> None:
+    rows = run.metrics_rows()
+    last = rows[-1] if rows else {}
+    best = run.best_step
+    best_row = next((r for r in rows if r["step"] == best), {})
+    info(f"{run.path}: {last.get('step')} steps, {len(run.steps)} checkpoints; final val loss "
+         f"{last.get('val_loss', float('nan')):.4f}, score {last.get('score', float('nan')):.4f}; best score "
+         f"{best_row.get('score', float('nan')):.4f} at step {best}")

@@ -1,0 +1,137 @@
+"""nanoGPT's conventions on a ``HookedTransformer``: no biases, tied embeddings, its init, dropout.
+
+TransformerLens has no switch for any of these, so they are applied to a built model:
+
+- **No biases**: every ``b_*`` parameter (attention, MLP, unembed, and the LayerNorm bias) is
+  zero and frozen (``requires_grad=False``). The model computes exactly what nanoGPT's
+  ``bias=False`` model computes; the zero tensors stay in the state dict so TransformerLens
+  tools load checkpoints unchanged.
+- **Tied embeddings** (nanoGPT's ``wte.weight is lm_head.weight``): ``W_U`` is kept equal to
+  ``W_E.T``. The trainer adds ``W_U``'s gradient into ``W_E``'s (:func:`tie_grads_`), steps only
+  ``W_E`` and copies it back into ``W_U`` (:func:`sync_tied_`): the same update as one shared
+  tensor. Checkpoints hold both, equal, so ``Run.model()`` is a plain ``HookedTransformer``.
+- **Init**: N(0, 0.02) for every matrix and both embeddings, N(0, 0.02/sqrt(2 n_layers)) for the
+  two residual-output projections (``W_O``, ``W_out``, nanoGPT's ``c_proj``), LayerNorm weight 1.
+- **Dropout** (:func:`add_dropout_hooks`) at nanoGPT's four places, through hook points, active
+  only while the model is in training mode.
+
+No TransformerLens import here: the model is only used through its modules and parameters.
+"""
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from transformer_lens import HookedTransformer
+
+RESIDUAL_OUT = ("attn.W_O", "mlp.W_out")
+
+
+def is_bias(name: str) -> bool:
+    return name.rsplit(".", 1)[-1].startswith("b")
+
+
+def nanogpt_init_(model: "HookedTransformer", generator: torch.Generator) -> None:
+    """Re-initialise ``model`` in place as nanoGPT's ``GPT.__init__`` does (see module docstring)."""
+    std = 0.02
+    proj_std = 0.02 / math.sqrt(2 * model.cfg.n_layers)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if is_bias(name):
+                p.zero_()
+            elif ".ln" in name or name.startswith("ln_final"):
+                p.fill_(1.0)
+            elif name == "unembed.W_U":
+                continue  # tied: copied from W_E below
+            else:
+                s = proj_std if name.endswith(RESIDUAL_OUT) else std
+                p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * s)
+        sync_tied_(model)
+
+
+def freeze_biases_(model: "HookedTransformer") -> None:
+    """Zero and freeze every bias, so the model is nanoGPT's ``bias=False`` model."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if is_bias(name):
+                p.zero_()
+                p.requires_grad_(False)
+
+
+def is_tied(model: "HookedTransformer") -> bool:
+    return model.cfg.d_vocab == model.cfg.d_vocab_out
+
+
+def tie_grads_(model: "HookedTransformer") -> None:
+    """Fold ``W_U``'s gradient into ``W_E``'s (d loss / d shared weight) and drop ``W_U``'s."""
+    w_u = model.unembed.W_U
+    if w_u.grad is not None:
+        model.embed.W_E.grad.add_(w_u.grad.T)
+        w_u.grad = None
+
+
+def sync_tied_(model: "HookedTransformer") -> None:
+    """Copy ``W_E.T`` into ``W_U`` (after every optimizer step and on load)."""
+    with torch.no_grad():
+        model.unembed.W_U.copy_(model.embed.W_E.T)
+
+
+def optimizer_groups(model: "HookedTransformer", weight_decay: float) -> list[dict[str, Any]]:
+    """nanoGPT's ``configure_optimizers``: decay tensors with >= 2 dims, not the rest.
+
+    Frozen biases and the tied ``W_U`` are left out (the shared weight is ``W_E``).
+    LayerNorm weights are 1-d and so are not decayed; embeddings are 2-d and are.
+    """
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad or name == "unembed.W_U":
+            continue
+        (decay if p.dim() >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def nanogpt_param_count(model: "HookedTransformer") -> int:
+    """Parameters the way nanoGPT's ``get_num_params`` counts them (the paper's counts).
+
+    Biases are absent in nanoGPT, the tied ``W_U`` is ``W_E`` (counted once), and position
+    embeddings are subtracted by default (``non_embedding=True``).
+    """
+    return sum(p.numel() for name, p in model.named_parameters()
+               if not is_bias(name) and name not in ("unembed.W_U", "pos_embed.W_pos"))
+
+
+def dropout_hook_names(n_layers: int) -> list[str]:
+    """Where nanoGPT applies dropout, as TransformerLens hook points.
+
+    ``transformer.drop(tok_emb + pos_emb)`` is ``blocks.0.hook_resid_pre``; per block,
+    ``attn_dropout`` on the softmaxed attention is ``attn.hook_pattern``, ``resid_dropout`` after
+    the attention projection is ``hook_attn_out`` and the MLP's dropout is ``hook_mlp_out``.
+    """
+    names = ["blocks.0.hook_resid_pre"]
+    for layer in range(n_layers):
+        names += [f"blocks.{layer}.attn.hook_pattern", f"blocks.{layer}.hook_attn_out",
+                  f"blocks.{layer}.hook_mlp_out"]
+    return names
+
+
+def add_dropout_hooks(model: "HookedTransformer", p: float, names: Iterable[str] | None = None) -> None:
+    """Permanent hooks applying dropout ``p`` at nanoGPT's places, only in training mode.
+
+    In eval mode (``model.eval()``, as ``Run.model`` and ``generate`` use) the hooks are the
+    identity, so outputs are exactly those of the plain model. Draws from the global torch RNG,
+    like ``nn.Dropout``; the LM trainer seeds it and saves its state in resume files.
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {p}")
+    if p == 0:
+        return
+
+    def drop(x: torch.Tensor, hook: Any) -> torch.Tensor:
+        return F.dropout(x, p, training=hook.training)
+
+    for name in names or dropout_hook_names(model.cfg.n_layers):
+        model.add_hook(name, drop, is_permanent=True)

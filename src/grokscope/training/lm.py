@@ -1,0 +1,302 @@
+"""The character-level language-model trainer: nanoGPT's ``train.py`` loop on a ``HookedTransformer``.
+
+A step ``t`` is the state after ``t`` optimizer updates. At every ``eval_every`` steps (and the
+last) the loop estimates train/val loss on fixed batches, runs the task's own ``evaluate`` (its
+metrics go into ``metrics.jsonl``), checkpoints on the dense schedule and at every new best task
+``score``, then takes the update: a fresh batch of random windows, cross-entropy over every
+position, nanoGPT's tied-embedding gradient, clipping at ``grad_clip`` and AdamW with weight
+decay on matrices only, at nanoGPT's warm-up + cosine learning rate.
+
+Everything the next update depends on (parameters, AdamW moments, the batch sampler's state and
+the global RNG that dropout draws from) is in the checkpoint and resume files; evaluation draws
+only from generators seeded by the step. So a resumed run continues bit-identically on the same
+device (tested on CPU).
+"""
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from grokscope.models.build import build_model
+from grokscope.models.nanogpt import add_dropout_hooks, is_tied, optimizer_groups, sync_tied_, tie_grads_
+from grokscope.models.presets import NANOGPT_PRESETS
+from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
+from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
+from grokscope.tasks.text import IGNORE
+from grokscope.training.lm_config import LMRunConfig
+from grokscope.training.schedule import cosine_lr, is_checkpoint_step
+
+Callback = Callable[[dict[str, Any]], None]
+"""Called with every metrics row (plus ``"total"``: the step budget)."""
+
+# Offsets added to the run seed for the generators that must not share a stream.
+_VAL_SEED, _EVAL_SEED, _DROPOUT_SEED = 1, 2, 3
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA GPU: use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return device
+
+
+def prepare_run_dir(config: LMRunConfig, out: str | Path, name: str | None = None) -> tuple[Path, bool]:
+    """The run folder and whether it already holds this very run (then it is resumed)."""
+    path = Path(out) / (name or config.default_name)
+    if is_run_dir(path):
+        diff = config.conflicts(Run(path).config)
+        if diff:
+            raise ValueError(f"{path} holds a run with another config ({diff[0]}): pass --name for a new run "
+                             f"or --resume {path} to continue that one")
+        return path, True
+    if path.exists() and any(path.iterdir()):
+        raise ValueError(f"{path} exists and is not a grokscope run: choose another --out or --name")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot write to {path} ({e.strerror}): choose a writable --out") from e
+    return path, False
+
+
+def train_lm(config: LMRunConfig, out: str | Path = "checkpoints", *, name: str | None = None,
+             device: str = "auto", init_state: Mapping[str, Tensor] | None = None, progress: bool = True,
+             callbacks: Sequence[Callback] = ()) -> Run:
+    """Train ``config`` into ``out/name`` and return the :class:`Run`; an existing folder holding this
+    very run is resumed. ``init_state`` (parameters by TransformerLens name) replaces the initial
+    weights, e.g. to continue from another run's checkpoint."""
+    path, exists = prepare_run_dir(config, out, name)
+    if exists:
+        return resume_lm(path, steps=config.train.steps, device=device, progress=progress, callbacks=callbacks)
+    write_json_atomic(path / RUN_FILE, _run_info(config, finished=False, init_from_state=init_state is not None))
+    return _loop(config, path, resolve_device(device), _with_progress(callbacks, progress), start=None,
+                 init_state=init_state)
+
+
+def resume_lm(run_dir: str | Path, *, steps: int | None = None, device: str = "auto", progress: bool = True,
+              callbacks: Sequence[Callback] = ()) -> Run:
+    """Continue a language-model run from its newest checkpoint; ``steps`` may move its end."""
+    run = Run(run_dir)
+    if not isinstance(run.config, LMRunConfig):
+        raise NotARunError(f"{run.path} is not a character-level run: use grokscope train --resume")
+    config = run.config if steps is None else replace(run.config, train=replace(run.config.train, steps=steps))
+    start = run.manifest().get("resume")
+    if start is None:
+        raise NotARunError(f"{run.path} has no resumable checkpoint yet: start it again with grokscope train")
+    write_json_atomic(run.path / RUN_FILE, _run_info(config, finished=False, created=run.info.get("created"),
+                                                     init_from_state=run.info.get("init_from_state", False)))
+    return _loop(config, run.path, resolve_device(device), _with_progress(callbacks, progress), start=start)
+
+
+def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Callback], start: dict[str, Any] | None,
+          init_state: Mapping[str, Tensor] | None = None) -> Run:
+    tc, task = config.train, config.task
+    model = build_model(config.preset, task, seed=config.seed, device=device)
+    if init_state is not None:
+        _load_params(model, init_state)
+    tied = config.preset in NANOGPT_PRESETS and is_tied(model)
+    if tied:
+        sync_tied_(model)
+    add_dropout_hooks(model, tc.dropout)
+    params = dict(model.named_parameters())
+    opt = torch.optim.AdamW(optimizer_groups(model, tc.weight_decay) if tied else
+                            [p for p in params.values() if p.requires_grad],
+                            lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay, fused=True)
+    sampler = torch.Generator().manual_seed(config.seed)
+    step, manifest, rows = 0, {"checkpoints": [], "resume": None}, []
+    rng_devices = [torch.device(device)] if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=rng_devices):
+        torch.manual_seed(config.seed + _DROPOUT_SEED)  # dropout's stream; never the caller's global RNG
+        if start is not None:
+            step = start["step"]
+            manifest = json.loads((path / MANIFEST_FILE).read_text())
+            _load_state(path, manifest, start, params, opt, sampler, device)
+            rows = [r for r in read_metrics(path) if r["step"] < step]
+        _rewrite_metrics(path, rows)
+        best = max((r["score"] for r in rows if "score" in r), default=None)
+        elapsed0 = rows[-1]["elapsed_s"] if rows else 0.0
+        t0 = time.perf_counter()
+        batch = config.batch_size
+        with open(path / METRICS_FILE, "a") as metrics_file:
+            while True:
+                lr = cosine_lr(step, lr=tc.lr, min_lr=tc.min_lr, warmup=tc.warmup, decay_steps=tc.lr_decay_steps)
+                done = step >= tc.steps
+                new_best = False
+                if step % tc.eval_every == 0 or done:
+                    row = {"step": step, **_losses(model, task, config, batch, device), "lr": lr}
+                    model.eval()
+                    row |= task.evaluate(model, generator=torch.Generator().manual_seed(config.seed + _EVAL_SEED + step))
+                    row["elapsed_s"] = round(elapsed0 + time.perf_counter() - t0, 3)
+                    metrics_file.write(json.dumps(row) + "\n")
+                    metrics_file.flush()
+                    if "score" in row and (best is None or row["score"] > best):
+                        best, new_best = row["score"], tc.keep_best
+                    for cb in callbacks:
+                        cb({**row, "total": tc.steps, "best_score": best})
+                resumed_here = start is not None and step == start["step"]
+                if (is_checkpoint_step(step, tc.ckpt_every) or done or new_best) and not resumed_here:
+                    manifest = _checkpoint(path, manifest, step, params, opt, sampler, device)
+                if done:
+                    break
+
+                model.train()
+                x, y = (t.to(device) for t in task.sample_batch(batch, sampler, split="train"))
+                logits = model(x)
+                loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if tied:
+                    tie_grads_(model)
+                if tc.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], tc.grad_clip)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                opt.step()
+                if tied:
+                    sync_tied_(model)
+                step += 1
+    model.eval()
+    run = Run(path)
+    write_json_atomic(path / RUN_FILE, _run_info(config, finished=True, created=_created(path), final_step=step,
+                                                 best_step=run.best_step, best_score=best,
+                                                 init_from_state=_created_info(path).get("init_from_state", False)))
+    return Run(path)
+
+
+@torch.no_grad()
+def _losses(model: Any, task: Any, config: LMRunConfig, batch: int, device: str) -> dict[str, float]:
+    """nanoGPT's ``estimate_loss``: mean loss over ``eval_iters`` batches per split, in eval mode.
+
+    The batches are the same at every evaluation (fixed generators), so the curve is not noisy
+    from resampling, and drawing them does not disturb the training sampler.
+    """
+    model.eval()
+    out = {}
+    for split, offset in (("train", 0), ("val", _VAL_SEED)):
+        gen = torch.Generator().manual_seed(config.seed + 1000 * (offset + 1))
+        losses = []
+        for _ in range(config.train.eval_iters):
+            x, y = (t.to(device) for t in task.sample_batch(batch, gen, split=split))
+            logits = model(x)
+            losses.append(F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE).item())
+        out[f"{split}_loss"] = sum(losses) / len(losses)
+    return out
+
+
+def _load_params(model: Any, state: Mapping[str, Tensor]) -> None:
+    params = dict(model.named_parameters())
+    missing = sorted(set(params) - set(state))
+    unexpected = sorted(set(state) - set(params) - {k for k in state if k.endswith((".mask", ".IGNORE"))})
+    if missing or unexpected:
+        raise ValueError(f"init state does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    with torch.no_grad():
+        for k, p in params.items():
+            if tuple(state[k].shape) != tuple(p.shape):
+                raise ValueError(f"init state {k} has shape {tuple(state[k].shape)}, the model {tuple(p.shape)}")
+            p.copy_(state[k])
+
+
+def _checkpoint(path: Path, manifest: dict[str, Any], step: int, params: dict[str, Tensor], opt: Any,
+                sampler: torch.Generator, device: str) -> dict[str, Any]:
+    """Parameters, then resume state, then the manifest that points at both (the commit point)."""
+    (path / "ckpt").mkdir(exist_ok=True)
+    (path / "resume").mkdir(exist_ok=True)
+    meta = {"step": str(step)}
+    entry = save_tensors(path / "ckpt" / f"step_{step:07d}.safetensors", params, meta) | {"step": step}
+    state = {"sampler": sampler.get_state(), "torch_rng": torch.get_rng_state()}
+    if device.startswith("cuda"):
+        state["cuda_rng"] = torch.cuda.get_rng_state(torch.device(device))
+    for name, p in params.items():
+        for k, v in opt.state.get(p, {}).items():
+            state[f"{k}.{name}"] = v
+    resume_entry = save_tensors(path / "resume" / f"state_{step:07d}.safetensors", state, meta) | {"step": step}
+    old = manifest.get("resume")
+    manifest = {"checkpoints": [e for e in manifest["checkpoints"] if e["step"] < step] + [entry],
+                "resume": resume_entry}
+    write_json_atomic(path / MANIFEST_FILE, manifest)
+    if old and old["file"] != resume_entry["file"]:
+        (path / "resume" / old["file"]).unlink(missing_ok=True)
+    return manifest
+
+
+def _load_state(path: Path, manifest: dict[str, Any], start: dict[str, Any], params: dict[str, Tensor], opt: Any,
+                sampler: torch.Generator, device: str) -> None:
+    entry = next(e for e in manifest["checkpoints"] if e["step"] == start["step"])
+    weights = load_tensors(path / "ckpt" / entry["file"], entry)
+    state = load_tensors(path / "resume" / start["file"], start)
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(weights[name])
+    for name, p in params.items():
+        per_param = {k.split(".", 1)[0]: v.to(p.device) for k, v in state.items() if k.split(".", 1)[-1] == name
+                     and "." in k}
+        if per_param:
+            opt.state[p] = per_param
+    sampler.set_state(state["sampler"])
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and device.startswith("cuda"):
+        torch.cuda.set_rng_state(state["cuda_rng"], torch.device(device))
+
+
+def _run_info(config: LMRunConfig, *, finished: bool, created: str | None = None, **extra: Any) -> dict[str, Any]:
+    import platform
+
+    from grokscope import __version__
+
+    try:
+        from importlib.metadata import version
+
+        tl_version = version("transformer-lens")
+    except Exception:  # metadata missing in odd installs; the version is informative only
+        tl_version = "unknown"
+    return {"config": config.to_dict(), "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "finished": finished, "versions": {"grokscope": __version__, "torch": torch.__version__,
+                                               "python": platform.python_version(), "transformer_lens": tl_version},
+            **extra}
+
+
+def _rewrite_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    write_bytes_atomic(path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def _created_info(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads((path / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _created(path: Path) -> str | None:
+    return _created_info(path).get("created")
+
+
+def _with_progress(callbacks: Sequence[Callback], progress: bool) -> list[Callback]:
+    if not progress:
+        return list(callbacks)
+    from tqdm import tqdm
+
+    bars: list[Any] = []
+
+    def update(row: dict[str, Any]) -> None:
+        if not bars:
+            bars.append(tqdm(total=row["total"], initial=row["step"], unit="step", dynamic_ncols=True, mininterval=0.5))
+        bar = bars[0]
+        bar.update(row["step"] - bar.n)
+        score = "" if row.get("score") is None else f" score {row['score']:.3f} (best {row['best_score']:.3f})"
+        bar.set_postfix_str(f"loss {row['train_loss']:.3f}/{row['val_loss']:.3f}{score}", refresh=False)
+        if row["step"] >= row["total"]:
+            bar.close()
+
+    return [*callbacks, update]
+
+
+__all__ = ["Callback", "prepare_run_dir", "resolve_device", "resume_lm", "train_lm"]

@@ -1,0 +1,139 @@
+"""Configs of a character-level language-model run (nanoGPT's ``train.py`` settings, as data).
+
+Torch-free, like ``training/config.py``, so the CLI validates arguments before heavy imports.
+Defaults are "Too Big to Think"'s n-model settings (its Table 1 and config files): 30,000 steps,
+lr 1e-2 with a 2,000-step warm-up and cosine decay to 1e-4 at 25,000, AdamW betas (0.9, 0.99),
+weight decay 0 on matrices only, gradient clipping at 1.0, dropout 0, seed 1337.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
+
+from grokscope.models.presets import check_preset
+from grokscope.tasks import is_text_task, task_from_dict
+from grokscope.training.config import RunConfig
+
+# Table 1 of the paper: the optimisation settings that differ between the n-models and MLT.
+PAPER_HPARAMS: MappingProxyType[str, dict[str, float]] = MappingProxyType({
+    "n-model": dict(lr=1e-2, min_lr=1e-4, weight_decay=0.0, dropout=0.0),
+    "mlt": dict(lr=1e-5, min_lr=1e-6, weight_decay=0.1, dropout=0.2),
+})
+# "Controlled Regularization" (appendix A): every model with weight decay 0.1 and dropout 0.
+CONTROLLED_REGULARIZATION: MappingProxyType[str, float] = MappingProxyType(dict(weight_decay=0.1, dropout=0.0))
+
+
+def paper_hparams(preset: str, *, controlled: bool = False) -> dict[str, float]:
+    """The paper's lr/min_lr/weight decay/dropout for ``preset`` (optionally controlled-regularization)."""
+    base = dict(PAPER_HPARAMS["mlt" if preset == "mlt" else "n-model"])
+    return base | (dict(CONTROLLED_REGULARIZATION) if controlled else {})
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMTrainConfig:
+    """Optimisation and bookkeeping of a next-token run.
+
+    ``batch_size=None`` uses the task's. Evaluation every ``eval_every`` steps: train/val loss
+    averaged over ``eval_iters`` fixed batches, then the task's own ``evaluate``. Checkpoints: the
+    dense early set and every ``ckpt_every`` steps (``training/schedule.py``), the final step, and
+    (``keep_best``) every step whose task ``score`` beats all earlier ones.
+    """
+
+    steps: int = 30_000
+    lr: float = 1e-2
+    min_lr: float = 1e-4
+    warmup: int = 2_000
+    lr_decay_steps: int = 25_000
+    beta1: float = 0.9
+    beta2: float = 0.99
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    dropout: float = 0.0
+    batch_size: int | None = None
+    eval_every: int = 250
+    eval_iters: int = 20
+    ckpt_every: int = 1_000
+    keep_best: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "eval_every", "eval_iters", "ckpt_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.warmup < 0 or self.lr_decay_steps < 0:
+            raise ValueError(f"warmup and lr_decay_steps must be >= 0, got {self.warmup}, {self.lr_decay_steps}")
+        if not 0 < self.min_lr <= self.lr:
+            raise ValueError(f"need 0 < min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise ValueError(f"weight_decay and grad_clip must be >= 0, got {self.weight_decay}, {self.grad_clip}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"betas must lie in [0, 1), got {self.beta1}, {self.beta2}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.batch_size is not None and self.batch_size <= 0:
+            raise ValueError(f"batch size must be positive, got {self.batch_size}")
+
+
+LM_ENDPOINT_FIELDS = frozenset({"steps"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMRunConfig:
+    """A character-level run: task, model preset, seed, optimisation."""
+
+    task: Any
+    preset: str = "n14"
+    seed: int = 1337
+    train: LMTrainConfig = field(default_factory=LMTrainConfig)
+
+    def __post_init__(self) -> None:
+        check_preset(self.preset)
+        if not is_text_task(self.task):
+            raise ValueError(f"task {getattr(self.task, 'name', self.task)!r} is not a character-level task")
+
+    @property
+    def batch_size(self) -> int:
+        return self.train.batch_size or self.task.batch_size
+
+    @property
+    def default_name(self) -> str:
+        return f"{self.task.name}-{self.preset}-s{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trainer": "lm", "task": self.task.to_dict(), "preset": self.preset, "seed": self.seed,
+                "train": asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LMRunConfig":
+        unknown = set(d) - {"trainer", "task", "preset", "seed", "train"}
+        if unknown:
+            raise ValueError(f"unknown run config keys {sorted(unknown)}")
+        bad = set(d.get("train", {})) - {f.name for f in fields(LMTrainConfig)}
+        if bad:
+            raise ValueError(f"unknown train config keys {sorted(bad)}")
+        return cls(task=task_from_dict(d["task"]), preset=d["preset"], seed=d["seed"],
+                   train=LMTrainConfig(**d.get("train", {})))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def conflicts(self, other: Any) -> list[str]:
+        """Differences that would change the trajectory (``steps`` may differ)."""
+        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
+        return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                if a.get(k) != b.get(k) and k.split(".")[-1] not in LM_ENDPOINT_FIELDS]
+
+
+def config_from_dict(d: dict[str, Any]) -> "RunConfig | LMRunConfig":
+    """The run config stored in ``run.json``: a language-model run or a modular one."""
+    return LMRunConfig.from_dict(d) if d.get("trainer") == "lm" else RunConfig.from_dict(d)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
