@@ -175,15 +175,17 @@ class _FusedGather(torch.autograd.Function):
         return grad_table_scores, grad_scores[:, :, 2].sum(0), grad_tables, grad.sum(0), None, None
 
 
-def fused_final_cache(
-    params: Mapping[str, Tensor], batch: OperandBatch, eq_token: int
-) -> tuple[Float[Tensor, "batch n_heads 3"], Float[Tensor, "batch d_mlp"], Float[Tensor, "batch d_vocab_out"]]:
-    """``(pattern, mlp_post, logits)`` of ``final_position_cache``, computed by the numba kernels (CPU).
+class FusedTables(NamedTuple):
+    """What the fused kernels read, per token rather than per example (see ``fused_tables``)."""
 
-    The per-token work (scores, values mapped through ``W_O`` and ``[W_in | W_U]``) stays in
-    PyTorch autograd; the per-example gather, ReLU and their backward run in ``kernels``. Logits
-    and gradients equal ``final_position_cache``'s up to float rounding (tested).
-    """
+    scores: Float[Tensor, "2 p n_heads"]  # attention score of each operand token at positions 0, 1
+    score_eq: Float[Tensor, " n_heads"]  # the '=' position's own score
+    tables: Float[Tensor, "n_heads 2 p width"]  # value rows through W_O and [W_in | W_U], '=' row subtracted
+    const: Float[Tensor, " width"]  # [MLP input | direct logits] when all attention is on '='
+
+
+def fused_tables(params: Mapping[str, Tensor], eq_token: int) -> FusedTables:
+    """The per-token tables of the fused step, ``width = d_mlp + d_vocab_out``; autograd flows through."""
     W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
     W_Q, W_K, W_V, W_O = (params[f"blocks.0.attn.W_{n}"] for n in "QKVO")
     b_Q, b_K, b_V, b_O = (params[f"blocks.0.attn.b_{n}"] for n in "QKVO")
@@ -206,14 +208,53 @@ def fused_final_cache(
     # Softmax weights sum to one, so the '=' value can be folded into the constant term and
     # subtracted from the operand rows: each example then reads two rows per head, not three.
     W_cat = torch.cat([W_in, W_U], dim=1)  # (d_model, d_mlp + d_vocab_out)
-    tables = einops.rearrange(vals @ (W_O @ W_cat), "h (s p) m -> h s p m", s=2)  # (h, 2, p, M)
-    const = (resid_eq + b_O + einops.rearrange(v_eq, "h k -> (h k)") @ einops.rearrange(W_O, "h k d -> (h k) d")) @ W_cat
+    tables = einops.rearrange(vals @ (W_O @ W_cat), "h (s p) m -> h s p m", s=2)
+    v_eq_out = einops.rearrange(v_eq, "h k -> (h k)") @ einops.rearrange(W_O, "h k d -> (h k) d")
+    const = (resid_eq + b_O + v_eq_out) @ W_cat
     const = const + torch.cat([params["blocks.0.mlp.b_in"], torch.zeros_like(params["unembed.b_U"])])
+    return FusedTables(scores, score_eq, tables, const)
 
-    post, direct, pattern = _FusedGather.apply(scores, score_eq, tables, const, batch, W_in.shape[1])
-    W_L = params["blocks.0.mlp.W_out"] @ W_U
-    bias = params["blocks.0.mlp.b_out"] @ W_U + params["unembed.b_U"]
+
+def _logit_map(params: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    # W_out and W_U folded into one (d_mlp, d_vocab_out) map, and the biases that reach the logits.
+    W_U = params["unembed.W_U"]
+    return params["blocks.0.mlp.W_out"] @ W_U, params["blocks.0.mlp.b_out"] @ W_U + params["unembed.b_U"]
+
+
+def fused_final_cache(
+    params: Mapping[str, Tensor], batch: OperandBatch, eq_token: int
+) -> tuple[Float[Tensor, "batch n_heads 3"], Float[Tensor, "batch d_mlp"], Float[Tensor, "batch d_vocab_out"]]:
+    """``(pattern, mlp_post, logits)`` of ``final_position_cache``, computed by the numba kernels (CPU).
+
+    The per-token work (``fused_tables``) stays in PyTorch autograd; the per-example gather,
+    ReLU and their backward run in ``kernels``. Logits and gradients equal
+    ``final_position_cache``'s up to float rounding (tested).
+    """
+    t = fused_tables(params, eq_token)
+    post, direct, pattern = _FusedGather.apply(t.scores, t.score_eq, t.tables, t.const, batch,
+                                               params["blocks.0.mlp.W_in"].shape[1])
+    W_L, bias = _logit_map(params)
     return pattern, post, direct + post @ W_L + bias
+
+
+@torch.no_grad()
+def fused_final_cache_into(
+    params: Mapping[str, Tensor], batch: OperandBatch, eq_token: int, *,
+    pattern: Float[Tensor, "batch n_heads 3"], post: Float[Tensor, "batch d_mlp"],
+    logits: Float[Tensor, "batch d_vocab_out"],
+) -> None:
+    """``fused_final_cache`` without autograd, written into the given (reusable) tensors.
+
+    For analyses that sweep many checkpoints: fresh multi-MB outputs cost page faults on every call.
+    """
+    from grokscope.models import kernels
+
+    t = fused_tables(params, eq_token)
+    kernels.fused_forward(batch.np_a, batch.np_b, t.scores.contiguous().numpy(), t.score_eq.contiguous().numpy(),
+                          t.tables.contiguous().numpy(), t.const.contiguous().numpy(), post.numpy(),
+                          logits.numpy(), pattern.numpy())
+    W_L, bias = _logit_map(params)
+    logits.add_(bias).addmm_(post, W_L)
 
 
 def fused_final_logits(

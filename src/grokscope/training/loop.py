@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from grokscope.memory import reuse_freed_memory
 from grokscope.models.build import build_model
 from grokscope.models.fast import (OperandBatch, final_position_logits, fused_available, fused_final_logits,
                                   supports_fast_path)
@@ -160,6 +161,7 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
     elapsed0 = rows[-1]["elapsed_s"] if rows else 0.0
     t0 = time.perf_counter()
 
+    reuse_freed_memory()  # multi-MB temporaries every step: no page faults for each
     flush_denormal = device == "cpu" and torch.set_flush_denormal(True)  # tiny losses make denormals, 2x slower
     model.train()
     try:
