@@ -8,6 +8,9 @@ replaces the ``d_model x d_mlp`` matmuls of the plain forward (~65k per example)
 backward. PyTorch has no fused gather-weight-accumulate on CPU, and doing it with
 ``index_select`` and broadcasting costs more in memory traffic than the matmuls it replaces.
 
+Compiled code is cached in ``__pycache__`` (numba's own format, keyed by source and CPU), so only
+the first run on a machine pays the ~5 s compile.
+
 Every loop writes disjoint outputs per iteration (examples in the forward, table rows in the
 backward), so results do not depend on the thread count or schedule: runs stay bit-identical.
 """
@@ -18,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(parallel=True, fastmath=True)
+@njit(parallel=True, fastmath=True, cache=True)
 @no_type_check  # keeps jaxtyping's test-time import hook from wrapping what numba compiles
 def fused_forward(a, b, scores, score_eq, tables, const, post, direct, pattern):  # pragma: no cover - jitted
     """Attention mix, MLP input and direct path for every example.
@@ -52,7 +55,7 @@ def fused_forward(a, b, scores, score_eq, tables, const, post, direct, pattern):
             post[n, m] = max(post[n, m], zero)
 
 
-@njit(parallel=True, fastmath=True)
+@njit(parallel=True, fastmath=True, cache=True)
 @no_type_check
 def fused_backward_examples(a, b, tables, pattern, post, grad_post, grad_direct, grad, grad_scores):  # pragma: no cover
     """Per example: the gradient at [MLP input | logits] (ReLU applied) and at the three scores.
@@ -82,7 +85,7 @@ def fused_backward_examples(a, b, tables, pattern, post, grad_post, grad_direct,
             grad_scores[n, h, 2] = -p2 * mean
 
 
-@njit(parallel=True, fastmath=True)
+@njit(parallel=True, fastmath=True, cache=True)
 @no_type_check
 def fused_backward_tables(pattern, grad, grad_scores, rows_ptr, rows_idx, grad_tables, grad_table_scores):  # pragma: no cover
     """Per (position, token): sum the gradients of the examples that read that table row.
