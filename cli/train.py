@@ -18,7 +18,7 @@ Opt = typer.Option
 @exits_on_user_error
 def train_cmd(
     task: Annotated[Optional[str], Opt(help="mod<p> (a+b mod p), e.g. mod97 or mod113; mod<p>-<op> for another op; "
-                                            "or arith, capitals, joint (character level)")] = None,
+                                            "or arith, capitals, joint, wordops (character level)")] = None,
     op: Annotated[Optional[str], Opt(help="add, sub, mul, div, x2y2, x2xyy2, x3xy")] = None,
     seed: Annotated[Optional[int], Opt(help="seed of the split and the init")] = None,
     frac: Annotated[Optional[float], Opt(help="fraction of pairs used for training")] = None,
@@ -38,6 +38,13 @@ def train_cmd(
     block_size: Annotated[Optional[int], Opt(help="character tasks: context length (default: the task's)")] = None,
     dropout: Annotated[Optional[float], Opt(help="character tasks: dropout (nanoGPT's places)")] = None,
     facts_file: Annotated[Optional[Path], Opt(help="capitals/joint: 'Capital of X is Y' lines")] = None,
+    ops: Annotated[Optional[str], Opt(help="wordops: operations, e.g. SUM,SUBTRACT,MULTIPLY,DIVIDE")] = None,
+    operands: Annotated[Optional[str], Opt(help="wordops: operand range LOW..HIGH (default 0..999)")] = None,
+    decimals: Annotated[Optional[int], Opt(help="wordops: DIVIDE answer decimals, truncated (default 4)")] = None,
+    n_train: Annotated[Optional[int], Opt(help="wordops: training problems (default 10000)")] = None,
+    n_test: Annotated[Optional[int], Opt(help="wordops: test problems (default 1000)")] = None,
+    init_from: Annotated[Optional[Path], Opt(help="character tasks: start from this TransformerLens model folder "
+                                                  "(config.json + .safetensors) instead of a random init")] = None,
 ) -> None:
     """Train until the model groks, writing dense checkpoints to OUT/NAME.
 
@@ -50,9 +57,13 @@ def train_cmd(
         train_lm_cmd(task=task, preset=preset, seed=seed, steps=steps, lr=lr, weight_decay=weight_decay,
                      batch_size=batch_size, eval_every=eval_every, ckpt_every=ckpt_every, out=out, name=name,
                      resume=resume, device=device, quiet=quiet, block_size=block_size, dropout=dropout,
-                     facts_file=facts_file, modular_only={"op": op, "frac": frac, "stop_after_grok": stop_after_grok})
+                     facts_file=facts_file, modular_only={"op": op, "frac": frac, "stop_after_grok": stop_after_grok},
+                     word_ops={"ops": ops, "operands": operands, "decimals": decimals, "n_train": n_train,
+                               "n_test": n_test}, init_from=init_from)
         return
-    for flag, v in (("--block-size", block_size), ("--dropout", dropout), ("--facts-file", facts_file)):
+    for flag, v in (("--block-size", block_size), ("--dropout", dropout), ("--facts-file", facts_file),
+                    ("--ops", ops), ("--operands", operands), ("--decimals", decimals), ("--n-train", n_train),
+                    ("--n-test", n_test), ("--init-from", init_from)):
         if v is not None:
             raise ValueError(f"{flag} applies to character-level tasks (arith, capitals, joint) only")
     from grokscope.store.run import Run

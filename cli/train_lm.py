@@ -28,12 +28,19 @@ def train_lm_cmd(*, task: str | None, preset: str | None, seed: int | None, step
                  weight_decay: float | None, batch_size: int | None, eval_every: int | None,
                  ckpt_every: int | None, out: Path, name: str | None, resume: Path | None, device: str,
                  quiet: bool, block_size: int | None, dropout: float | None, facts_file: Path | None,
-                 modular_only: dict[str, Any]) -> None:
+                 modular_only: dict[str, Any], word_ops: dict[str, Any] | None = None,
+                 init_from: Path | None = None) -> None:
     given_modular = [k for k, v in modular_only.items() if v is not None]
     if given_modular:
         raise ValueError(f"--{given_modular[0].replace('_', '-')} applies to mod<p> tasks only, not to "
                          f"character-level task {task or resume}")
     from grokscope.training.lm_config import LMRunConfig, LMTrainConfig, paper_hparams
+
+    from grokscope.cli.train_word_ops import init_from_state, word_ops_kwargs
+
+    wo_kwargs = word_ops_kwargs(task, word_ops or {})
+    if resume is not None and (wo_kwargs or init_from is not None):
+        raise ValueError(f"--resume {resume} continues a run as it was: drop the task options and --init-from")
     if resume is not None:
         from grokscope.store.run import Run
         from grokscope.training.lm import resume_lm
@@ -60,7 +67,12 @@ def train_lm_cmd(*, task: str | None, preset: str | None, seed: int | None, step
         if task.partition("-")[0] == "arith":
             raise ValueError("--facts-file applies to the capitals and joint tasks only")
         task_kwargs["facts_file"] = str(facts_file)
-    t = get_char_task(task, **task_kwargs)
+    if task.partition("-")[0] == "wordops" and block_size is not None:
+        raise ValueError("--block-size does not apply to wordops: its block is the longest line")
+    t = get_char_task(task, **(task_kwargs | wo_kwargs))
+    init_state = None
+    if init_from is not None:
+        preset, init_state = init_from_state(init_from, preset, t)
     preset = preset or "n14"
     hp = paper_hparams(preset)
     given = {"steps": steps, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
@@ -72,7 +84,7 @@ def train_lm_cmd(*, task: str | None, preset: str | None, seed: int | None, step
                          train=LMTrainConfig(**train_kwargs))
     from grokscope.training.lm import train_lm
 
-    _report(train_lm(config, out, name=name, device=device, progress=not quiet))
+    _report(train_lm(config, out, name=name, device=device, progress=not quiet, init_state=init_state))
 
 
 def _report(run: Any) -> None:

@@ -17,6 +17,11 @@ CHAR_TASKS: dict[str, Callable[..., Any]] = {"arith": CharArithTask, "capitals":
 # Rebuild a task from its to_dict() by its "kind" key (run.json).
 TASK_KINDS: dict[str, Callable[..., Any]] = {"modular": ModularTask, "char_arith": CharArithTask,
                                              "capitals": CapitalsTask, "joint": JointTask}
+# Word-operation arithmetic (issue #6): `grokscope train --task wordops`, kind "word_ops".
+from grokscope.tasks.word_ops import WordOpsTask  # noqa: E402
+
+CHAR_TASKS["wordops"] = WordOpsTask
+TASK_KINDS["word_ops"] = WordOpsTask
 
 _MOD = re.compile(r"^mod(\d+)(?:-(\w+))?$")
 
