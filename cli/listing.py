@@ -34,15 +34,18 @@ def _d(x: object) -> str:
 
 @app.command("models")
 def models_cmd(task: Annotated[str, typer.Option(help="task that sizes the vocabulary")] = "mod97") -> None:
-    """List model presets with their parameter counts (TransformerLens convention)."""
+    """List model presets with their parameter counts (TransformerLens and, where it applies, nanoGPT convention)."""
     from grokscope.cli.errors import user_errors
 
     with user_errors():
-        from grokscope.models.build import count_params
-        from grokscope.models.presets import PRESET_NOTES, PRESETS
+        from grokscope.models.build import count_params, count_params_nanogpt
+        from grokscope.models.presets import NANOGPT_PRESETS, PRESET_NOTES, PRESETS
         from grokscope.tasks import get_task
 
         t = get_task(task)
-        typer.echo(f"{'preset':<8} {'params':>11}  description (vocabulary of {t.name})")
+        # Two conventions: every HookedTransformer tensor, and nanoGPT's count (no biases, tied W_U
+        # once, no position embeddings) that "Too Big to Think" reports, for the nanoGPT-style presets.
+        typer.echo(f"{'preset':<8} {'params':>11} {'nanoGPT':>11}  description (vocabulary of {t.name})")
         for name in PRESETS:
-            typer.echo(f"{name:<8} {count_params(name, t):>11,}  {PRESET_NOTES[name]}")
+            nano = f"{count_params_nanogpt(name, t):,}" if name in NANOGPT_PRESETS else "-"
+            typer.echo(f"{name:<8} {count_params(name, t):>11,} {nano:>11}  {PRESET_NOTES[name]}")
