@@ -45,12 +45,13 @@ def nanogpt_init_(model: "HookedTransformer", generator: torch.Generator) -> Non
                 p.zero_()
             elif ".ln" in name or name.startswith("ln_final"):
                 p.fill_(1.0)
-            elif name == "unembed.W_U":
+            elif name == "unembed.W_U" and is_tied(model):
                 continue  # tied: copied from W_E below
             else:
                 s = proj_std if name.endswith(RESIDUAL_OUT) else std
                 p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * s)
-        sync_tied_(model)
+        if is_tied(model):  # modular tasks have p + 1 input tokens but p outputs: nothing to tie
+            sync_tied_(model)
 
 
 def freeze_biases_(model: "HookedTransformer") -> None:

@@ -1,8 +1,9 @@
 """The trainer: one ``train()`` that reads top to bottom, and ``resume()``.
 
 A step ``t`` means the state after ``t`` optimizer updates. At each step the loop computes the
-training loss of that state (float64 cross-entropy on the final position), evaluates the test
-set every ``eval_every`` steps, checkpoints on the schedule, and then takes the update.
+training loss of that state (cross-entropy on the final position, exact for tiny losses: see
+``loss.py``), evaluates the test set every ``eval_every`` steps, checkpoints on the schedule,
+and then takes the update.
 Everything the next update depends on (parameters, AdamW moments, sampler state) is in the
 checkpoint and resume files, so a resumed run continues bit-identically on the same device.
 """
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from grokscope.memory import reuse_freed_memory
 from grokscope.models.build import build_model
@@ -25,6 +25,7 @@ from grokscope.models.fast import (OperandBatch, final_position_logits, fused_av
 from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
 from grokscope.training.config import RunConfig
+from grokscope.training.loss import cross_entropy
 from grokscope.training.schedule import is_checkpoint_step
 
 
@@ -172,7 +173,7 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
                     pick = torch.randperm(len(train_set.a), generator=sampler)[: tc.batch_size].to(device)
                     batch = split(data.train_idx[pick.cpu()])
                 logits = logits_of(batch)
-                loss = F.cross_entropy(logits.double(), batch.y)
+                loss = cross_entropy(logits, batch.y)
                 lr = tc.lr * min(step / tc.warmup, 1.0) if tc.warmup else tc.lr
 
                 done = step >= tc.steps or (grok_step is not None and tc.stop_after_grok is not None
@@ -214,7 +215,7 @@ def _evaluate(step, loss, logits, y, test_set, logits_of, params, lr, elapsed) -
     return {
         "step": step,
         "train_loss": loss.item(),
-        "test_loss": F.cross_entropy(test_logits.double(), y_test).item(),
+        "test_loss": cross_entropy(test_logits, y_test).item(),
         "train_acc": (logits.argmax(-1) == y).double().mean().item(),
         "test_acc": (test_logits.argmax(-1) == y_test).double().mean().item(),
         "lr": lr,
