@@ -38,7 +38,7 @@ SETTINGS = {
     "full": (LMRunConfig(task=WordOpsTask(decimals=2, n_train=10_000, n_test=1_000, batch_size=64), preset="power2l",
                          seed=0, train=LMTrainConfig(steps=3000, lr=1e-3, min_lr=1e-4, warmup=100, lr_decay_steps=3000,
                                                      weight_decay=0.1, eval_every=100, eval_iters=4, ckpt_every=100)),
-             BehaviorConfig(per_group=100, max_checkpoints=None)),
+             BehaviorConfig(per_group=40, max_checkpoints=30)),
     "tiny": (LMRunConfig(task=WordOpsTask(low=0, high=20, decimals=1, n_train=300, n_test=60, batch_size=32),
                          preset="n28", seed=0,
                          train=LMTrainConfig(steps=60, lr=3e-3, min_lr=1e-4, warmup=5, lr_decay_steps=60,

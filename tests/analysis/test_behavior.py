@@ -129,6 +129,10 @@ def test_analysis_of_a_word_ops_run(wordops_run, tmp_path):
     assert s["chance"]["test"]["DIVIDE"]["decimal_match"] is not None
     table = ba.sample_table([40], per_group=2)
     assert len(table) == 8 and set(table["group"]) == set(ba.groups)
+    kinds = ba.failure_examples(40)
+    assert kinds["failure"].is_unique and set(kinds["failure"]) == set(
+        ba.predictions[(ba.predictions.step == 40) & ba.predictions.example.isin(
+            ba.examples.index[ba.examples.split == "test"])]["failure"])
 
     from grokscope.plotting.behavior_report import write_report
 

@@ -139,6 +139,15 @@ class BehaviorAnalysis:
             ["step", "group", "prompt", "target", "answer", "stopped", "failure", "description"]]
 
 
+    def failure_examples(self, step: int, *, split: str = "test") -> pd.DataFrame:
+        """One question per failure class seen at ``step`` (the first in question order): every kind of wrong at once."""
+        ex = self.examples[self.examples["split"] == split]
+        p = self.predictions[(self.predictions["step"] == step) & self.predictions["example"].isin(ex.index)]
+        first = p.sort_values("example").groupby("failure", sort=False).head(1)
+        return first.join(ex, on="example")[["step", "group", "prompt", "target", "answer", "stopped", "failure",
+                                              "description"]]
+
+
 def _metrics(row: pd.Series) -> dict[str, Any]:
     d = {"n": int(row["n"])} if "n" in row else {}
     return d | {m: _num(row[m]) for m in METRICS}

@@ -58,7 +58,7 @@ def gap_sentence(gap: dict | None, what: str) -> str:
         return (f"{what}: no scored checkpoint has exact match near zero with digit accuracy or magnitude "
                 f"clearly above chance.")
     p, c = gap["at_peak"], gap["chance"]
-    return (f"{what}: from step {gap['start']} to {gap['end']} ({gap['checkpoints']} checkpoints) exact match stays at "
+    return (f"{what}: from step {gap['start']} to {gap['end']} ({gap['checkpoints']} checkpoint{'s' if gap['checkpoints'] != 1 else ''}) exact match stays at "
             f"or below {_pct(gap['exact_max'])} while digit accuracy averages {_pct(gap['digit_accuracy_mean'])} "
             f"(chance {_pct(c['digit_accuracy'])}) and the order of magnitude is right for "
             f"{_pct(gap['magnitude_correct_mean'])} (chance {_pct(c['magnitude_correct'])}). At step {gap['peak_step']}: "
@@ -77,16 +77,22 @@ def samples_html(ba: BehaviorAnalysis, *, per_group: int = 3) -> str:
     split = "test" if "test" in ba.splits else ba.splits[0]
     parts = []
     for step in _sample_steps(ba):
-        t = ba.sample_table([step], split=split, per_group=per_group)
-        rows = "".join(
-            f"<tr><td>{html.escape(r.group)}</td><td class='mono'>{html.escape(r.prompt)}</td>"
-            f"<td class='mono'>{html.escape(r.target)}</td><td class='mono'>{html.escape(r.answer)}"
-            f"{'' if r.stopped else ' <span class=muted>(no end token)</span>'}</td>"
-            f"<td class='{'ok' if r.failure == 'exact' else 'bad'}'>{html.escape(r.description)}</td></tr>"
-            for r in t.itertuples())
-        parts.append(f"<h3>step {step}</h3><table><tr><th>operation</th><th>input</th><th>expected</th>"
-                     f"<th>model output</th><th>observation</th></tr>{rows}</table>")
+        parts.append(f"<h3>step {step}: {per_group} questions per operation</h3>"
+                     + _rows_html(ba.sample_table([step], split=split, per_group=per_group)))
+        parts.append(f"<h3>step {step}: one question per kind of answer</h3>"
+                     + _rows_html(ba.failure_examples(step, split=split)))
     return "".join(parts)
+
+
+def _rows_html(t) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(r.group)}</td><td class='mono'>{html.escape(r.prompt)}</td>"
+        f"<td class='mono'>{html.escape(r.target)}</td><td class='mono'>{html.escape(r.answer)}"
+        f"{'' if r.stopped else ' <span class=muted>(no end token)</span>'}</td>"
+        f"<td class='{'ok' if r.failure == 'exact' else 'bad'}'>{html.escape(r.description)}</td></tr>"
+        for r in t.itertuples())
+    return (f"<table><tr><th>operation</th><th>input</th><th>expected</th><th>model output</th>"
+            f"<th>observation</th></tr>{rows}</table>")
 
 
 def render_report(ba: BehaviorAnalysis) -> str:
