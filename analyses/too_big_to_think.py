@@ -104,13 +104,14 @@ def find_cell(runs_dir: Path, name: str, stem: str):
     then the most steps); None if there is none."""
     from grokscope.store.run import Run, is_run_dir
 
-    if is_run_dir(runs_dir / name):
-        return Run(runs_dir / name)
-    cands = [Run(p) for p in sorted(runs_dir.glob(f"{stem}-x*")) if is_run_dir(p) and "-cpu" not in p.name
-             and Run(p).metrics_rows()]
+    paths = {runs_dir / name, *(p for p in runs_dir.glob(f"{stem}-x*") if "-cpu" not in p.name)}
+    if "-cpu" in name:
+        paths = {runs_dir / name}
+    cands = [Run(p) for p in paths if is_run_dir(p) and Run(p).metrics_rows()]
     if not cands:
         return None
-    return max(cands, key=lambda r: (r.info.get("finished", False), r.metrics_rows()[-1]["step"]))
+    # A finished run first, then the one at this very scale, then the one that got furthest.
+    return max(cands, key=lambda r: (r.info.get("finished", False), r.name == name, r.metrics_rows()[-1]["step"]))
 
 
 def best_row(rows: list[dict]) -> dict:
@@ -224,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-only", action="store_true", help="train the cells, skip the table and figures")
     ap.add_argument("--tiny", action="store_true", help="40 steps per cell at batch 32: a smoke run")
     ap.add_argument("--report-only", action="store_true",
-                    help="train nothing: tabulate the runs already in --runs, finished or not (a cell missing at "
-                         "this --scale falls back to the same cell at another scale, named in the table)")
+                    help="train nothing: tabulate the runs already in --runs, finished or not (per cell a finished run "
+                         "first, at this --scale if there is one, else another scale; the run is named in the table)")
     args = ap.parse_args(argv)
     if not 0 < args.scale <= 1:
         print(f"error: --scale must be in (0, 1], got {args.scale}", file=sys.stderr)
