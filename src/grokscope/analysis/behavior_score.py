@@ -114,7 +114,9 @@ def _classify(s: dict[str, Any], op: str | None) -> tuple[Failure, str]:
     if s["closest_operations"] and op is not None and op not in s["closest_operations"]:
         return "wrong_operation", f"looks like {' or '.join(s['closest_operations'])}, not {op}"
     if s["sign_correct"] and s["relative_error"] <= CLOSE:
-        return "close", f"numerically close ({s['relative_error']:.0%} off), wrong digits"
+        err = s["relative_error"]
+        off = f"{err:.0%}" if err >= 0.01 else f"{err:.2%}"  # "0% off" would read as right
+        return "close", f"numerically close ({off} off), wrong digits"
     if not s["sign_correct"]:
         return "wrong_sign", "wrong sign" + ("" if s["magnitude_correct"] else " and magnitude")
     if s["magnitude_correct"]:
