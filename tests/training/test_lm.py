@@ -71,13 +71,13 @@ def test_learns_the_line_format_quickly(tmp_path):
 @pytest.mark.slow
 def test_learns_the_arithmetic_task(tmp_path):
     # The paper's n14 set-up with a 2,000-step schedule: seen sums/differences are learned
-    # (measured: addition 90% and 30/40 held-out answers by step 1,500, ~50 s on one core).
+    # (measured at step 2,000: val loss 0.843, addition 94%, subtraction 52%, 30/40 held-out; ~55 s on one core).
     torch.set_num_threads(1)
     task = CharArithTask()
     cfg = LMRunConfig(task=task, preset="n14", seed=1337,
                       train=LMTrainConfig(steps=2000, warmup=200, lr_decay_steps=2000, eval_every=500, eval_iters=5))
     last = train_lm(cfg, tmp_path, progress=False).metrics_rows()[-1]
-    assert last["val_loss"] < 0.86 and last["add_acc"] > 0.8 and last["sub_acc"] > 0.5, last
+    assert last["val_loss"] < 0.86 and last["add_acc"] > 0.8 and last["sub_acc"] > 0.4, last
 
 
 def test_get_task_builds_a_run_config():
