@@ -66,7 +66,6 @@ def train_cmd(
                     ("--n-test", n_test), ("--init-from", init_from)):
         if v is not None:
             raise ValueError(f"{flag} applies to character-level tasks (arith, capitals, joint) only")
-    from grokscope.store.run import Run
     from grokscope.tasks import get_task
     from grokscope.training.config import RunConfig, TrainConfig
 
@@ -78,6 +77,8 @@ def train_cmd(
         given["stop_after_grok"] = after
 
     if resume is not None:
+        from grokscope.store.run import Run  # imports torch: only once the arguments are known good
+
         run = Run(resume)  # NotARunError (a ValueError) if it is not one
         asked = {"seed": seed, "preset": preset, "task.frac": frac, "task.op": op}
         if task is not None:

@@ -1,6 +1,7 @@
 """Task registry: ``get_task("mod97")``, ``get_task("arith")`` and friends."""
 
 import re
+from dataclasses import fields
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,8 @@ def get_char_task(name: str, **kwargs: Any) -> Any:
     if base not in CHAR_TASKS or mode not in ("", "clean", "paper"):
         raise ValueError(f"unknown character-level task {name!r}: choose one of "
                          f"{', '.join(CHAR_TASKS)} (add -clean for the clean evaluation)")
+    if mode and "eval_mode" not in {f.name for f in fields(CHAR_TASKS[base])}:
+        raise ValueError(f"task {base!r} has one evaluation protocol: use --task {base} without -{mode}")
     if mode == "clean":
         kwargs = {"eval_mode": "clean", "eval_samples": 1, "eval_temperature": 0.0, "eval_top_k": None} | kwargs
     return CHAR_TASKS[base](**kwargs)
