@@ -28,9 +28,11 @@ from grokscope.models.build import build_model
 from grokscope.models.nanogpt import add_dropout_hooks, is_tied, optimizer_groups, sync_tied_, tie_grads_
 from grokscope.models.presets import NANOGPT_PRESETS
 from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
-from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
+from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, read_metrics
 from grokscope.tasks.text import IGNORE
 from grokscope.training.lm_config import LMRunConfig
+# The run folder rules and device choice are the grokking trainer's: one place for both trainers.
+from grokscope.training.loop import prepare_run_dir, resolve_device
 from grokscope.training.schedule import cosine_lr, is_checkpoint_step
 
 Callback = Callable[[dict[str, Any]], None]
@@ -40,32 +42,6 @@ Callback = Callable[[dict[str, Any]], None]
 _VAL_SEED, _EVAL_SEED, _DROPOUT_SEED = 1, 2, 3
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but torch sees no CUDA GPU: use --device cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda")
-    return device
-
-
-def prepare_run_dir(config: LMRunConfig, out: str | Path, name: str | None = None) -> tuple[Path, bool]:
-    """The run folder and whether it already holds this very run (then it is resumed)."""
-    path = Path(out) / (name or config.default_name)
-    if is_run_dir(path):
-        diff = config.conflicts(Run(path).config)
-        if diff:
-            raise ValueError(f"{path} holds a run with another config ({diff[0]}): pass --name for a new run "
-                             f"or --resume {path} to continue that one")
-        return path, True
-    if path.exists() and any(path.iterdir()):
-        raise ValueError(f"{path} exists and is not a grokscope run: choose another --out or --name")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"cannot write to {path} ({e.strerror}): choose a writable --out") from e
-    return path, False
 
 
 def train_lm(config: LMRunConfig, out: str | Path = "checkpoints", *, name: str | None = None,
@@ -299,4 +275,4 @@ def _with_progress(callbacks: Sequence[Callback], progress: bool) -> list[Callba
     return [*callbacks, update]
 
 
-__all__ = ["Callback", "prepare_run_dir", "resolve_device", "resume_lm", "train_lm"]
+__all__ = ["Callback", "resume_lm", "train_lm"]

@@ -25,6 +25,7 @@ from grokscope.models.fast import (OperandBatch, final_position_logits, fused_av
 from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
 from grokscope.training.config import RunConfig
+from grokscope.training.lm_config import LMRunConfig
 from grokscope.training.loss import cross_entropy
 from grokscope.training.schedule import is_checkpoint_step
 
@@ -51,7 +52,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def prepare_run_dir(config: RunConfig, out: str | Path, name: str | None = None) -> tuple[Path, bool]:
+def prepare_run_dir(config: RunConfig | LMRunConfig, out: str | Path, name: str | None = None) -> tuple[Path, bool]:
     """The run folder for ``config`` and whether it already holds this run (then it is resumed).
 
     A folder holding a run with a different config is never touched.
