@@ -92,6 +92,8 @@ def _report(run: Any) -> None:
     last = rows[-1] if rows else {}
     best = run.best_step
     best_row = next((r for r in rows if r["step"] == best), {})
-    info(f"{run.path}: {last.get('step')} steps, {len(run.steps)} checkpoints; final val loss "
-         f"{last.get('val_loss', float('nan')):.4f}, score {last.get('score', float('nan')):.4f}; best score "
-         f"{best_row.get('score', float('nan')):.4f} at step {best}")
+    line = (f"{run.path}: {last.get('step')} steps, {len(run.steps)} checkpoints; final val loss "
+            f"{last.get('val_loss', float('nan')):.4f}")
+    if "score" in last:  # tasks without a combined score (wordops) keep no best checkpoint
+        line += f", score {last['score']:.4f}; best score {best_row.get('score', float('nan')):.4f} at step {best}"
+    info(line)

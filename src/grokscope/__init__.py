@@ -24,6 +24,12 @@ _LAZY = {
     "load_run": "grokscope.store.run",
     "find_runs": "grokscope.store.run",
     "build_model": "grokscope.models.build",
+    "get_char_task": "grokscope.tasks",
+    "LMRunConfig": "grokscope.training.lm_config",
+    "train_lm": "grokscope.training.lm",
+    "analyze_fourier": "grokscope.analysis.pipeline",
+    "analyze_behavior": "grokscope.analysis.behavior",
+    "score_answer": "grokscope.analysis.behavior_score",
 }
 
 __all__ = ["__version__", *_LAZY]

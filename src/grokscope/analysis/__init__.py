@@ -1,4 +1,5 @@
-"""Fourier analysis and progress measures of runs on modular addition (Nanda et al. 2023).
+"""Analyses of runs: Fourier analysis and progress measures on modular addition (Nanda et al. 2023),
+and behavioural scoring of generated answers on character-level runs.
 
 >>> from grokscope.analysis import analyze_fourier          # doctest: +SKIP
 >>> fa = analyze_fourier("checkpoints/mod97-grok1l-s0")    # doctest: +SKIP
@@ -31,6 +32,10 @@ _LAZY = {
     "grid_cache": "grokscope.analysis.grid",
     "progress_measures": "grokscope.analysis.progress",
     "gini": "grokscope.analysis.progress",
+    "analyze_behavior": "grokscope.analysis.behavior",
+    "BehaviorConfig": "grokscope.analysis.behavior",
+    "BehaviorAnalysis": "grokscope.analysis.behavior_result",
+    "score_answer": "grokscope.analysis.behavior_score",
 }
 
 __all__ = list(_LAZY)
