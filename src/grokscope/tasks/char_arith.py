@@ -13,13 +13,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from grokscope.tasks.char_eval import arith_eval, check_mode, extrapolation_eval
-from grokscope.tasks.text import windows
-from grokscope.tasks.vocab import CharVocab
+from grokscope.tasks.text import WindowedText
 
 if TYPE_CHECKING:
     import torch
-    from jaxtyping import Int
-    from torch import Tensor
 
 
 def arith_line(a: int, op: str, b: int, line_len: int = 9) -> str:
@@ -28,7 +25,7 @@ def arith_line(a: int, op: str, b: int, line_len: int = 9) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CharArithTask:
+class CharArithTask(WindowedText):
     """``<a±b=c>`` lines for a, b in 0..``max_operand``; see the module docstring.
 
     Evaluation (``evaluate``): ``eval_mode`` ``"paper"`` or ``"clean"`` (tasks/char_eval.py),
@@ -88,37 +85,6 @@ class CharArithTask:
     def held_out_lines(self) -> tuple[str, ...]:
         return tuple(arith_line(a, op, b, self.line_len) for op in self.ops for a, b in
                      (self.held_out, self.held_out[::-1]) if self.is_held_out(a, b))
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    @cached_property
-    def vocab(self) -> CharVocab:
-        return CharVocab.from_text(self.text)
-
-    @property
-    def d_vocab(self) -> int:
-        return self.vocab.size
-
-    @property
-    def d_vocab_out(self) -> int:
-        return self.vocab.size
-
-    @property
-    def n_ctx(self) -> int:
-        return self.block_size
-
-    @cached_property
-    def _stream(self) -> "Tensor":
-        import torch
-
-        return torch.tensor(self.vocab.encode(self.text), dtype=torch.long)
-
-    def sample_batch(self, batch_size: int, generator: "torch.Generator", *, split: str = "train"
-                     ) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]:
-        # Validation text is the training text (the paper's set-up), so split changes nothing.
-        return windows(self._stream, self.block_size, batch_size, generator)
 
     def evaluate(self, model: Any, *, generator: "torch.Generator") -> dict[str, float | int]:
         n = self.max_operand

@@ -22,13 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from grokscope.tasks.char_arith import CharArithTask, _check_sampling
 from grokscope.tasks.char_eval import arith_eval, check_mode, facts_eval
-from grokscope.tasks.text import windows
-from grokscope.tasks.vocab import CharVocab
+from grokscope.tasks.text import WindowedText
 
 if TYPE_CHECKING:
     import torch
-    from jaxtyping import Int
-    from torch import Tensor
 
 FACT = re.compile(r"^Capital of (\S.*?) is (\S.*?)$")
 
@@ -76,7 +73,7 @@ def _block_size(lines: tuple[str, ...], block_size: int | None, allow_short: boo
 
 
 @dataclass(frozen=True, kw_only=True)
-class _TextBase:
+class _TextBase(WindowedText):
     facts_file: str | None = None
     block_size: int | None = None
     allow_short_block: bool = False
@@ -96,37 +93,6 @@ class _TextBase:
     @cached_property
     def facts(self) -> tuple[tuple[str, str], ...]:
         return read_facts(self.facts_file)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    @cached_property
-    def vocab(self) -> CharVocab:
-        return CharVocab.from_text(self.text)
-
-    @property
-    def d_vocab(self) -> int:
-        return self.vocab.size
-
-    @property
-    def d_vocab_out(self) -> int:
-        return self.vocab.size
-
-    @property
-    def n_ctx(self) -> int:
-        return self.block_size
-
-    @cached_property
-    def _stream(self) -> "Tensor":
-        import torch
-
-        return torch.tensor(self.vocab.encode(self.text), dtype=torch.long)
-
-    def sample_batch(self, batch_size: int, generator: "torch.Generator", *, split: str = "train"
-                     ) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]:
-        # Validation text is the training text (the paper's set-up), so split changes nothing.
-        return windows(self._stream, self.block_size, batch_size, generator)
 
     def _sampling(self) -> dict[str, Any]:
         return dict(mode=self.eval_mode, samples=self.eval_samples, temperature=self.eval_temperature,

@@ -10,6 +10,7 @@ targets being the same windows shifted by one. Target ``-1`` marks a position th
 trained (``ignore_index``); the text tasks here train every position, as nanoGPT does.
 """
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from grokscope.tasks.vocab import CharVocab
@@ -72,3 +73,47 @@ def windows(stream: "Int[Tensor, 'n']", block_size: int, batch_size: int, genera
     offsets = ix[:, None] + torch.arange(block_size + 1)
     chunk = stream[offsets]
     return chunk[:, :-1].contiguous(), chunk[:, 1:].contiguous()
+
+
+class VocabSized:
+    """``d_vocab``, ``d_vocab_out`` and ``n_ctx`` of a task with a ``vocab`` and a ``block_size``."""
+
+    vocab: CharVocab
+    block_size: int
+
+    @property
+    def d_vocab(self) -> int:
+        return self.vocab.size
+
+    @property
+    def d_vocab_out(self) -> int:
+        return self.vocab.size
+
+    @property
+    def n_ctx(self) -> int:
+        return self.block_size
+
+
+class WindowedText(VocabSized):
+    """A task trained on random windows of one text, ``"".join(self.lines)`` (nanoGPT's data)."""
+
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    @cached_property
+    def vocab(self) -> CharVocab:
+        return CharVocab.from_text(self.text)
+
+    @cached_property
+    def _stream(self) -> "Tensor":
+        import torch
+
+        return torch.tensor(self.vocab.encode(self.text), dtype=torch.long)
+
+    def sample_batch(self, batch_size: int, generator: "torch.Generator", *, split: str = "train"
+                     ) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]:
+        # Validation text is the training text (the paper's set-up), so split changes nothing.
+        return windows(self._stream, self.block_size, batch_size, generator)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from grokscope.tasks.text import VocabSized
 from grokscope.tasks.vocab import CharVocab
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def word_op_answer(op: str, a: int, b: int, decimals: int) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class WordOpsTask:
+class WordOpsTask(VocabSized):
     """``OP a b=answer;`` for ``ops`` with operands in ``low..high`` (inclusive).
 
     ``n_train + n_test`` distinct problems are drawn uniformly from all of them, split by ``seed``.
@@ -181,18 +182,6 @@ class WordOpsTask:
         """Longest line minus one (inputs are the line without its last character); an upper bound."""
         operand = max(len(str(self.low)), len(str(self.high)))
         return max(len(op) + 2 * operand + 3 + self._max_answer_len(op) + len(END) for op in self.ops) - 1
-
-    @property
-    def d_vocab(self) -> int:
-        return self.vocab.size
-
-    @property
-    def d_vocab_out(self) -> int:
-        return self.vocab.size
-
-    @property
-    def n_ctx(self) -> int:
-        return self.block_size
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
