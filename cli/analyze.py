@@ -11,7 +11,6 @@ several runs, ``--out report.html`` becomes ``report-<run>.html`` for each.
 
 import json
 import shutil
-import sys
 import textwrap
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -19,6 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from grokscope.cli.errors import fail, info, user_errors
+from grokscope.cli.progress import CheckpointBar
 
 app = typer.Typer(help="Open up trained runs: Fourier analysis and progress measures.", no_args_is_help=True)
 
@@ -89,7 +89,7 @@ def _out_for(out: Path | None, run_dir: Path, n_runs: int) -> Path | None:
 def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: bool, quiet: bool) -> dict[str, Any]:
     from grokscope.analysis.pipeline import analyze_fourier
 
-    bar = None if quiet else _ProgressBar(run_dir.name)
+    bar = None if quiet else CheckpointBar(run_dir.name)
     try:
         fa = analyze_fourier(run_dir, p=p, use_cache=use_cache, progress=bar)
     finally:
@@ -127,23 +127,6 @@ def _write_report(fa, out: Path | None) -> Path:
         except OSError as e:
             raise ValueError(f"cannot write the report to {target} ({e.strerror}): choose a writable --out") from e
     return target
-
-
-class _ProgressBar:
-    def __init__(self, name: str) -> None:
-        self.name, self.bar = name, None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=f"{self.name}: checkpoints", unit="ckpt", file=sys.stderr,
-                            dynamic_ncols=True, leave=False)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _g(x: float | None) -> str:

@@ -10,13 +10,13 @@ structure above chance" period); the HTML report goes to ``<run>/analysis/behavi
 """
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from grokscope.cli.errors import user_errors
+from grokscope.cli.progress import CheckpointBar
 
 Opt = typer.Option
 REPORT = Path("analysis") / "behavior.html"
@@ -50,7 +50,7 @@ def behavior_cmd(
             from grokscope.tasks import get_task
 
             asked = get_task(task)
-        bar = None if quiet or as_json else _Bar(r.name)
+        bar = None if quiet or as_json else CheckpointBar(r.name)
         try:
             ba = analyze_behavior(r, config=config, task=asked, progress=bar)
         finally:
@@ -73,23 +73,6 @@ def _write(ba: Any, out: Path | None, run_path: Path) -> Path:
     except OSError as e:
         hint = "choose a writable --out" if out is not None else "pass --out FILE"
         raise ValueError(f"cannot write the report to {target} ({e.strerror}): {hint}") from e
-
-
-class _Bar:
-    def __init__(self, name: str) -> None:
-        self.name, self.bar = name, None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=f"{self.name}: checkpoints", unit="ckpt", file=sys.stderr,
-                            dynamic_ncols=True, leave=False)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _f(x: float | None, pct: bool = True) -> str:
