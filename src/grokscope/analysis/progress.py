@@ -159,10 +159,10 @@ def grid_forward(params: dict[str, Float[Tensor, "ckpt ..."]], p: int, workspace
         # buffers, a pass or two fewer over the big (p^2, d_mlp) activations than the bmm route.
         one = {k: v[0] for k, v in params.items()}
         n, d_mlp, d_out = p * p, one["blocks.0.mlp.W_in"].shape[1], one["unembed.W_U"].shape[1]
-        post = workspace.get("fused.post", (n, d_mlp), W_E)
+        hidden = workspace.get("fused.hidden", (n, d_mlp + d_out), W_E)
         logits = workspace.get("fused.logits", (n, d_out), W_E)
         pattern = workspace.get("fused.pattern", (n, one["blocks.0.attn.W_Q"].shape[0], 3), W_E)
-        fused_final_cache_into(one, _grid_operands(p), p, pattern=pattern, post=post, logits=logits)
+        post = fused_final_cache_into(one, _grid_operands(p), p, pattern=pattern, hidden=hidden, logits=logits)
         return post.view(1, p, p, d_mlp), logits.view(1, p, p, d_out)
     cache = grid_cache(params, p, workspace=workspace)
     return cache.mlp_post, cache.logits

@@ -135,44 +135,68 @@ def fused_available(device: str | torch.device) -> bool:
 
 
 class _FusedGather(torch.autograd.Function):
-    """``(scores, score_eq, tables, const) -> (post, direct)`` through the numba kernels."""
+    """``(scores, score_eq, tables, const) -> (hidden, pattern)`` through the numba kernels.
+
+    ``hidden`` is ``[post | direct]`` per example: the MLP's output after the ReLU and the
+    direct path's logits.
+    """
 
     @staticmethod
     def forward(ctx, scores, score_eq, tables, const, batch: OperandBatch, d_mlp: int):
-        from grokscope.models import kernels
-
-        n, n_heads, width = len(batch), score_eq.shape[0], const.shape[0]
-        post = torch.empty(n, d_mlp, dtype=const.dtype)
-        direct = torch.empty(n, width - d_mlp, dtype=const.dtype)
-        pattern = torch.empty(n, n_heads, 3, dtype=const.dtype)
         tables = tables.detach().contiguous()
-        kernels.fused_forward(batch.np_a, batch.np_b, scores.detach().contiguous().numpy(),
-                              score_eq.detach().contiguous().numpy(), tables.numpy(),
-                              const.detach().contiguous().numpy(), post.numpy(), direct.numpy(), pattern.numpy())
-        ctx.batch = batch
-        ctx.save_for_backward(tables, pattern, post)
+        hidden, pattern = gather_forward(batch, FusedTables(scores.detach(), score_eq.detach(), tables,
+                                                            const.detach()), d_mlp)
+        ctx.batch, ctx.d_mlp = batch, d_mlp
+        ctx.save_for_backward(tables, pattern, hidden)
         ctx.mark_non_differentiable(pattern)
-        return post, direct, pattern
+        return hidden, pattern
 
     @staticmethod
-    def backward(ctx, grad_post, grad_direct, _grad_pattern):
-        from grokscope.models import kernels
+    def backward(ctx, grad_hidden, _grad_pattern):
+        tables, pattern, hidden = ctx.saved_tensors
+        grad = torch.zeros_like(hidden) if grad_hidden is None else grad_hidden.clone(memory_format=torch.contiguous_format)
+        g = gather_backward(ctx.batch, tables, pattern, hidden, grad, ctx.d_mlp)
+        return g.scores, g.score_eq, g.tables, g.const, None, None
 
-        tables, pattern, post = ctx.saved_tensors
-        batch: OperandBatch = ctx.batch
-        n, (n_heads, n_pos, n_tok, width) = len(batch), tables.shape
-        grad_post = torch.zeros_like(post) if grad_post is None else grad_post.contiguous()
-        grad_direct = (torch.zeros(n, width - post.shape[1], dtype=post.dtype) if grad_direct is None
-                       else grad_direct.contiguous())
-        grad = torch.empty(n, width, dtype=post.dtype)
-        grad_scores = torch.empty(n, n_heads, 3, dtype=post.dtype)
-        kernels.fused_backward_examples(batch.np_a, batch.np_b, tables.numpy(), pattern.numpy(), post.numpy(),
-                                        grad_post.numpy(), grad_direct.numpy(), grad.numpy(), grad_scores.numpy())
-        grad_tables = torch.empty_like(tables)
-        grad_table_scores = torch.empty(n_pos, n_tok, n_heads, dtype=post.dtype)
-        kernels.fused_backward_tables(pattern.numpy(), grad.numpy(), grad_scores.numpy(), batch.rows_ptr,
-                                      batch.rows_idx, grad_tables.numpy(), grad_table_scores.numpy())
-        return grad_table_scores, grad_scores[:, :, 2].sum(0), grad_tables, grad.sum(0), None, None
+
+def gather_forward(batch: OperandBatch, t: "FusedTables", d_mlp: int, *, hidden: Tensor | None = None,
+                   pattern: Tensor | None = None) -> tuple[Float[Tensor, "batch width"], Float[Tensor, "batch n_heads 3"]]:
+    """``(hidden, pattern)`` for every example: ``hidden = [post | direct]``, ``post`` after the ReLU.
+
+    Writes into ``hidden`` and ``pattern`` when given (reused buffers), else into new tensors.
+    """
+    from grokscope.models import kernels
+
+    n, n_heads, width = len(batch), t.score_eq.shape[0], t.const.shape[0]
+    hidden = torch.empty(n, width, dtype=t.const.dtype) if hidden is None else hidden
+    pattern = torch.empty(n, n_heads, 3, dtype=t.const.dtype) if pattern is None else pattern
+    kernels.fused_forward(batch.np_a, batch.np_b, t.scores.contiguous().numpy(), t.score_eq.contiguous().numpy(),
+                          t.tables.contiguous().numpy(), t.const.contiguous().numpy(), hidden.numpy(),
+                          pattern.numpy(), d_mlp)
+    return hidden, pattern
+
+
+def gather_backward(batch: OperandBatch, tables: Tensor, pattern: Tensor, hidden: Tensor, grad: Tensor,
+                    d_mlp: int) -> "FusedTables":
+    """Gradients at the gather's inputs (in ``FusedTables`` form) from the gradient at ``hidden``.
+
+    ``grad`` (N, width), contiguous, is overwritten: the ReLU's mask is applied to it in place.
+    """
+    from grokscope.models import kernels
+
+    n, (n_heads, n_pos, n_tok, width) = len(batch), tables.shape
+    dtype = hidden.dtype
+    grad_scores = torch.empty(n, n_heads, 3, dtype=dtype)
+    grad_tables = torch.empty_like(tables)
+    grad_table_scores = torch.empty(n_pos, n_tok, n_heads, dtype=dtype)
+    part_const = torch.empty(n_tok, width, dtype=dtype)
+    part_score_eq = torch.empty(n_tok, n_heads, dtype=dtype)
+    kernels.fused_backward_first(batch.np_b, batch.rows_ptr, batch.rows_idx, tables.numpy(), pattern.numpy(),
+                                 hidden.numpy(), grad.numpy(), grad_scores.numpy(), grad_tables.numpy(),
+                                 grad_table_scores.numpy(), part_const.numpy(), part_score_eq.numpy(), d_mlp)
+    kernels.fused_backward_second(pattern.numpy(), grad.numpy(), grad_scores.numpy(), batch.rows_ptr,
+                                  batch.rows_idx, grad_tables.numpy(), grad_table_scores.numpy())
+    return FusedTables(grad_table_scores, part_score_eq.sum(0), grad_tables, part_const.sum(0))
 
 
 class FusedTables(NamedTuple):
@@ -184,8 +208,28 @@ class FusedTables(NamedTuple):
     const: Float[Tensor, " width"]  # [MLP input | direct logits] when all attention is on '='
 
 
+class TableParts(NamedTuple):
+    """``FusedTables`` and the intermediates its hand-written backward reuses (``fused_grad``)."""
+
+    tables: FusedTables
+    resid: Float[Tensor, "2p d_model"]  # token + position embeddings at positions 0 and 1
+    resid_eq: Float[Tensor, " d_model"]
+    q: Float[Tensor, "n_heads d_head"]  # the '=' query
+    key_dir: Float[Tensor, "d_model n_heads"]  # scores are resid @ key_dir + key_bias
+    vals: Float[Tensor, "n_heads 2p d_head"]  # operand values, '=' value subtracted
+    v_eq: Float[Tensor, "n_heads d_head"]
+    W_cat: Float[Tensor, "d_model width"]  # [W_in | W_U]
+    OW: Float[Tensor, "n_heads d_head width"]  # W_O @ W_cat
+    c_in: Float[Tensor, " d_model"]  # the residual when all attention is on '='
+
+
 def fused_tables(params: Mapping[str, Tensor], eq_token: int) -> FusedTables:
     """The per-token tables of the fused step, ``width = d_mlp + d_vocab_out``; autograd flows through."""
+    return table_parts(params, eq_token).tables
+
+
+def table_parts(params: Mapping[str, Tensor], eq_token: int) -> TableParts:
+    """``fused_tables`` with its intermediates; see ``TableParts``."""
     W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
     W_Q, W_K, W_V, W_O = (params[f"blocks.0.attn.W_{n}"] for n in "QKVO")
     b_Q, b_K, b_V, b_O = (params[f"blocks.0.attn.b_{n}"] for n in "QKVO")
@@ -208,11 +252,13 @@ def fused_tables(params: Mapping[str, Tensor], eq_token: int) -> FusedTables:
     # Softmax weights sum to one, so the '=' value can be folded into the constant term and
     # subtracted from the operand rows: each example then reads two rows per head, not three.
     W_cat = torch.cat([W_in, W_U], dim=1)  # (d_model, d_mlp + d_vocab_out)
-    tables = einops.rearrange(vals @ (W_O @ W_cat), "h (s p) m -> h s p m", s=2)
+    OW = W_O @ W_cat
+    tables = einops.rearrange(vals @ OW, "h (s p) m -> h s p m", s=2)
     v_eq_out = einops.rearrange(v_eq, "h k -> (h k)") @ einops.rearrange(W_O, "h k d -> (h k) d")
-    const = (resid_eq + b_O + v_eq_out) @ W_cat
-    const = const + torch.cat([params["blocks.0.mlp.b_in"], torch.zeros_like(params["unembed.b_U"])])
-    return FusedTables(scores, score_eq, tables, const)
+    c_in = resid_eq + b_O + v_eq_out
+    const = c_in @ W_cat + torch.cat([params["blocks.0.mlp.b_in"], torch.zeros_like(params["unembed.b_U"])])
+    return TableParts(FusedTables(scores, score_eq, tables, const), resid, resid_eq, q, key_dir, vals, v_eq, W_cat,
+                      OW, c_in)
 
 
 def _logit_map(params: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -228,33 +274,33 @@ def fused_final_cache(
 
     The per-token work (``fused_tables``) stays in PyTorch autograd; the per-example gather,
     ReLU and their backward run in ``kernels``. Logits and gradients equal
-    ``final_position_cache``'s up to float rounding (tested).
+    ``final_position_cache``'s up to float rounding (tested). ``mlp_post`` is a strided view.
     """
     t = fused_tables(params, eq_token)
-    post, direct, pattern = _FusedGather.apply(t.scores, t.score_eq, t.tables, t.const, batch,
-                                               params["blocks.0.mlp.W_in"].shape[1])
+    d_mlp = params["blocks.0.mlp.W_in"].shape[1]
+    hidden, pattern = _FusedGather.apply(t.scores, t.score_eq, t.tables, t.const, batch, d_mlp)
+    post = hidden[:, :d_mlp]
     W_L, bias = _logit_map(params)
-    return pattern, post, direct + post @ W_L + bias
+    return pattern, post, torch.addmm(hidden[:, d_mlp:], post, W_L) + bias
 
 
 @torch.no_grad()
 def fused_final_cache_into(
     params: Mapping[str, Tensor], batch: OperandBatch, eq_token: int, *,
-    pattern: Float[Tensor, "batch n_heads 3"], post: Float[Tensor, "batch d_mlp"],
+    pattern: Float[Tensor, "batch n_heads 3"], hidden: Float[Tensor, "batch width"],
     logits: Float[Tensor, "batch d_vocab_out"],
-) -> None:
-    """``fused_final_cache`` without autograd, written into the given (reusable) tensors.
+) -> Float[Tensor, "batch d_mlp"]:
+    """``fused_final_cache`` without autograd, written into the given (reusable) tensors; returns ``mlp_post``.
 
-    For analyses that sweep many checkpoints: fresh multi-MB outputs cost page faults on every call.
+    ``mlp_post`` is the strided view ``hidden[:, :d_mlp]``. For analyses that sweep many
+    checkpoints: fresh multi-MB outputs cost page faults on every call.
     """
-    from grokscope.models import kernels
-
-    t = fused_tables(params, eq_token)
-    kernels.fused_forward(batch.np_a, batch.np_b, t.scores.contiguous().numpy(), t.score_eq.contiguous().numpy(),
-                          t.tables.contiguous().numpy(), t.const.contiguous().numpy(), post.numpy(),
-                          logits.numpy(), pattern.numpy())
+    d_mlp = params["blocks.0.mlp.W_in"].shape[1]
+    gather_forward(batch, fused_tables(params, eq_token), d_mlp, hidden=hidden, pattern=pattern)
     W_L, bias = _logit_map(params)
-    logits.add_(bias).addmm_(post, W_L)
+    post = hidden[:, :d_mlp]
+    torch.addmm(hidden[:, d_mlp:], post, W_L, out=logits).add_(bias)
+    return post
 
 
 def fused_final_logits(

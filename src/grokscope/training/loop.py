@@ -22,6 +22,7 @@ from grokscope.memory import reuse_freed_memory
 from grokscope.models.build import build_model
 from grokscope.models.fast import (OperandBatch, final_position_logits, fused_available, fused_final_logits,
                                   supports_fast_path)
+from grokscope.models.fused_grad import fused_loss_and_grad
 from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
 from grokscope.training.config import RunConfig
@@ -173,8 +174,11 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
                 if tc.batch_size is not None:
                     pick = torch.randperm(len(train_set.a), generator=sampler)[: tc.batch_size].to(device)
                     batch = split(data.train_idx[pick.cpu()])
-                logits = logits_of(batch)
-                loss = cross_entropy(logits, batch.y)
+                if use_fused:  # loss and gradients in one pass, the backward written out (CPU)
+                    loss, logits = fused_loss_and_grad(params, batch.operands, batch.y, task.eq_token)
+                else:
+                    logits = logits_of(batch)
+                    loss = cross_entropy(logits, batch.y)
                 lr = tc.lr * min(step / tc.warmup, 1.0) if tc.warmup else tc.lr
 
                 done = step >= tc.steps or (grok_step is not None and tc.stop_after_grok is not None
@@ -195,8 +199,9 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
                 if done:
                     break
 
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if not use_fused:
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
                 for group in opt.param_groups:
                     group["lr"] = lr
                 opt.step()

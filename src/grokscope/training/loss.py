@@ -13,9 +13,11 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 
-class _MarginCrossEntropy(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, logits: Tensor, labels: Tensor) -> Tensor:
+def cross_entropy_and_grad(
+    logits: Float[Tensor, "batch classes"], labels: Int[Tensor, " batch"]
+) -> tuple[Float[Tensor, ""], Float[Tensor, "batch classes"]]:
+    """The mean cross-entropy (float64 scalar) and its gradient with respect to ``logits``, without autograd."""
+    with torch.no_grad():
         idx = labels.unsqueeze(-1)
         diff = logits - logits.gather(-1, idx)  # d_j = l_j - l_y, 0 at j = y
         diff.scatter_(-1, idx, float("-inf"))
@@ -25,15 +27,22 @@ class _MarginCrossEntropy(torch.autograd.Function):
         own = (-top).exp_()  # the correct class's term, exp(0 - top)
         z = own + rest
         per_row = torch.where(top == 0, torch.log1p(rest), top + torch.log(z)).squeeze(-1)
-        grad = e.div_(z)  # p_j for j != y
-        grad.scatter_(-1, idx, -(rest / z))  # p_y - 1 = -sum_{j != y} p_j, without cancellation
+        grad = e.div_(z * logits.shape[0])  # p_j / N for j != y
+        grad.scatter_(-1, idx, -(rest / (z * logits.shape[0])))  # (p_y - 1) / N = -sum_{j != y} p_j / N, no cancellation
+        return per_row.double().mean(), grad
+
+
+class _MarginCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, logits: Tensor, labels: Tensor) -> Tensor:
+        loss, grad = cross_entropy_and_grad(logits, labels)
         ctx.save_for_backward(grad)
-        return per_row.double().mean()
+        return loss
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         (grad,) = ctx.saved_tensors
-        return grad * (grad_out.to(grad.dtype) / grad.shape[0]), None
+        return grad * grad_out.to(grad.dtype), None
 
 
 def cross_entropy(logits: Float[Tensor, "batch classes"], labels: Int[Tensor, " batch"]) -> Float[Tensor, ""]:
