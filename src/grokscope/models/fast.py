@@ -299,8 +299,27 @@ def fused_final_cache_into(
     gather_forward(batch, fused_tables(params, eq_token), d_mlp, hidden=hidden, pattern=pattern)
     W_L, bias = _logit_map(params)
     post = hidden[:, :d_mlp]
-    torch.addmm(hidden[:, d_mlp:], post, W_L, out=logits).add_(bias)
+    rowwise_addmm(hidden[:, d_mlp:], post, W_L, out=logits).add_(bias)
     return post
+
+
+ROW_BLOCK = 1024
+"""Rows per product in ``rowwise_addmm``: a block's operands (~2.5 MB) stay in cache."""
+
+
+def rowwise_addmm(
+    c: Float[Tensor, "n m"], a: Float[Tensor, "n k"], b: Float[Tensor, "k m"], *, out: Float[Tensor, "n m"] | None = None
+) -> Float[Tensor, "n m"]:
+    """``c + a @ b`` computed ``ROW_BLOCK`` rows at a time.
+
+    For the tall, narrow products here (thousands of rows, 97 columns) this ran 1.2-1.4x faster
+    on the 2-core CPU than one ``addmm`` over all rows: each block's rows of ``a`` and ``c`` are
+    still in cache when BLAS comes back for them.
+    """
+    out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype) if out is None else out
+    for s in range(0, a.shape[0], ROW_BLOCK):
+        torch.addmm(c[s:s + ROW_BLOCK], a[s:s + ROW_BLOCK], b, out=out[s:s + ROW_BLOCK])
+    return out
 
 
 def fused_final_logits(
