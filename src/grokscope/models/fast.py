@@ -154,13 +154,16 @@ class _FusedGather(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hidden, _grad_pattern):
         tables, pattern, hidden = ctx.saved_tensors
-        grad = torch.zeros_like(hidden) if grad_hidden is None else grad_hidden.clone(memory_format=torch.contiguous_format)
+        # a copy: the kernel applies the ReLU's mask in place
+        grad = (torch.zeros_like(hidden) if grad_hidden is None
+                else grad_hidden.clone(memory_format=torch.contiguous_format))
         g = gather_backward(ctx.batch, tables, pattern, hidden, grad, ctx.d_mlp)
         return g.scores, g.score_eq, g.tables, g.const, None, None
 
 
-def gather_forward(batch: OperandBatch, t: "FusedTables", d_mlp: int, *, hidden: Tensor | None = None,
-                   pattern: Tensor | None = None) -> tuple[Float[Tensor, "batch width"], Float[Tensor, "batch n_heads 3"]]:
+def gather_forward(
+    batch: OperandBatch, t: "FusedTables", d_mlp: int, *, hidden: Tensor | None = None, pattern: Tensor | None = None
+) -> tuple[Float[Tensor, "batch width"], Float[Tensor, "batch n_heads 3"]]:
     """``(hidden, pattern)`` for every example: ``hidden = [post | direct]``, ``post`` after the ReLU.
 
     Writes into ``hidden`` and ``pattern`` when given (reused buffers), else into new tensors.
@@ -187,10 +190,10 @@ def gather_backward(batch: OperandBatch, tables: Tensor, pattern: Tensor, hidden
     n, (n_heads, n_pos, n_tok, width) = len(batch), tables.shape
     dtype = hidden.dtype
     grad_scores = torch.empty(n, n_heads, 3, dtype=dtype)
-    grad_tables = torch.empty_like(tables)
-    grad_table_scores = torch.empty(n_pos, n_tok, n_heads, dtype=dtype)
-    part_const = torch.empty(n_tok, width, dtype=dtype)
-    part_score_eq = torch.empty(n_tok, n_heads, dtype=dtype)
+    grad_tables = torch.zeros_like(tables)  # the kernels accumulate into these
+    grad_table_scores = torch.zeros(n_pos, n_tok, n_heads, dtype=dtype)
+    part_const = torch.zeros(n_tok, width, dtype=dtype)
+    part_score_eq = torch.zeros(n_tok, n_heads, dtype=dtype)
     kernels.fused_backward_first(batch.np_b, batch.rows_ptr, batch.rows_idx, tables.numpy(), pattern.numpy(),
                                  hidden.numpy(), grad.numpy(), grad_scores.numpy(), grad_tables.numpy(),
                                  grad_table_scores.numpy(), part_const.numpy(), part_score_eq.numpy(), d_mlp)
@@ -308,7 +311,8 @@ ROW_BLOCK = 1024
 
 
 def rowwise_addmm(
-    c: Float[Tensor, "n m"], a: Float[Tensor, "n k"], b: Float[Tensor, "k m"], *, out: Float[Tensor, "n m"] | None = None
+    c: Float[Tensor, "n m"], a: Float[Tensor, "n k"], b: Float[Tensor, "k m"], *,
+    out: Float[Tensor, "n m"] | None = None,
 ) -> Float[Tensor, "n m"]:
     """``c + a @ b`` computed ``ROW_BLOCK`` rows at a time.
 

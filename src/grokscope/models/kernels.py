@@ -70,7 +70,7 @@ def fused_backward_first(b, rows_ptr, rows_idx, tables, pattern, hidden, grad, g
     and grad_table_scores (2, p, H), and its plain sums into part_const (p, M) and part_score_eq
     (p, H); summing those over tokens gives the gradients of the constant row and the '=' score.
     Grouping by token means each job writes only its own rows and reads its position-0 table
-    rows from cache.
+    rows from cache. The four accumulators must come in zeroed.
     """
     n_heads, width = pattern.shape[1], tables.shape[3]
     n_tok = rows_ptr.shape[1] - 1
@@ -79,14 +79,6 @@ def fused_backward_first(b, rows_ptr, rows_idx, tables, pattern, hidden, grad, g
         gtab_s = grad_table_scores[0, an]
         gsum = part_const[an]
         geq = part_score_eq[an]
-        for m in range(width):
-            gsum[m] = zero
-        for h in range(n_heads):
-            gtab_s[h] = zero
-            geq[h] = zero
-            gt = grad_tables[h, 0, an]
-            for m in range(width):
-                gt[m] = zero
         for j in range(rows_ptr[0, an], rows_ptr[0, an + 1]):
             n = rows_idx[0, j]
             bn = b[n]
@@ -119,17 +111,12 @@ def fused_backward_first(b, rows_ptr, rows_idx, tables, pattern, hidden, grad, g
 def fused_backward_second(pattern, grad, grad_scores, rows_ptr, rows_idx, grad_tables, grad_table_scores):  # pragma: no cover
     """The position-1 rows of grad_tables and grad_table_scores, one job per token ``b``.
 
-    Reads grad and grad_scores as ``fused_backward_first`` wrote them.
+    Reads grad and grad_scores as ``fused_backward_first`` wrote them; the position-1 rows of
+    the accumulators must come in zeroed.
     """
     n_heads, _, n_tok, width = grad_tables.shape
-    zero = np.zeros(1, grad_tables.dtype)[0]
     for tok in prange(n_tok):
         gtab_s = grad_table_scores[1, tok]
-        for h in range(n_heads):
-            gtab_s[h] = zero
-            gt = grad_tables[h, 1, tok]
-            for m in range(width):
-                gt[m] = zero
         for j in range(rows_ptr[1, tok], rows_ptr[1, tok + 1]):
             n = rows_idx[1, j]
             g = grad[n]

@@ -28,7 +28,8 @@ def cross_entropy_and_grad(
         z = own + rest
         per_row = torch.where(top == 0, torch.log1p(rest), top + torch.log(z)).squeeze(-1)
         grad = e.div_(z * logits.shape[0])  # p_j / N for j != y
-        grad.scatter_(-1, idx, -(rest / (z * logits.shape[0])))  # (p_y - 1) / N = -sum_{j != y} p_j / N, no cancellation
+        # (p_y - 1) / N = -sum_{j != y} p_j / N: no cancellation
+        grad.scatter_(-1, idx, -(rest / (z * logits.shape[0])))
         return per_row.double().mean(), grad
 
 
