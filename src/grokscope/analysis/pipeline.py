@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from grokscope.analysis.phases import Phase, detect_phases, handover_summary
+from grokscope.memory import reuse_freed_memory
 
 if TYPE_CHECKING:
     from grokscope.analysis.results import FinalSpectra, FrequencyTracks
@@ -163,7 +164,8 @@ def analyze_fourier(run: "Run | str | Path", *, p: int | None = None, key_freqs:
     automatic key frequencies. Raises ``ValueError`` for a task without cyclic structure, a
     model other than the 1-layer ReLU one, a ``p`` that does not fit the checkpoints, or a run
     without a single readable checkpoint. Unreadable checkpoints among good ones are skipped and
-    listed in ``FourierAnalysis.skipped``.
+    listed in ``FourierAnalysis.skipped``. Computing (not reading the cache) switches on
+    ``grokscope.memory.reuse_freed_memory`` for the process: freed memory stays with it for reuse.
     """
     run_dir = Path(run) if isinstance(run, (str, Path)) else run.path
     if not is_run_dir(run_dir):
@@ -181,6 +183,7 @@ def analyze_fourier(run: "Run | str | Path", *, p: int | None = None, key_freqs:
         hit = load_cached(run_dir, key)
         if hit is not None:
             return hit
+    reuse_freed_memory()  # loading hundreds of checkpoints and their per-checkpoint temporaries
     result = replace(_compute(run_dir, p=p, key_freqs=key_freqs, progress=progress), fingerprint=key)
     try:
         save_cache(result, run_dir, key)

@@ -51,6 +51,7 @@ from grokscope.analysis.fourier import (
 )
 from grokscope.analysis.grid import Workspace, grid_cache
 from grokscope.analysis.results import FinalSpectra, FrequencyTracks, KeyFrequencyRule
+from grokscope.memory import reuse_freed_memory
 from grokscope.models.fast import OperandBatch, fused_available, fused_final_cache_into
 
 Progress = Callable[[int, int], None]
@@ -219,6 +220,7 @@ def progress_measures(
     # subtraction over the (p^2, p) logits took 4.7 ms instead of ~0.2). Flushing them to zero
     # moves no measure by more than 1e-38.
     flush = torch.set_flush_denormal(True)
+    reuse_freed_memory()  # every checkpoint allocates the same multi-MB temporaries again
     try:
         with torch.no_grad():
             last = {k: v[-1:] for k, v in params.items()}
