@@ -4,7 +4,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from grokscope.models.build import build_model
 from grokscope.tasks import ModularTask
 from grokscope.training.config import RunConfig, TrainConfig
 
@@ -24,3 +26,15 @@ def cli_cmd() -> list[str]:
 
 def ckpt_bytes(run_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((Path(run_dir) / "ckpt").glob("*.safetensors"))}
+
+
+def random_float64_model(p: int, seed: int):
+    """A float64 ``grok1l`` model on a+b mod p with random weights and biases (for tight comparisons)."""
+    # Weights far from init (biases too) exercise every term; float64 makes the check tight.
+    task = ModularTask(p=p)
+    model = build_model("grok1l", task, seed=seed).to(torch.float64, print_details=False)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=gen, dtype=torch.float64) * 0.5)
+    return task, model

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from grokscope.analysis.fourier import sum_directions
-from grokscope.analysis.grid import grid_cache
+from grokscope.analysis.grid import Workspace, grid_cache
 from grokscope.analysis.progress import (
     cross_entropy,
     excluded_logits,
     gini,
+    grid_forward,
     progress_measures,
     restricted_logits,
 )
@@ -19,6 +20,7 @@ from grokscope.models.build import build_model
 from grokscope.models.fast import final_position_cache
 from grokscope.tasks import ModularTask
 from tests.analysis import reference
+from tests.conftest import random_float64_model
 
 
 def fourier_logits(p: int, alphas: dict[int, float]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,6 +114,26 @@ def test_grid_forward_equals_the_fused_path_and_hooked_transformer():
     torch.testing.assert_close(flat(grid.pattern),
                                cache["blocks.0.attn.hook_pattern"][:, :, -1], atol=1e-12, rtol=1e-9)
 
+
+
+@pytest.mark.parametrize("random_weights", [True, False])
+def test_grid_forward_fused_route_equals_hooked_transformer(random_weights):
+    # One CPU checkpoint with a workspace takes the numba route; p = 37 gives 1,369 rows, so the
+    # logits product runs in more than one row block. Random large weights in float64 (every term
+    # matters, tight check); the float32 initial weights the analysis meets in practice.
+    if random_weights:
+        task, model = random_float64_model(37, seed=3)
+        tol = dict(atol=1e-9, rtol=1e-9)
+    else:
+        task = ModularTask(p=37)
+        model = build_model("grok1l", task, seed=3)
+        tol = dict(atol=1e-5, rtol=1e-5)
+    params = {k: v[None].detach() for k, v in model.named_parameters()}
+    with torch.no_grad():
+        post, logits = grid_forward(params, 37, Workspace())
+        ref_logits, cache = model.run_with_cache(task.dataset().tokens())
+    torch.testing.assert_close(logits[0].reshape(37 * 37, -1), ref_logits[:, -1], **tol)
+    torch.testing.assert_close(post[0].reshape(37 * 37, -1), cache["blocks.0.mlp.hook_post"][:, -1], **tol)
 
 def _vectorized(run, dtype=torch.float32, steps=None, **kw):
     stack = run.stack(steps=steps)

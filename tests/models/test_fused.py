@@ -6,21 +6,10 @@ import torch
 from grokscope.models.build import build_model
 from grokscope.models.fast import (OperandBatch, final_position_cache, fused_available, fused_final_cache,
                                   fused_final_logits)
-from grokscope.models.fused_grad import fused_loss_and_grad
 from grokscope.tasks import ModularTask
+from tests.conftest import random_float64_model
 
 pytestmark = pytest.mark.skipif(not fused_available("cpu"), reason="numba not installed")
-
-
-def _random_float64_model(p: int, seed: int):
-    # Weights far from init (biases too) exercise every term; float64 makes the check tight.
-    task = ModularTask(p=p)
-    model = build_model("grok1l", task, seed=seed).to(torch.float64, print_details=False)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=gen, dtype=torch.float64) * 0.5)
-    return task, model
 
 
 @pytest.mark.parametrize("p", [13, 97])
@@ -33,7 +22,7 @@ def test_fused_logits_equal_hooked_transformer_float32(p):
 
 
 def test_fused_cache_and_gradients_equal_hooked_transformer_float64():
-    task, model = _random_float64_model(13, seed=1)
+    task, model = random_float64_model(13, seed=1)
     data = task.dataset()
     # A subset in shuffled order, with some tokens absent: the per-token example lists must cope.
     pick = torch.randperm(len(data.a), generator=torch.Generator().manual_seed(0))[:60]
@@ -57,8 +46,8 @@ def test_fused_cache_and_gradients_equal_hooked_transformer_float64():
 
 
 def test_fused_gradient_through_mlp_post_alone():
-    # Only post receives a gradient here (direct's is None), the ReLU mask must still apply.
-    task, model = _random_float64_model(11, seed=2)
+    # Only post receives a gradient here (direct's is zero), the ReLU mask must still apply.
+    task, model = random_float64_model(11, seed=2)
     data = task.dataset()
     params = dict(model.named_parameters())
     _, post, _ = fused_final_cache(params, OperandBatch(data.a, data.b, task.p), task.eq_token)
@@ -90,36 +79,3 @@ def test_fused_is_bit_deterministic():
     first, second = run(), run()
     assert all(torch.equal(x, y) for x, y in zip(first, second))
 
-
-@pytest.mark.parametrize("p, n_examples", [(13, 60), (17, None)])
-def test_hand_written_gradients_equal_hooked_transformer_float64(p, n_examples):
-    # The trainer's CPU step: loss, logits and every parameter's gradient, backward written by hand.
-    task, model = _random_float64_model(p, seed=4)
-    data = task.dataset()
-    pick = torch.randperm(len(data.a), generator=torch.Generator().manual_seed(1))[:n_examples]
-    a, b, tokens, labels = data.a[pick], data.b[pick], data.tokens()[pick], data.labels[pick]
-    params = dict(model.named_parameters())
-    ref_logits = model(tokens)[:, -1]
-    ref_loss = torch.nn.functional.cross_entropy(ref_logits, labels)
-    ref_loss.backward()
-    ref = {k: v.grad.clone() for k, v in params.items()}
-    for v in params.values():
-        v.grad = torch.full_like(v, 7.0)  # replaced, not accumulated into
-    loss, logits = fused_loss_and_grad(params, OperandBatch(a, b, task.p), labels, task.eq_token)
-    torch.testing.assert_close(loss, ref_loss.detach(), atol=0, rtol=1e-12)
-    torch.testing.assert_close(logits, ref_logits.detach(), atol=1e-9, rtol=1e-9)
-    # b_K's true gradient is zero (softmax ignores a shift), so compare on the overall scale too.
-    scale = max(g.abs().max().item() for g in ref.values())
-    for k, v in params.items():
-        assert v.grad.shape == v.shape and v.grad.is_contiguous(), k
-        torch.testing.assert_close(v.grad, ref[k], atol=1e-12 * scale, rtol=1e-7, msg=k)
-
-
-def test_hand_written_gradients_skip_frozen_parameters():
-    task, model = _random_float64_model(11, seed=5)
-    data = task.dataset()
-    params = dict(model.named_parameters())
-    params["blocks.0.attn.b_O"].requires_grad_(False)
-    fused_loss_and_grad(params, OperandBatch(data.a, data.b, task.p), data.labels, task.eq_token)
-    assert params["blocks.0.attn.b_O"].grad is None
-    assert params["blocks.0.attn.W_O"].grad is not None

@@ -156,8 +156,8 @@ def grid_forward(params: dict[str, Float[Tensor, "ckpt ..."]], p: int, workspace
     """
     W_E = params["embed.W_E"]
     if len(W_E) == 1 and W_E.device.type == "cpu" and workspace is not None and fused_available("cpu"):
-        # One checkpoint on CPU: the numba kernel writes post (ReLU fused) straight into reused
-        # buffers, a pass or two fewer over the big (p^2, d_mlp) activations than the bmm route.
+        # One checkpoint on CPU: the numba kernel writes [post | direct] (ReLU fused) straight into
+        # reused buffers, a pass or two fewer over the big (p^2, d_mlp) activations than the bmm route.
         one = {k: v[0] for k, v in params.items()}
         n, d_mlp, d_out = p * p, one["blocks.0.mlp.W_in"].shape[1], one["unembed.W_U"].shape[1]
         hidden = workspace.get("fused.hidden", (n, d_mlp + d_out), W_E)

@@ -154,9 +154,7 @@ class _FusedGather(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hidden, _grad_pattern):
         tables, pattern, hidden = ctx.saved_tensors
-        # a copy: the kernel applies the ReLU's mask in place
-        grad = (torch.zeros_like(hidden) if grad_hidden is None
-                else grad_hidden.clone(memory_format=torch.contiguous_format))
+        grad = grad_hidden.clone(memory_format=torch.contiguous_format)  # the kernel masks it in place
         g = gather_backward(ctx.batch, tables, pattern, hidden, grad, ctx.d_mlp)
         return g.scores, g.score_eq, g.tables, g.const, None, None
 
@@ -188,6 +186,8 @@ def gather_backward(batch: OperandBatch, tables: Tensor, pattern: Tensor, hidden
     from grokscope.models import kernels
 
     n, (n_heads, n_pos, n_tok, width) = len(batch), tables.shape
+    if batch.rows_ptr.shape[1] - 1 != n_tok:  # the kernels index one with the other, unchecked
+        raise ValueError(f"batch lists {batch.rows_ptr.shape[1] - 1} tokens, the tables {n_tok}")
     dtype = hidden.dtype
     grad_scores = torch.empty(n, n_heads, 3, dtype=dtype)
     grad_tables = torch.zeros_like(tables)  # the kernels accumulate into these
@@ -212,14 +212,14 @@ class FusedTables(NamedTuple):
 
 
 class TableParts(NamedTuple):
-    """``FusedTables`` and the intermediates its hand-written backward reuses (``fused_grad``)."""
+    """``FusedTables`` and the intermediates its hand-written backward reuses (``training.fused_grad``)."""
 
     tables: FusedTables
-    resid: Float[Tensor, "2p d_model"]  # token + position embeddings at positions 0 and 1
+    resid: Float[Tensor, "two_p d_model"]  # token + position embeddings at positions 0 and 1
     resid_eq: Float[Tensor, " d_model"]
     q: Float[Tensor, "n_heads d_head"]  # the '=' query
     key_dir: Float[Tensor, "d_model n_heads"]  # scores are resid @ key_dir + key_bias
-    vals: Float[Tensor, "n_heads 2p d_head"]  # operand values, '=' value subtracted
+    vals: Float[Tensor, "n_heads two_p d_head"]  # operand values, '=' value subtracted
     v_eq: Float[Tensor, "n_heads d_head"]
     W_cat: Float[Tensor, "d_model width"]  # [W_in | W_U]
     OW: Float[Tensor, "n_heads d_head width"]  # W_O @ W_cat

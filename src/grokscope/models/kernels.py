@@ -11,8 +11,9 @@ backward. PyTorch has no fused gather-weight-accumulate on CPU, and doing it wit
 Compiled code is cached in ``__pycache__`` (numba's own format, keyed by source and CPU), so only
 the first run on a machine pays the ~5 s compile.
 
-Every loop writes disjoint outputs per iteration (examples in the forward, table rows in the
-backward), so results do not depend on the thread count or schedule: runs stay bit-identical.
+Every loop writes disjoint outputs per iteration (an example's rows in the forward; in the
+backward, one token's table rows and the rows of the examples holding that token), so results
+do not depend on the thread count or schedule: runs stay bit-identical.
 
 Per example the MLP input and the direct logits are one row, ``hidden = [post | direct]`` of
 ``width = d_mlp + d_vocab_out``: one pass per head over a contiguous row vectorizes cleanly, where
@@ -108,7 +109,8 @@ def fused_backward_first(b, rows_ptr, rows_idx, tables, pattern, hidden, grad, g
 
 @njit(parallel=True, fastmath=True, cache=True)
 @no_type_check
-def fused_backward_second(pattern, grad, grad_scores, rows_ptr, rows_idx, grad_tables, grad_table_scores):  # pragma: no cover
+def fused_backward_second(pattern, grad, grad_scores, rows_ptr, rows_idx, grad_tables,
+                          grad_table_scores):  # pragma: no cover
     """The position-1 rows of grad_tables and grad_table_scores, one job per token ``b``.
 
     Reads grad and grad_scores as ``fused_backward_first`` wrote them; the position-1 rows of
@@ -126,4 +128,3 @@ def fused_backward_second(pattern, grad, grad_scores, rows_ptr, rows_idx, grad_t
                 gt = grad_tables[h, 1, tok]
                 for m in range(width):
                     gt[m] += w * g[m]
-

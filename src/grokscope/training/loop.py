@@ -22,10 +22,10 @@ from grokscope.memory import reuse_freed_memory
 from grokscope.models.build import build_model
 from grokscope.models.fast import (OperandBatch, final_position_logits, fused_available, fused_final_logits,
                                   supports_fast_path)
-from grokscope.models.fused_grad import fused_loss_and_grad
 from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
 from grokscope.training.config import RunConfig
+from grokscope.training.fused_grad import fused_loss_and_grad
 from grokscope.training.lm_config import LMRunConfig
 from grokscope.training.loss import cross_entropy
 from grokscope.training.schedule import is_checkpoint_step

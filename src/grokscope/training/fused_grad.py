@@ -100,7 +100,8 @@ def table_grads(params: Mapping[str, Tensor], parts: TableParts, grad: FusedTabl
     grad_b_V = grad_VS[:, : n_heads * d_head].sum(0) + grad_v_eq_flat
     grad_key_bias = grad_VS[:, n_heads * d_head:].sum(0) + grad.score_eq
 
-    # key_dir[:, h] = W_K[h] @ q[h] / scale, key_bias[h] = b_K[h] . q[h] / scale
+    # key_dir[:, h] = W_K[h] @ q[h] / scale, key_bias[h] = b_K[h] . q[h] / scale. key_bias shifts all
+    # three scores of a head alike, so its gradient is zero up to rounding; kept as autograd has it.
     grad_q = (einops.einsum(W_K, grad_key_dir, "h d k, d h -> h k") + b_K * grad_key_bias[:, None]) / scale
     grad_W_K = (einops.einsum(grad_key_dir, parts.q, "d h, h k -> h d k") / scale).contiguous()
     grad_b_K = parts.q * grad_key_bias[:, None] / scale
