@@ -5,7 +5,7 @@ Stays free of torch so the CLI can validate arguments before the heavy imports.
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from grokscope.models.presets import check_preset
 from grokscope.tasks import Task, task_from_dict
@@ -55,9 +55,48 @@ class TrainConfig:
 ENDPOINT_FIELDS = frozenset({"steps", "stop_after_grok", "grok_threshold"})
 
 
+class StoredRunConfig:
+    """What both run configs share: a task, a preset, a seed and a train config, stored as JSON.
+
+    Subclasses (frozen dataclasses with those four fields) name their train config class, the
+    train fields a resume may change, and a ``trainer`` tag written to ``run.json`` (if any).
+    """
+
+    train_config: ClassVar[type]
+    endpoint_fields: ClassVar[frozenset[str]]
+    trainer: ClassVar[str | None] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"task": self.task.to_dict(), "preset": self.preset, "seed": self.seed, "train": asdict(self.train)}
+        return d | {"trainer": self.trainer} if self.trainer else d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        unknown = set(d) - {"task", "preset", "seed", "train"} - ({"trainer"} if cls.trainer else set())
+        if unknown:
+            raise ValueError(f"unknown run config keys {sorted(unknown)}")
+        bad = set(d.get("train", {})) - {f.name for f in fields(cls.train_config)}
+        if bad:
+            raise ValueError(f"unknown train config keys {sorted(bad)}")
+        return cls(task=task_from_dict(d["task"]), preset=d["preset"], seed=d["seed"],
+                   train=cls.train_config(**d.get("train", {})))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def conflicts(self, other: "StoredRunConfig") -> list[str]:
+        """Differences that would change the trajectory (endpoint fields are allowed to differ)."""
+        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
+        return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                if a.get(k) != b.get(k) and k.split(".")[-1] not in self.endpoint_fields]
+
+
 @dataclass(frozen=True, kw_only=True)
-class RunConfig:
+class RunConfig(StoredRunConfig):
     """Everything that determines a run's trajectory, and where it stops."""
+
+    train_config: ClassVar[type] = TrainConfig
+    endpoint_fields: ClassVar[frozenset[str]] = ENDPOINT_FIELDS
 
     task: Task
     preset: str = "grok1l"
@@ -71,31 +110,6 @@ class RunConfig:
     def default_name(self) -> str:
         frac = f"-f{self.task.frac:g}" if self.task.frac != 0.3 else ""
         return f"{self.task.name}-{self.preset}{frac}-s{self.seed}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task.to_dict(), "preset": self.preset, "seed": self.seed,
-                "train": asdict(self.train)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        unknown = set(d) - {"task", "preset", "seed", "train"}
-        if unknown:
-            raise ValueError(f"unknown run config keys {sorted(unknown)}")
-        train_keys = {f.name for f in fields(TrainConfig)}
-        bad = set(d.get("train", {})) - train_keys
-        if bad:
-            raise ValueError(f"unknown train config keys {sorted(bad)}")
-        return cls(task=task_from_dict(d["task"]), preset=d["preset"], seed=d["seed"],
-                   train=TrainConfig(**d.get("train", {})))
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    def conflicts(self, other: "RunConfig") -> list[str]:
-        """Differences that would change the trajectory (endpoint fields are allowed to differ)."""
-        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
-        return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b))
-                if a.get(k) != b.get(k) and k.split(".")[-1] not in ENDPOINT_FIELDS]
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:

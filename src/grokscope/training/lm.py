@@ -27,13 +27,14 @@ from torch import Tensor
 from grokscope.models.build import build_model
 from grokscope.models.nanogpt import add_dropout_hooks, is_tied, optimizer_groups, sync_tied_, tie_grads_
 from grokscope.models.presets import NANOGPT_PRESETS
-from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
+from grokscope.store.checkpoint import write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, read_metrics
 from grokscope.tasks.text import IGNORE
 from grokscope.training.lm_config import LMRunConfig
 # The run folder rules and device choice are the grokking trainer's: one place for both trainers.
 from grokscope.training.loop import prepare_run_dir, resolve_device
 from grokscope.training.schedule import cosine_lr, is_checkpoint_step
+from grokscope.training.state import load_checkpoint, rewrite_metrics, save_checkpoint
 
 Callback = Callable[[dict[str, Any]], None]
 """Called with every metrics row (plus ``"total"``: the step budget)."""
@@ -95,9 +96,9 @@ def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Call
         if start is not None:
             step = start["step"]
             manifest = json.loads((path / MANIFEST_FILE).read_text())
-            _load_state(path, manifest, start, params, opt, sampler, device)
+            _restore_rng(load_checkpoint(path, manifest, start, params, opt), sampler, device)
             rows = [r for r in read_metrics(path) if r["step"] < step]
-        _rewrite_metrics(path, rows)
+        rewrite_metrics(path, rows)
         best = max((r["score"] for r in rows if "score" in r), default=None)
         elapsed0 = rows[-1]["elapsed_s"] if rows else 0.0
         t0 = time.perf_counter()
@@ -120,7 +121,7 @@ def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Call
                         cb({**row, "total": tc.steps, "best_score": best})
                 resumed_here = start is not None and step == start["step"]
                 if (is_checkpoint_step(step, tc.ckpt_every) or done or new_best) and not resumed_here:
-                    manifest = _checkpoint(path, manifest, step, params, opt, sampler, device)
+                    manifest = save_checkpoint(path, manifest, step, params, opt, _rng_state(sampler, device))
                 if done:
                     break
 
@@ -181,42 +182,15 @@ def _load_params(model: Any, state: Mapping[str, Tensor]) -> None:
             p.copy_(state[k])
 
 
-def _checkpoint(path: Path, manifest: dict[str, Any], step: int, params: dict[str, Tensor], opt: Any,
-                sampler: torch.Generator, device: str) -> dict[str, Any]:
-    """Parameters, then resume state, then the manifest that points at both (the commit point)."""
-    (path / "ckpt").mkdir(exist_ok=True)
-    (path / "resume").mkdir(exist_ok=True)
-    meta = {"step": str(step)}
-    entry = save_tensors(path / "ckpt" / f"step_{step:07d}.safetensors", params, meta) | {"step": step}
+def _rng_state(sampler: torch.Generator, device: str) -> dict[str, Tensor]:
+    """The sampler and the global RNGs (dropout draws from them): saved so that a resume is exact."""
     state = {"sampler": sampler.get_state(), "torch_rng": torch.get_rng_state()}
     if device.startswith("cuda"):
         state["cuda_rng"] = torch.cuda.get_rng_state(torch.device(device))
-    for name, p in params.items():
-        for k, v in opt.state.get(p, {}).items():
-            state[f"{k}.{name}"] = v
-    resume_entry = save_tensors(path / "resume" / f"state_{step:07d}.safetensors", state, meta) | {"step": step}
-    old = manifest.get("resume")
-    manifest = {"checkpoints": [e for e in manifest["checkpoints"] if e["step"] < step] + [entry],
-                "resume": resume_entry}
-    write_json_atomic(path / MANIFEST_FILE, manifest)
-    if old and old["file"] != resume_entry["file"]:
-        (path / "resume" / old["file"]).unlink(missing_ok=True)
-    return manifest
+    return state
 
 
-def _load_state(path: Path, manifest: dict[str, Any], start: dict[str, Any], params: dict[str, Tensor], opt: Any,
-                sampler: torch.Generator, device: str) -> None:
-    entry = next(e for e in manifest["checkpoints"] if e["step"] == start["step"])
-    weights = load_tensors(path / "ckpt" / entry["file"], entry)
-    state = load_tensors(path / "resume" / start["file"], start)
-    with torch.no_grad():
-        for name, p in params.items():
-            p.copy_(weights[name])
-    for name, p in params.items():
-        per_param = {k.split(".", 1)[0]: v.to(p.device) for k, v in state.items() if k.split(".", 1)[-1] == name
-                     and "." in k}
-        if per_param:
-            opt.state[p] = per_param
+def _restore_rng(state: Mapping[str, Tensor], sampler: torch.Generator, device: str) -> None:
     sampler.set_state(state["sampler"])
     torch.set_rng_state(state["torch_rng"])
     if "cuda_rng" in state and device.startswith("cuda"):
@@ -238,10 +212,6 @@ def _run_info(config: LMRunConfig, *, finished: bool, created: str | None = None
             "finished": finished, "versions": {"grokscope": __version__, "torch": torch.__version__,
                                                "python": platform.python_version(), "transformer_lens": tl_version},
             **extra}
-
-
-def _rewrite_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    write_bytes_atomic(path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
 def _created_info(path: Path) -> dict[str, Any]:

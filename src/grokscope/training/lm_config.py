@@ -6,14 +6,13 @@ lr 1e-2 with a 2,000-step warm-up and cosine decay to 1e-4 at 25,000, AdamW beta
 weight decay 0 on matrices only, gradient clipping at 1.0, dropout 0, seed 1337.
 """
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from grokscope.models.presets import check_preset
-from grokscope.tasks import is_text_task, task_from_dict
-from grokscope.training.config import RunConfig
+from grokscope.tasks import is_text_task
+from grokscope.training.config import RunConfig, StoredRunConfig
 
 # Table 1 of the paper: the optimisation settings that differ between the n-models and MLT.
 PAPER_HPARAMS: MappingProxyType[str, dict[str, float]] = MappingProxyType({
@@ -78,8 +77,12 @@ LM_ENDPOINT_FIELDS = frozenset({"steps"})
 
 
 @dataclass(frozen=True, kw_only=True)
-class LMRunConfig:
+class LMRunConfig(StoredRunConfig):
     """A character-level run: task, model preset, seed, optimisation."""
+
+    train_config: ClassVar[type] = LMTrainConfig
+    endpoint_fields: ClassVar[frozenset[str]] = LM_ENDPOINT_FIELDS
+    trainer: ClassVar[str | None] = "lm"
 
     task: Any
     preset: str = "n14"
@@ -99,41 +102,8 @@ class LMRunConfig:
     def default_name(self) -> str:
         return f"{self.task.name}-{self.preset}-s{self.seed}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"trainer": "lm", "task": self.task.to_dict(), "preset": self.preset, "seed": self.seed,
-                "train": asdict(self.train)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LMRunConfig":
-        unknown = set(d) - {"trainer", "task", "preset", "seed", "train"}
-        if unknown:
-            raise ValueError(f"unknown run config keys {sorted(unknown)}")
-        bad = set(d.get("train", {})) - {f.name for f in fields(LMTrainConfig)}
-        if bad:
-            raise ValueError(f"unknown train config keys {sorted(bad)}")
-        return cls(task=task_from_dict(d["task"]), preset=d["preset"], seed=d["seed"],
-                   train=LMTrainConfig(**d.get("train", {})))
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    def conflicts(self, other: Any) -> list[str]:
-        """Differences that would change the trajectory (``steps`` may differ)."""
-        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
-        return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b))
-                if a.get(k) != b.get(k) and k.split(".")[-1] not in LM_ENDPOINT_FIELDS]
-
 
 def config_from_dict(d: dict[str, Any]) -> "RunConfig | LMRunConfig":
     """The run config stored in ``run.json``: a language-model run or a modular one."""
     return LMRunConfig.from_dict(d) if d.get("trainer") == "lm" else RunConfig.from_dict(d)
 
-
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out

@@ -22,13 +22,14 @@ from grokscope.memory import reuse_freed_memory
 from grokscope.models.build import build_model
 from grokscope.models.fast import (OperandBatch, final_position_logits, fused_available, fused_final_logits,
                                   supports_fast_path)
-from grokscope.store.checkpoint import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
+from grokscope.store.checkpoint import write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
 from grokscope.training.config import RunConfig
 from grokscope.training.fused_grad import fused_loss_and_grad
 from grokscope.training.lm_config import LMRunConfig
 from grokscope.training.loss import cross_entropy
 from grokscope.training.schedule import is_checkpoint_step
+from grokscope.training.state import load_checkpoint, rewrite_metrics, save_checkpoint
 
 
 class _Split(NamedTuple):
@@ -157,9 +158,9 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
     if start is not None:
         step = start["step"]
         manifest = json.loads((path / MANIFEST_FILE).read_text())
-        _load_state(path, manifest, start, params, opt, sampler)
+        sampler.set_state(load_checkpoint(path, manifest, start, params, opt)["sampler"])
         rows = [r for r in read_metrics(path) if r["step"] < step]
-    _rewrite_metrics(path, rows)
+    rewrite_metrics(path, rows)
     grok_step = next((r["step"] for r in rows if r["test_acc"] >= tc.grok_threshold), None)
     elapsed0 = rows[-1]["elapsed_s"] if rows else 0.0
     t0 = time.perf_counter()
@@ -195,7 +196,7 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
                         cb({**row, "total": tc.steps, "grok_step": grok_step})
                 resumed_here = start is not None and step == start["step"]
                 if (is_checkpoint_step(step, tc.ckpt_every) or done) and not resumed_here:
-                    manifest = _checkpoint(path, manifest, step, params, opt, sampler)
+                    manifest = save_checkpoint(path, manifest, step, params, opt, {"sampler": sampler.get_state()})
                 if done:
                     break
 
@@ -228,44 +229,6 @@ def _evaluate(step, loss, logits, y, test_set, logits_of, params, lr, elapsed) -
         "sq_weights": sum(p.double().square().sum() for p in params.values()).item(),
         "elapsed_s": round(elapsed, 3),
     }
-
-
-def _checkpoint(path: Path, manifest: dict[str, Any], step: int, params, opt, sampler) -> dict[str, Any]:
-    """Parameters, then resume state, then the manifest that points at both (the commit point)."""
-    (path / "ckpt").mkdir(exist_ok=True)
-    (path / "resume").mkdir(exist_ok=True)
-    meta = {"step": str(step)}
-    entry = save_tensors(path / "ckpt" / f"step_{step:07d}.safetensors", params, meta) | {"step": step}
-    state = {"sampler": sampler.get_state()}
-    for name, p in params.items():
-        for k, v in opt.state.get(p, {}).items():
-            state[f"{k}.{name}"] = v
-    resume_entry = save_tensors(path / "resume" / f"state_{step:07d}.safetensors", state, meta) | {"step": step}
-    old_resume = manifest.get("resume")
-    checkpoints = [e for e in manifest["checkpoints"] if e["step"] < step] + [entry]
-    manifest = {"checkpoints": checkpoints, "resume": resume_entry}
-    write_json_atomic(path / MANIFEST_FILE, manifest)
-    if old_resume and old_resume["file"] != resume_entry["file"]:
-        (path / "resume" / old_resume["file"]).unlink(missing_ok=True)
-    return manifest
-
-
-def _load_state(path: Path, manifest, start, params, opt, sampler) -> None:
-    entry = next(e for e in manifest["checkpoints"] if e["step"] == start["step"])
-    weights = load_tensors(path / "ckpt" / entry["file"], entry)
-    state = load_tensors(path / "resume" / start["file"], start)
-    with torch.no_grad():
-        for name, p in params.items():
-            p.copy_(weights[name])
-    for name, p in params.items():
-        per_param = {k.split(".", 1)[0]: v.to(p.device) for k, v in state.items() if k.split(".", 1)[-1] == name}
-        if per_param:
-            opt.state[p] = per_param
-    sampler.set_state(state["sampler"])
-
-
-def _rewrite_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    write_bytes_atomic(path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
 def _created(path: Path) -> str | None:
