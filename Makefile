@@ -30,6 +30,7 @@ test-slow: setup
 bench: setup
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/analysis_speed.py
+	$(BIN)/python benchmarks/lm_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -85,3 +85,17 @@ def test_get_task_builds_a_run_config():
     assert cfg.batch_size == 576 and cfg.default_name == "joint-clean-n14-s1337"
     with pytest.raises(ValueError, match="not a character-level task"):
         LMRunConfig(task=get_task("mod97"))
+
+
+def test_fast_forward_resumes_bit_identically_and_tracks_hooked_transformer(tmp_path):
+    full = train_lm(lm_config(steps=24), tmp_path / "full", progress=False)  # dropout 0: the fused forward
+    part = train_lm(lm_config(steps=15), tmp_path / "part", progress=False)
+    resumed = resume_lm(part.path, steps=24, progress=False)
+    got, want = ckpt_bytes(resumed.path), ckpt_bytes(full.path)
+    assert got.pop("step_0000015.safetensors")
+    assert got == want
+    plain = train_lm(lm_config(steps=24, fast=False), tmp_path / "plain", progress=False)  # HookedTransformer
+    ours, theirs = full.state_dict(24), plain.state_dict(24)
+    assert not torch.equal(ours["blocks.0.attn.W_Q"], theirs["blocks.0.attn.W_Q"])  # two routes, rounded apart
+    for name, w in theirs.items():
+        torch.testing.assert_close(ours[name], w, atol=1e-4, rtol=1e-3, msg=name)

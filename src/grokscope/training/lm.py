@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from grokscope.models.build import build_model
+from grokscope.models.lm_fast import lm_logits, supports_lm_fast_path
 from grokscope.models.nanogpt import add_dropout_hooks, is_tied, optimizer_groups, sync_tied_, tie_grads_
 from grokscope.models.presets import NANOGPT_PRESETS
 from grokscope.store.checkpoint import write_json_atomic
@@ -85,6 +86,12 @@ def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Call
         sync_tied_(model)
     add_dropout_hooks(model, tc.dropout)
     params = dict(model.named_parameters())
+    # The same maths in fewer, fused ops on the same parameters (models/lm_fast.py), where it applies.
+    fast = tc.fast and supports_lm_fast_path(model.cfg, params, tc.dropout)
+
+    def forward(x: Tensor) -> Tensor:
+        return lm_logits(params, x, n_layers=model.cfg.n_layers, eps=model.cfg.eps) if fast else model(x)
+
     opt = torch.optim.AdamW(optimizer_groups(model, tc.weight_decay) if tied else
                             [p for p in params.values() if p.requires_grad],
                             lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay, fused=True)
@@ -109,7 +116,7 @@ def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Call
                 done = step >= tc.steps
                 new_best = False
                 if step % tc.eval_every == 0 or done:
-                    row = {"step": step, **_losses(model, task, config, batch, device), "lr": lr}
+                    row = {"step": step, **_losses(model, forward, task, config, batch, device), "lr": lr}
                     model.eval()
                     row |= task.evaluate(model, generator=torch.Generator().manual_seed(config.seed + _EVAL_SEED + step))
                     row["elapsed_s"] = round(elapsed0 + time.perf_counter() - t0, 3)
@@ -127,7 +134,7 @@ def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Call
 
                 model.train()
                 x, y = (t.to(device) for t in task.sample_batch(batch, sampler, split="train"))
-                logits = model(x)
+                logits = forward(x)
                 loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -150,7 +157,8 @@ def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Call
 
 
 @torch.no_grad()
-def _losses(model: Any, task: Any, config: LMRunConfig, batch: int, device: str) -> dict[str, float]:
+def _losses(model: Any, forward: Callable[[Tensor], Tensor], task: Any, config: LMRunConfig, batch: int,
+            device: str) -> dict[str, float]:
     """nanoGPT's ``estimate_loss``: mean loss over ``eval_iters`` batches per split, in eval mode.
 
     The batches are the same at every evaluation (fixed generators), so the curve is not noisy
@@ -163,7 +171,7 @@ def _losses(model: Any, task: Any, config: LMRunConfig, batch: int, device: str)
         losses = []
         for _ in range(config.train.eval_iters):
             x, y = (t.to(device) for t in task.sample_batch(batch, gen, split=split))
-            logits = model(x)
+            logits = forward(x)
             losses.append(F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE).item())
         out[f"{split}_loss"] = sum(losses) / len(losses)
     return out

@@ -36,7 +36,9 @@ class LMTrainConfig:
     ``batch_size=None`` uses the task's. Evaluation every ``eval_every`` steps: train/val loss
     averaged over ``eval_iters`` fixed batches, then the task's own ``evaluate``. Checkpoints: the
     dense early set and every ``ckpt_every`` steps (``training/schedule.py``), the final step, and
-    (``keep_best``) every step whose task ``score`` beats all earlier ones.
+    (``keep_best``) every step whose task ``score`` beats all earlier ones. ``fast`` computes the
+    nanoGPT presets' forward with fused PyTorch ops (``models/lm_fast.py``, the same maths up to
+    float rounding); ``False`` runs ``HookedTransformer`` itself.
     """
 
     steps: int = 30_000
@@ -54,6 +56,7 @@ class LMTrainConfig:
     eval_iters: int = 20
     ckpt_every: int = 1_000
     keep_best: bool = True
+    fast: bool = True
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "eval_iters", "ckpt_every"):
