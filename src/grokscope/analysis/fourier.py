@@ -146,8 +146,10 @@ def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"], *, workspace
     ``acts[..., a, b, n]`` is neuron ``n``'s activation at the final position on input ``[a, b, =]``.
     Equals summing the ``{const, cos k, sin k}^2`` blocks of ``fourier_2d`` of the centred
     activations (tested), but only the entries of those blocks are computed: one transform along
-    ``a``, then along ``b`` only row ``const`` and the 2x2 diagonal blocks. That is ~p/2 times
-    fewer FLOPs than the full 2D transform for the second axis, and no ``(p, p, n)`` energy tensor.
+    ``b`` (split into its even and odd halves), then along ``a`` only row ``const`` and the 2x2
+    diagonal blocks. That is ~p/2 times fewer FLOPs than the full 2D transform for the second
+    axis, and no ``(p, p, n)`` energy tensor. Float32 on CPU runs the two passes over the
+    activations as numba kernels (``analysis/kernels.py``).
     ``workspace`` (:class:`grokscope.analysis.grid.Workspace`) reuses the big temporaries.
     """
     p = acts.shape[-2]
