@@ -123,7 +123,9 @@ def plot_key_frequency_emergence(fa: FourierAnalysis) -> go.Figure:
     shade_phases(fig, fa.phases, row=2, col=1, label=False)
     first = sorted(((s, k) for k, s in _first_key_steps(fa).items() if s is not None))
     text = ", ".join(f"k={k} from step {s}" for s, k in first) or "none"
-    fig.update_layout(template=TEMPLATE, title=f"{fa.run}: key frequencies over training ({text})", height=800,
+    # The first-step list goes on a line of its own: on one line it ran past the figure's edge.
+    fig.update_layout(template=TEMPLATE, title=f"{fa.run}: key frequencies over training<br><sup>{text}</sup>",
+                      height=800,
                       legend=dict(orientation="h", x=0, y=-0.1, yanchor="top"))
     return fig
 
