@@ -1,7 +1,7 @@
 """Character-model training speed: the plain HookedTransformer step vs grokscope's fused forward, one process.
 
 Both compute one nanoGPT training step of a "Too Big to Think" model on its task's batch
-(arith: 882 x 9 tokens; joint: 576 x 24): forward, cross-entropy over every position,
+(arith: 882 x 9 tokens; joint: 576 x 24, the paper's block): forward, cross-entropy over every position,
 ``backward()``, the tied-embedding gradient, clipping and AdamW. (a) runs
 ``HookedTransformer(x)``; (b) runs ``models/lm_fast.lm_logits`` on the same parameters, as the
 trainer does with ``fast=True`` (its default). One torch thread, as the reproduction script
@@ -23,7 +23,7 @@ from grokscope.models.nanogpt import optimizer_groups, sync_tied_, tie_grads_
 from grokscope.tasks import CharArithTask, JointTask
 from grokscope.tasks.text import IGNORE
 
-TASKS = {"arith": CharArithTask, "joint": JointTask}
+TASKS = {"arith": CharArithTask, "joint": lambda: JointTask(block_size=24, allow_short_block=True)}  # the paper's block
 
 
 def ms_per_step(preset: str, task, steps: int, fast: bool) -> float:
