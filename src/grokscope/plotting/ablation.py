@@ -8,7 +8,6 @@ Fourier report.
 """
 
 import html
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from grokscope.analysis.ablation_training import METRICS, CircuitAblations
 from grokscope.plotting.html import CSS
+from grokscope.plotting.page import figure_sections, html_page, summary_section, write_page
 from grokscope.plotting.progress import LINE_COLORS, PHASE_COLORS, TEMPLATE, shade_phases
 
 # The generalizing circuit in the colour of the restricted loss (which keeps it), the memorizing
@@ -129,8 +129,6 @@ def render_ablation_report(res: CircuitAblations, circuit: str) -> str:
     phases = ", ".join(f"{ph.name} {ph.start}-{ph.end}" for ph in res.phases)
     cross = res.crossings()
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>grokscope: ablations of {html.escape(res.run)}</title><style>{CSS}</style></head><body>",
         f"<h1>grokscope: circuit ablations of {html.escape(res.run)}</h1>",
         f"<p class='muted'>{html.escape(res.task)} (p = {res.p}), {len(res.table)} checkpoint(s), "
         f"{html.escape(res.path)}</p>",
@@ -138,25 +136,15 @@ def render_ablation_report(res: CircuitAblations, circuit: str) -> str:
         f"<p>Phases from the Fourier analysis: {html.escape(phases)}. {html.escape(crossing_sentence(cross))}</p>",
         f"<h2>Key steps, {html.escape(circuit)} ablation</h2>", _rows_table(res, circuit),
     ]
-    config = {"displaylogo": False, "responsive": True}
     figures = {"Handover between the circuits": plot_circuit_handover(res),
                "Per-frequency importance": plot_frequency_importance(res)}
-    for i, (title, fig) in enumerate(figures.items()):
-        div = fig.to_html(full_html=False, include_plotlyjs=(i == 0), config=config, div_id=f"abl{i}")
-        parts.append(f"<h2>{html.escape(title)}</h2><div class='figure'>{div}</div>")
-    parts.append(f"<details><summary>summary JSON</summary><pre>{html.escape(json.dumps(summary, indent=1))}</pre></details>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    parts += [*figure_sections(figures, id_prefix="abl"), summary_section(summary)]
+    return html_page(f"grokscope: ablations of {res.run}", CSS, parts)
 
 
 def write_ablation_report(res: CircuitAblations, path: str | Path, circuit: str = "generalize") -> Path:
     """Write the standalone report to ``path`` (parents created, written atomically) and return it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_ablation_report(res, circuit), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_page(path, render_ablation_report(res, circuit))
 
 
 __all__ = ["crossing_sentence", "plot_circuit_handover", "plot_frequency_importance", "render_ablation_report", "write_ablation_report"]

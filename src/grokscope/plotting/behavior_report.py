@@ -1,13 +1,13 @@
 """The behavioural report: one standalone HTML file (plotly.js inlined once, opens offline)."""
 
 import html
-import json
 from pathlib import Path
 
 import plotly.graph_objects as go
 
 from grokscope.analysis.behavior_result import BehaviorAnalysis
 from grokscope.plotting.behavior import plot_failures, plot_loss_vs_behavior, plot_per_group, plot_termination
+from grokscope.plotting.page import figure_sections, html_page, summary_section, write_page
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1200px;
@@ -101,8 +101,6 @@ def render_report(ba: BehaviorAnalysis) -> str:
     gaps = [gap_sentence(ba.gap(split, g), "all operations" if g == "all" else g) for g in ["all", *ba.groups]]
     defs = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in METRIC_DEFINITIONS.items())
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>grokscope: behaviour of {html.escape(ba.run)}</title><style>{CSS}</style></head><body>",
         f"<h1>grokscope: behaviour of {html.escape(ba.run)}</h1>",
         f"<p class='muted'>{html.escape(ba.task)}, preset {html.escape(ba.preset)}; {s['checkpoints']} checkpoints "
         f"scored, steps {s['first_step']} to {s['last_step']}; greedy answers to {len(ba.examples)} questions "
@@ -112,25 +110,16 @@ def render_report(ba: BehaviorAnalysis) -> str:
     if ba.skipped:
         parts.append(f"<p class='bad'>Skipped {len(ba.skipped)} unreadable checkpoint(s): "
                      + ", ".join(str(st) for st, _ in ba.skipped) + "</p>")
-    config = {"displaylogo": False, "responsive": True}
-    for i, (title, fig) in enumerate(report_figures(ba).items()):
-        div = fig.to_html(full_html=False, include_plotlyjs=(i == 0), config=config, div_id=f"fig{i}")
-        parts.append(f"<h2>{html.escape(title)}</h2><div class='figure'>{div}</div>")
+    parts += figure_sections(report_figures(ba))
     parts.append(f"<h2>Sample predictions ({split}), each failure named</h2>{samples_html(ba)}")
     parts.append(f"<h2>The scores</h2><ul>{defs}</ul>")
-    parts.append(f"<details><summary>summary JSON</summary><pre>{html.escape(json.dumps(s, indent=1))}</pre></details>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    parts.append(summary_section(s))
+    return html_page(f"grokscope: behaviour of {ba.run}", CSS, parts)
 
 
 def write_report(ba: BehaviorAnalysis, path: str | Path) -> Path:
     """Write the standalone report to ``path`` (parents created, atomically) and return it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(ba), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_page(path, render_report(ba))
 
 
 __all__ = ["METRIC_DEFINITIONS", "gap_sentence", "render_report", "report_figures", "samples_html", "write_report"]

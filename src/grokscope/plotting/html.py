@@ -1,12 +1,12 @@
 """One standalone HTML report per analysis: plotly.js inlined once, opens offline, no server."""
 
 import html
-import json
 from pathlib import Path
 
 import plotly.graph_objects as go
 
 from grokscope.analysis.pipeline import FINAL_COLUMNS, FourierAnalysis
+from grokscope.plotting.page import figure_sections, html_page, summary_section, write_page
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1200px;
@@ -80,26 +80,13 @@ key-frequency rule: see <code>grokscope.analysis.phases</code> and <code>groksco
 
 def render_report(fa: FourierAnalysis) -> str:
     """The report as one HTML string (plotly.js inlined in the first figure only)."""
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
-             f"<title>grokscope: {html.escape(fa.run)}</title><style>{CSS}</style></head><body>", _header(fa)]
-    config = {"displaylogo": False, "responsive": True}
-    for i, (title, fig) in enumerate(report_figures(fa).items()):
-        div = fig.to_html(full_html=False, include_plotlyjs=(i == 0), config=config, div_id=f"fig{i}")
-        parts.append(f"<h2>{html.escape(title)}</h2><div class='figure'>{div}</div>")
-    summary = json.dumps(fa.summary(), indent=1)
-    parts.append(f"<details><summary>summary JSON</summary><pre>{html.escape(summary)}</pre></details>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    body = [_header(fa), *figure_sections(report_figures(fa)), summary_section(fa.summary())]
+    return html_page(f"grokscope: {fa.run}", CSS, body)
 
 
 def write_report(fa: FourierAnalysis, path: str | Path) -> Path:
-    """Write the standalone report to ``path`` (parents created) and return it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(fa), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write the standalone report to ``path`` (parents created, atomically) and return it."""
+    return write_page(path, render_report(fa))
 
 
 __all__ = ["render_report", "report_figures", "write_report"]
