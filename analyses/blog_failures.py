@@ -29,6 +29,7 @@ from grokscope.analysis.behavior_examples import BehaviorExample
 from grokscope.analysis.behavior_score import score_answer
 from grokscope.plotting.behavior_report import gap_sentence, write_report
 from grokscope.tasks.word_ops import WordOpsTask
+from grokscope.tasks.word_ops_blog import BLOG_OUTPUTS
 from grokscope.training.lm import train_lm
 from grokscope.training.lm_config import LMRunConfig, LMTrainConfig
 
@@ -46,14 +47,7 @@ SETTINGS = {
              BehaviorConfig(per_group=8, max_checkpoints=5)),
 }
 
-# The blog's table: operation, operands, its model's output, and what the post observed.
-BLOG = [
-    ("DIVIDE", 845, 79, 9, "10.69620253", "correct to several decimals"),
-    ("DIVIDE", 356, 936, 8, "0.3165618", "numerically close, wrong digits"),
-    ("SUM", 568, 390, 0, "958", "exact match"),
-    ("MULTIPLY", 974, 915, 0, "8912108912101025", "correct structure, failed termination"),
-    ("SUBTRACT", 190, 498, 0, "-308781889", "correct sign, magnitude explosion"),
-]
+BLOG = BLOG_OUTPUTS  # operation, operands, decimals, its model's output, what the post observed
 
 
 def blog_table() -> list[dict]:

@@ -7,6 +7,7 @@ import pytest
 from grokscope.analysis import behavior_metrics as bm
 from grokscope.analysis.behavior_score import FAILURES, score_answer
 from grokscope.tasks.word_ops import WordOpsTask, word_op_answer
+from grokscope.tasks.word_ops_blog import BLOG_OUTPUTS
 
 
 def test_parse_number():
@@ -135,14 +136,7 @@ def test_word_op_answers():
     assert word_op_answer("SUBTRACT", 190, 498, 0) == "-308"
 
 
-# The blog's table (post 1): operation, operands, the model's output, and the observation it made.
-BLOG = [
-    ("DIVIDE", 845, 79, 9, "10.69620253", "correct to several decimals"),
-    ("DIVIDE", 356, 936, 8, "0.3165618", "numerically close, wrong digits"),
-    ("SUM", 568, 390, 0, "958", "exact match"),
-    ("MULTIPLY", 974, 915, 0, "8912108912101025", "correct structure, failed termination"),
-    ("SUBTRACT", 190, 498, 0, "-308781889", "correct sign, magnitude explosion"),
-]
+BLOG = BLOG_OUTPUTS  # the blog's table (post 1)
 
 
 def blog_score(op, a, b, decimals, output):
