@@ -245,8 +245,9 @@ def _fold_a(Yc: Float[Tensor, "B a h1 n"], Ys: Float[Tensor, "B a h n"],
         B, n, h = Yc.shape[0], Yc.shape[-1], Ys.shape[2]
         zc, zs = (torch.empty(B, h, n, dtype=Yc.dtype) for _ in range(2))
         ec, es = torch.empty(B, h + 1, n, dtype=torch.float64), torch.empty(B, h, n, dtype=torch.float64)
-        fold_a(Yc.numpy(), rows.contiguous().numpy(), 1, zc.numpy(), ec.numpy())
-        fold_a(Ys.numpy(), rows.contiguous().numpy(), 0, zs.numpy(), es.numpy())
+        rows_np = rows.contiguous().numpy()
+        fold_a(Yc.numpy(), rows_np, 1, zc.numpy(), ec.numpy())
+        fold_a(Ys.numpy(), rows_np, 0, zs.numpy(), es.numpy())
         return zc + zs, (ec.sum(1) + es.sum(1)).to(Yc.dtype)
     z = (torch.matmul(rows, Yc[:, :, 1:].transpose(1, 2)).square_().sum(-2)
          + torch.matmul(rows, Ys.transpose(1, 2)).square_().sum(-2))
