@@ -31,14 +31,13 @@ from grokscope.plotting.behavior_report import gap_sentence, write_report
 from grokscope.tasks.word_ops import WordOpsTask
 from grokscope.tasks.word_ops_blog import BLOG_OUTPUTS
 from grokscope.training.lm import train_lm
-from grokscope.training.lm_config import LMRunConfig, LMTrainConfig
+from grokscope.training.lm_config import WORD_OPS_PRESET, WORD_OPS_TRAIN, LMRunConfig, LMTrainConfig
 
 SETTINGS = {
     # Operands 0..999 as in the blog, DIVIDE to 2 places (the blog prints up to 9), 10k problems
     # (the blog's "~10k examples"), a 2-layer 0.4M-parameter model: minutes on a CPU.
-    "full": (LMRunConfig(task=WordOpsTask(decimals=2, n_train=10_000, n_test=1_000, batch_size=64), preset="power2l",
-                         seed=0, train=LMTrainConfig(steps=3000, lr=1e-3, min_lr=1e-4, warmup=100, lr_decay_steps=3000,
-                                                     weight_decay=0.1, eval_every=100, eval_iters=4, ckpt_every=100)),
+    "full": (LMRunConfig(task=WordOpsTask(decimals=2, n_train=10_000, n_test=1_000, batch_size=64),
+                         preset=WORD_OPS_PRESET, seed=0, train=LMTrainConfig(**WORD_OPS_TRAIN)),
              BehaviorConfig(per_group=40, max_checkpoints=30)),
     "tiny": (LMRunConfig(task=WordOpsTask(low=0, high=20, decimals=1, n_train=300, n_test=60, batch_size=32),
                          preset="n28", seed=0,

@@ -37,6 +37,9 @@ def train_cmd(
     quiet: Annotated[bool, Opt("--quiet", "-q", help="no progress bar")] = False,
     block_size: Annotated[Optional[int], Opt(help="character tasks: context length (default: the task's)")] = None,
     dropout: Annotated[Optional[float], Opt(help="character tasks: dropout (nanoGPT's places)")] = None,
+    warmup: Annotated[Optional[int], Opt(help="character tasks: warm-up steps (default: the task's schedule, "
+                                              "scaled to --steps)")] = None,
+    min_lr: Annotated[Optional[float], Opt(help="character tasks: lr at the end of the cosine decay")] = None,
     facts_file: Annotated[Optional[Path], Opt(help="capitals/joint: 'Capital of X is Y' lines")] = None,
     ops: Annotated[Optional[str], Opt(help="wordops: operations, e.g. SUM,SUBTRACT,MULTIPLY,DIVIDE")] = None,
     operands: Annotated[Optional[str], Opt(help="wordops: operand range LOW..HIGH (default 0..999)")] = None,
@@ -49,7 +52,8 @@ def train_cmd(
     """Train until the model groks, writing dense checkpoints to OUT/NAME.
 
     Character-level tasks (arith, capitals, joint; -clean for the clean evaluation) train a
-    nanoGPT-style language model instead, with the paper's settings by default.
+    nanoGPT-style language model instead, with the paper's settings by default; wordops trains the
+    blog setting's 2-layer model (lr 1e-3, 3,000 steps). --steps scales the warm-up and decay.
     """
     from grokscope.cli.train_lm import is_lm_request, train_lm_cmd
 
@@ -59,9 +63,10 @@ def train_cmd(
                      resume=resume, device=device, quiet=quiet, block_size=block_size, dropout=dropout,
                      facts_file=facts_file, modular_only={"op": op, "frac": frac, "stop_after_grok": stop_after_grok},
                      word_ops={"ops": ops, "operands": operands, "decimals": decimals, "n_train": n_train,
-                               "n_test": n_test}, init_from=init_from)
+                               "n_test": n_test}, init_from=init_from, warmup=warmup, min_lr=min_lr)
         return
-    for flag, v in (("--block-size", block_size), ("--dropout", dropout), ("--facts-file", facts_file),
+    for flag, v in (("--block-size", block_size), ("--dropout", dropout), ("--warmup", warmup), ("--min-lr", min_lr),
+                    ("--facts-file", facts_file),
                     ("--ops", ops), ("--operands", operands), ("--decimals", decimals), ("--n-train", n_train),
                     ("--n-test", n_test), ("--init-from", init_from)):
         if v is not None:

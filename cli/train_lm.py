@@ -29,12 +29,12 @@ def train_lm_cmd(*, task: str | None, preset: str | None, seed: int | None, step
                  ckpt_every: int | None, out: Path, name: str | None, resume: Path | None, device: str,
                  quiet: bool, block_size: int | None, dropout: float | None, facts_file: Path | None,
                  modular_only: dict[str, Any], word_ops: dict[str, Any] | None = None,
-                 init_from: Path | None = None) -> None:
+                 init_from: Path | None = None, warmup: int | None = None, min_lr: float | None = None) -> None:
     given_modular = [k for k, v in modular_only.items() if v is not None]
     if given_modular:
         raise ValueError(f"--{given_modular[0].replace('_', '-')} applies to mod<p> tasks only, not to "
                          f"character-level task {task or resume}")
-    from grokscope.training.lm_config import LMRunConfig, LMTrainConfig, paper_hparams
+    from grokscope.training.lm_config import LMRunConfig, LMTrainConfig, default_preset, default_train
 
     from grokscope.cli.train_word_ops import init_from_state, word_ops_kwargs
 
@@ -46,11 +46,12 @@ def train_lm_cmd(*, task: str | None, preset: str | None, seed: int | None, step
         from grokscope.training.lm import resume_lm
 
         run = Run(resume)
-        asked = {"preset": preset, "seed": seed, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
-                 "dropout": dropout, "eval_every": eval_every, "ckpt_every": ckpt_every, "block_size": block_size}
+        asked = {"preset": preset, "seed": seed, "lr": lr, "min_lr": min_lr, "warmup": warmup,
+                 "weight_decay": weight_decay, "batch_size": batch_size, "dropout": dropout,
+                 "eval_every": eval_every, "ckpt_every": ckpt_every, "block_size": block_size}
         have = {"preset": run.config.preset, "seed": run.config.seed, "block_size": run.task.block_size,
-                **{k: getattr(run.config.train, k) for k in ("lr", "weight_decay", "batch_size", "dropout",
-                                                              "eval_every", "ckpt_every")}}
+                **{k: getattr(run.config.train, k) for k in ("lr", "min_lr", "warmup", "weight_decay", "batch_size",
+                                                              "dropout", "eval_every", "ckpt_every")}}
         for k, v in asked.items():
             if v is not None and v != have[k]:
                 raise ValueError(f"--resume {resume}: run has {k}={have[k]!r} but you asked for {v!r}; "
@@ -73,13 +74,12 @@ def train_lm_cmd(*, task: str | None, preset: str | None, seed: int | None, step
     init_state = None
     if init_from is not None:
         preset, init_state = init_from_state(init_from, preset, t)
-    preset = preset or "n14"
-    hp = paper_hparams(preset)
-    given = {"steps": steps, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
+    preset = preset or default_preset(task)
+    given = {"lr": lr, "min_lr": min_lr, "warmup": warmup, "weight_decay": weight_decay, "batch_size": batch_size,
              "eval_every": eval_every, "ckpt_every": ckpt_every, "dropout": dropout}
-    train_kwargs = hp | {k: v for k, v in given.items() if v is not None}
-    if "lr" in given and given["lr"] is not None and train_kwargs["min_lr"] > train_kwargs["lr"]:
-        train_kwargs["min_lr"] = train_kwargs["lr"] / 100
+    train_kwargs = default_train(task, preset, steps=steps) | {k: v for k, v in given.items() if v is not None}
+    if lr is not None and min_lr is None and train_kwargs["min_lr"] > lr:
+        train_kwargs["min_lr"] = lr / 100
     config = LMRunConfig(task=t, preset=preset, seed=1337 if seed is None else seed,
                          train=LMTrainConfig(**train_kwargs))
     from grokscope.training.lm import train_lm

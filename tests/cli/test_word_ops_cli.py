@@ -59,6 +59,19 @@ def test_init_from_starts_from_the_saved_weights(trained, init_folder):
     assert run.steps[-1] == 20 and "exact_test" in run.metrics_rows()[-1]
 
 
+def test_wordops_defaults_are_the_blog_setting(tmp_path):
+    from grokscope.store.run import Run
+    from grokscope.training.lm_config import WORD_OPS_TRAIN
+
+    r = runner.invoke(app, ["train", "--task", "wordops", *SMALL, "--out", str(tmp_path), "--name", "d"])
+    assert r.exit_code == 0, r.output
+    cfg = Run(tmp_path / "d").config
+    assert cfg.preset == "power2l"  # not the capacity suite's n14
+    assert (cfg.train.lr, cfg.train.min_lr, cfg.train.weight_decay) == (1e-3, 1e-4, 0.1)
+    # the blog schedule (warm-up 100, cosine over 3,000 steps) scaled to --steps 20
+    assert WORD_OPS_TRAIN["warmup"] == 100 and (cfg.train.warmup, cfg.train.lr_decay_steps) == (1, 20)
+
+
 def test_analyze_behavior_json(trained, tmp_path):
     out = tmp_path / "rep.html"
     r = runner.invoke(app, ["analyze", "behavior", str(trained), "--json", "--per-group", "5", "--out", str(out)])

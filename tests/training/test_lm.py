@@ -99,3 +99,17 @@ def test_fast_forward_resumes_bit_identically_and_tracks_hooked_transformer(tmp_
     assert not torch.equal(ours["blocks.0.attn.W_Q"], theirs["blocks.0.attn.W_Q"])  # two routes, rounded apart
     for name, w in theirs.items():
         torch.testing.assert_close(ours[name], w, atol=1e-4, rtol=1e-3, msg=name)
+
+
+def test_default_train_scales_the_schedule_to_steps():
+    from grokscope.training.lm_config import WORD_OPS_TRAIN, default_preset, default_train
+
+    paper = default_train("arith", "n14")
+    assert (paper["steps"], paper["warmup"], paper["lr_decay_steps"], paper["lr"]) == (30_000, 2_000, 25_000, 1e-2)
+    short = default_train("joint", "n28", steps=3_000)
+    assert (short["steps"], short["warmup"], short["lr_decay_steps"]) == (3_000, 200, 2_500)
+    assert default_train("arith", "mlt")["dropout"] == 0.2
+    assert default_train("wordops-clean", "power2l") == dict(WORD_OPS_TRAIN)
+    assert default_train("wordops", "n14", steps=6_000)["warmup"] == 200
+    assert (default_preset("wordops"), default_preset("capitals")) == ("power2l", "n14")
+    LMTrainConfig(**default_train("arith", "n56", steps=7))  # a valid config at any length
