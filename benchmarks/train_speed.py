@@ -13,6 +13,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,24 @@ def grokscope_trainer(task: ModularTask, steps: int, out: str) -> float:
     return time.perf_counter() - t0
 
 
+def machine_line() -> str:
+    """The CPU and its float32 matmul rate: step times only compare between machines alike in both."""
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.exists() else []
+    model = names[0] if names else platform.processor() or "unknown CPU"
+    x = torch.randn(1024, 1024)
+    for _ in range(3):
+        x @ x
+    t0, n = time.perf_counter(), 20
+    for _ in range(n):
+        x @ x
+    gflops = 2 * 1024**3 * n / (time.perf_counter() - t0) / 1e9
+    return f"machine: {model}, {torch.get_num_threads()} threads, float32 matmul 1024^3 at {gflops:.0f} GFLOP/s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
@@ -68,6 +87,7 @@ def main() -> None:
         finally:
             shutil.rmtree(out)
     tp, to = statistics.median(plain), statistics.median(ours)
+    print(machine_line())
     print(f"a+b mod {args.p}, frac 0.3, full batch, {args.steps} steps, torch threads {torch.get_num_threads()}")
     print(f"plain TransformerLens loop : {args.steps / tp:7.1f} steps/s  ({1000 * tp / args.steps:.1f} ms/step)")
     print(f"grokscope train()          : {args.steps / to:7.1f} steps/s  ({1000 * to / args.steps:.1f} ms/step)")
