@@ -267,8 +267,11 @@ def main(argv: list[str] | None = None) -> int:
                       + json.dumps({k: v for k, v in results[(task, preset, cond)].items() if k != "run"}), flush=True)
     if args.train_only:
         return 0
-    if ("arith", "n14", "paper") in runs:
-        run = runs[("arith", "n14", "paper")]
+    run = runs.get(("arith", "n14", "paper"))
+    if run is not None and run.best_step not in run.steps:  # a kept run.json + metrics.jsonl, no checkpoints
+        print(f"[5.1] skipped: {run.path} holds no checkpoint of its best step {run.best_step}", flush=True)
+        results["extrapolation_n14_missing"] = str(run.path)
+    elif run is not None:
         model = run.model(run.best_step)
         ex = run.task.extrapolation(model, hi=19, samples=1 if args.tiny else 10, temperature=0.01, top_k=10,
                                     generator=torch.Generator().manual_seed(0))
@@ -284,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             f.write(f"\n## Section 5.1: n14 (best arith checkpoint) on operands 0..19, two-digit ones only\n\n"
                     f"addition {100 * e['add_acc']:.2f}% ({e['add_correct']}/{e['add_total']}), paper 0%; "
                     f"subtraction {100 * e['sub_acc']:.2f}% ({e['sub_correct']}/{e['sub_total']}), paper 4.75%\n")
+    if "extrapolation_n14_missing" in results:
+        with open(table, "a") as f:
+            f.write(f"\n## Section 5.1\n\nnot computed: {results['extrapolation_n14_missing']} holds no checkpoint "
+                    "of its best step (train the cell, or point --runs at a run folder that has its checkpoints)\n")
     figs = write_figures(runs, args.out)
     (args.out / "results.json").write_text(json.dumps({"|".join(k) if isinstance(k, tuple) else k: v
                                                        for k, v in results.items()}, indent=1))
