@@ -28,3 +28,36 @@ def test_bad_scale_and_missing_gpu(tmp_path):
     r = subprocess.run([sys.executable, SCRIPT, "--tasks", "nope"], capture_output=True, text=True, timeout=120,
                        cwd=ROOT)
     assert r.returncode == 2 and "invalid choice: 'nope'" in r.stderr
+
+
+KEPT_N14 = ROOT / "analyses" / "results" / "runs" / "arith-n14-paper"
+
+
+def test_held_out_answers_agree_with_the_runs_own_evaluation(tmp_path):
+    """The kept full-budget n14 run: equation by equation (greedy) against the counts its training
+    loop recorded (10 samples at temperature 0.01) at the same step."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("held_out_answers", ROOT / "analyses" / "held_out_answers.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from grokscope.store.run import Run
+
+    run = Run(KEPT_N14)
+    row = next(r for r in run.metrics_rows() if r["step"] == run.best_step)
+    held, misses = mod.answers(run, run.best_step)
+    assert len(held) == 4 and all(h.startswith(("5+7=", "7+5=", "5-7=", "7-5=")) for h in held)
+    assert 10 * sum(h.endswith(" ok") for h in held) == row["heldout_correct"]
+    for op, name in (("+", "add"), ("-", "sub")):  # "a?b=..." with one-digit operands: the operator is [1]
+        wrong = sum(m[1] == op for m in misses) + sum(h[1] == op and h.endswith("wrong") for h in held)
+        assert 10 * wrong == row[f"{name}_total"] - row[f"{name}_correct"], name
+
+    metrics_only = tmp_path / "arith-n14-paper"
+    metrics_only.mkdir()
+    for f in ("run.json", "metrics.jsonl"):
+        (metrics_only / f).write_bytes((KEPT_N14 / f).read_bytes())
+    r = subprocess.run([sys.executable, str(ROOT / "analyses" / "held_out_answers.py"), str(metrics_only)],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and "has no checkpoint at step" in r.stderr and r.stderr.count("\n") == 1
+    assert json.loads((metrics_only / "run.json").read_text())  # nothing written over
