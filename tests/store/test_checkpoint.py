@@ -47,3 +47,13 @@ def test_checkpoints_hold_no_pickle(tmp_path):
     for f in (run.path / "ckpt").iterdir():
         assert b"\x80\x04" not in f.read_bytes()[:16]  # pickle protocol header
         assert f.suffix == ".safetensors"
+
+
+def test_atomic_write_leaves_a_readable_file_and_no_temporary(tmp_path):
+    from grokscope.store.checkpoint import write_bytes_atomic
+
+    target = tmp_path / "report.html"
+    target.write_text("old")
+    write_bytes_atomic(target, b"new")
+    assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600

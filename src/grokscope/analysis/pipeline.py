@@ -275,6 +275,8 @@ _FINAL_ARRAYS = ("embed_components", "logit_map_components", "neuron_fve", "neur
 def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
     from safetensors.numpy import save
 
+    from grokscope.store.checkpoint import write_bytes_atomic
+
     folder = Path(run_dir) / CACHE_DIR
     folder.mkdir(exist_ok=True)
     arrays = {f"tracks.{n}": np.ascontiguousarray(getattr(result.tracks, n)) for n in _TRACK_ARRAYS}
@@ -291,23 +293,8 @@ def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
         "measures": {"step": result.steps, **{c: result.measures[c].tolist() for c in result.measures.columns}},
     }
     # Arrays first, then the JSON that points at them (by hash): a torn write is a cache miss.
-    _write_atomic(folder / CACHE_ARRAYS, blob)
-    _write_atomic(folder / CACHE_JSON, json.dumps(meta).encode())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is as readable as the run
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(folder / CACHE_ARRAYS, blob)
+    write_bytes_atomic(folder / CACHE_JSON, json.dumps(meta).encode())
 
 
 def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis | None:

@@ -35,11 +35,11 @@ def html_page(title: str, css: str, body: Iterable[str]) -> str:
 
 def write_page(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` (parents created) through a temporary file, so a reader never sees half a report."""
+    from grokscope.store.checkpoint import write_bytes_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_bytes_atomic(path, text.encode("utf-8"))
     return path
 
 
