@@ -14,27 +14,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from grokscope.models.generate import generate
+import torch
+
 from grokscope.store.run import Run
-from grokscope.tasks.char_eval import ANSWER, arith_pairs
+from grokscope.tasks.char_eval import ANSWER, arith_answers
 
 
 def answers(run: Run, step: int) -> tuple[list[str], list[str]]:
     """``(held_out, misses)``: ``5+7=12 ok``-style strings for the held-out expressions, and the
     other equations answered wrong, at ``step``."""
     arith = getattr(run.task, "arith", run.task)  # the joint task's arithmetic half
-    jobs = [(op, a, b) for op in "+-" for a, b in arith_pairs("paper")]
-    prompts = [f"<{a}{op}{b}=" for op, a, b in jobs]
-    conts = generate(run.model(step), prompts, run.task.vocab, 4, temperature=0)
+    rows = arith_answers(run.model(step), run.task.vocab, mode="paper", samples=1, temperature=0, top_k=None,
+                         generator=torch.Generator())
     held, misses = [], []
-    for (op, a, b), prompt, cont in zip(jobs, prompts, conts):
-        m = ANSWER.search(prompt + cont)
-        got = m.group(2) if m else repr(cont)
-        right = m is not None and int(got) == (a + b if op == "+" else a - b)
+    for op, a, b, cont, right in rows:
+        m = ANSWER.search(f"<{a}{op}{b}={cont}")
+        eq = f"{a}{op}{b}={m.group(2) if m else repr(cont)}"
         if arith.is_held_out(a, b):
-            held.append(f"{a}{op}{b}={got} {'ok' if right else 'wrong'}")
+            held.append(f"{eq} {'ok' if right else 'wrong'}")
         elif not right:
-            misses.append(f"{a}{op}{b}={got}")
+            misses.append(eq)
     return held, misses
 
 

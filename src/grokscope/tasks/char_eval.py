@@ -62,7 +62,20 @@ def arith_correct(mode: str, prompt: str, continuation: str, answer: int) -> boo
     return continuation.startswith(f"{answer}>")
 
 
-def arith_eval(model: Any, vocab: CharVocab, *, mode: str, samples: int, temperature: float,
+def arith_answers(model: Any, vocab: CharVocab, *, mode: str, samples: int, temperature: float | int,
+                  top_k: int | None, generator: "torch.Generator", ops: str = "+-", lo: int = 0, hi: int = 9,
+                  only: Any = None) -> list[tuple[str, int, int, str, bool]]:
+    """Every equation's generation as ``(op, a, b, continuation, correct)``, ``samples`` rows per
+    pair, operations in ``ops`` order. ``only(a, b)`` (optional) restricts the pairs."""
+    settings = {"temperature": temperature, "top_k": top_k}
+    pairs = [p for p in arith_pairs(mode, lo, hi) if only is None or only(*p)]
+    jobs = [(op, a, b) for op in ops for a, b in pairs for _ in range(samples)]
+    prompts = [f"<{a}{op}{b}=" for op, a, b in jobs]
+    conts = _generate(model, prompts, vocab, 4, settings, generator)
+    return [(op, a, b, g, arith_correct(mode, p, g, _apply(op, a, b))) for (op, a, b), p, g in zip(jobs, prompts, conts)]
+
+
+def arith_eval(model: Any, vocab: CharVocab, *, mode: str, samples: int, temperature: float | int,
                top_k: int | None, generator: "torch.Generator", held_out: Sequence[tuple[int, int]] = (),
                ops: str = "+-", lo: int = 0, hi: int = 9, only: Any = None) -> dict[str, float | int]:
     """Addition/subtraction accuracy by generation; ``held_out`` pairs are also counted apart.
@@ -71,29 +84,19 @@ def arith_eval(model: Any, vocab: CharVocab, *, mode: str, samples: int, tempera
     Returns ``{op}_correct``/``{op}_total``/``{op}_acc`` for ``add``/``sub``, ``heldout_correct``/
     ``heldout_total`` and ``math_correct``/``math_total``/``math_acc``.
     """
-    settings = {"temperature": temperature, "top_k": top_k}
-    pairs = [p for p in arith_pairs(mode, lo, hi) if only is None or only(*p)]
+    rows = arith_answers(model, vocab, mode=mode, samples=samples, temperature=temperature, top_k=top_k,
+                         generator=generator, ops=ops, lo=lo, hi=hi, only=only)
     held = {tuple(p) for p in held_out}
-    jobs = [(op, a, b) for op in ops for a, b in pairs for _ in range(samples)]
-    prompts = [f"<{a}{op}{b}=" for op, a, b in jobs]
-    conts = _generate(model, prompts, vocab, 4, settings, generator)
     out: dict[str, float | int] = {}
-    held_c = held_t = 0
     for op, name in (("+", "add"), ("-", "sub")):
-        if op not in ops:
-            continue
-        c = t = 0
-        for (o, a, b), p, g in zip(jobs, prompts, conts):
-            if o != op:
-                continue
-            ok = arith_correct(mode, p, g, _apply(op, a, b))
-            c, t = c + ok, t + 1
-            if (a, b) in held:
-                held_c, held_t = held_c + ok, held_t + 1
-        out |= {f"{name}_correct": c, f"{name}_total": t, f"{name}_acc": c / t if t else 0.0}
+        if op in ops:
+            oks = [ok for o, _, _, _, ok in rows if o == op]
+            out |= {f"{name}_correct": sum(oks), f"{name}_total": len(oks),
+                    f"{name}_acc": sum(oks) / len(oks) if oks else 0.0}
+    held_oks = [ok for _, a, b, _, ok in rows if (a, b) in held]
     mc = sum(out.get(f"{n}_correct", 0) for n in ("add", "sub"))
     mt = sum(out.get(f"{n}_total", 0) for n in ("add", "sub"))
-    out |= {"heldout_correct": held_c, "heldout_total": held_t, "math_correct": mc, "math_total": mt,
+    out |= {"heldout_correct": sum(held_oks), "heldout_total": len(held_oks), "math_correct": mc, "math_total": mt,
             "math_acc": mc / mt if mt else 0.0}
     return out
 
