@@ -33,7 +33,7 @@ import torch
 from grokscope.models.build import count_params, count_params_nanogpt
 from grokscope.tasks import CapitalsTask, CharArithTask, JointTask
 from grokscope.training.lm import train_lm
-from grokscope.training.lm_config import LMRunConfig, LMTrainConfig, paper_hparams
+from grokscope.training.lm_config import LMRunConfig, LMTrainConfig, default_train
 
 PRESETS = ("n14", "n28", "n56", "mlt")
 TASKS = ("arith", "capitals", "joint")
@@ -76,9 +76,8 @@ def make_task(task: str, eval_mode: str, tiny: bool = False):
 
 def make_config(task: str, preset: str, condition: str, *, scale: float, eval_mode: str, reduced: dict | None,
                 tiny: bool) -> LMRunConfig:
-    hp = paper_hparams(preset, controlled=condition == "cr")
-    steps, warmup, decay = (round(s * scale) for s in (30_000, 2_000, 25_000))
-    train = LMTrainConfig(steps=steps, warmup=warmup, lr_decay_steps=decay, **hp)
+    train = LMTrainConfig(**default_train(task, preset, steps=round(LMTrainConfig.steps * scale),
+                                          controlled=condition == "cr"))
     if reduced:
         train = replace(train, steps=reduced["steps"], warmup=reduced["steps"] // 10, lr_decay_steps=reduced["steps"],
                         batch_size=reduced["batch"], eval_every=reduced["eval_every"], ckpt_every=reduced["steps"])
@@ -267,30 +266,25 @@ def main(argv: list[str] | None = None) -> int:
                       + json.dumps({k: v for k, v in results[(task, preset, cond)].items() if k != "run"}), flush=True)
     if args.train_only:
         return 0
-    run = runs.get(("arith", "n14", "paper"))
+    run, section_51 = runs.get(("arith", "n14", "paper")), None
     if run is not None and run.best_step not in run.steps:  # a kept run.json + metrics.jsonl, no checkpoints
-        print(f"[5.1] skipped: {run.path} holds no checkpoint of its best step {run.best_step}", flush=True)
-        results["extrapolation_n14_missing"] = str(run.path)
+        section_51 = (f"not computed: {run.path} holds no checkpoint of its best step (train the cell, or point "
+                      "--runs at a run folder that has its checkpoints)")
     elif run is not None:
-        model = run.model(run.best_step)
-        ex = run.task.extrapolation(model, hi=19, samples=1 if args.tiny else 10, temperature=0.01, top_k=10,
-                                    generator=torch.Generator().manual_seed(0))
+        ex = run.task.extrapolation(run.model(run.best_step), hi=19, samples=1 if args.tiny else 10, temperature=0.01,
+                                    top_k=10, generator=torch.Generator().manual_seed(0))
         results["extrapolation_n14"] = {k: ex[k] for k in ("add_acc", "sub_acc", "add_correct", "add_total",
                                                            "sub_correct", "sub_total")}
-        print(f"[5.1] n14 on operands 0..19 (two-digit ones only): add {100 * ex['add_acc']:.2f}% "
-              f"(paper 0%), sub {100 * ex['sub_acc']:.2f}% (paper 4.75%)", flush=True)
+        section_51 = (f"addition {100 * ex['add_acc']:.2f}% ({ex['add_correct']}/{ex['add_total']}), paper 0%; "
+                      f"subtraction {100 * ex['sub_acc']:.2f}% ({ex['sub_correct']}/{ex['sub_total']}), paper 4.75%")
+    if section_51:
+        print(f"[5.1] n14 on operands 0..19 (two-digit ones only): {section_51}", flush=True)
     table = args.out / "too_big_to_think.md"
     write_table({k: v for k, v in results.items() if isinstance(k, tuple)}, params, args, table)
-    if "extrapolation_n14" in results:
-        e = results["extrapolation_n14"]
+    if section_51:
         with open(table, "a") as f:
             f.write(f"\n## Section 5.1: n14 (best arith checkpoint) on operands 0..19, two-digit ones only\n\n"
-                    f"addition {100 * e['add_acc']:.2f}% ({e['add_correct']}/{e['add_total']}), paper 0%; "
-                    f"subtraction {100 * e['sub_acc']:.2f}% ({e['sub_correct']}/{e['sub_total']}), paper 4.75%\n")
-    if "extrapolation_n14_missing" in results:
-        with open(table, "a") as f:
-            f.write(f"\n## Section 5.1\n\nnot computed: {results['extrapolation_n14_missing']} holds no checkpoint "
-                    "of its best step (train the cell, or point --runs at a run folder that has its checkpoints)\n")
+                    f"{section_51}\n")
     figs = write_figures(runs, args.out)
     (args.out / "results.json").write_text(json.dumps({"|".join(k) if isinstance(k, tuple) else k: v
                                                        for k, v in results.items()}, indent=1))

@@ -45,13 +45,16 @@ def default_preset(task_name: str) -> str:
     return WORD_OPS_PRESET if task_name.partition("-")[0] == "wordops" else "n14"
 
 
-def default_train(task_name: str, preset: str, *, steps: int | None = None) -> dict[str, int | float]:
-    """``LMTrainConfig`` fields a new run starts from: the blog's for wordops, the paper's Table 1 otherwise.
+def default_train(task_name: str, preset: str, *, steps: int | None = None,
+                  controlled: bool = False) -> dict[str, int | float]:
+    """``LMTrainConfig`` fields a new run starts from: the blog's for wordops, the paper's Table 1 otherwise
+    (``controlled``: its Controlled Regularization).
 
     With ``steps`` the warm-up and the decay horizon are scaled to it, so a shorter (or longer)
     run keeps the schedule's shape instead of ending mid-warm-up or before the decay.
     """
-    base = dict(WORD_OPS_TRAIN) if task_name.partition("-")[0] == "wordops" else paper_hparams(preset)
+    wordops = task_name.partition("-")[0] == "wordops"
+    base = dict(WORD_OPS_TRAIN) if wordops else paper_hparams(preset, controlled=controlled)
     full = base | {k: base.get(k, getattr(LMTrainConfig, k)) for k in ("steps", "warmup", "lr_decay_steps")}
     if steps is not None and steps != full["steps"]:
         scale = steps / full["steps"]
