@@ -12,10 +12,8 @@ Here every row is read once; the restricted and excluded rows are built in a 97-
 from ``U_key[:, x]`` and the key coefficients, and each cross-entropy is two vectorized sweeps
 over that buffer.
 
-The exp is a Cephes-style polynomial times ``2^k`` built from its bits: numba's ``math.exp`` would call
-libm one lane at a time (llvmlite from PyPI has no SVML), which made a numba cross-entropy
-slower than PyTorch's. Its arguments here lie in ``[-80, 0]``; relative error below 3e-7
-there (tested against float64).
+The exp is ``numba_exp.exp_parts``, a polynomial that vectorizes: numba's own would call libm
+one lane at a time and made a numba cross-entropy slower than PyTorch's.
 
 Each row writes only its own outputs, so results are independent of the thread schedule.
 """
@@ -26,42 +24,10 @@ from typing import no_type_check
 import numpy as np
 from numba import njit, prange
 
-_FLOOR = np.float32(-80.0)  # below e^-80 a term cannot matter (see progress.cross_entropy)
+from grokscope.numba_exp import EXP_FLOOR, exp_parts
+
 _MIN = np.float32(-3.0e38)  # "minus infinity" that fastmath may assume finite
 ROW_BLOCK = 32  # rows per parallel task: scratch buffers are allocated once per block
-
-
-@njit(inline="always", fastmath=True)
-@no_type_check
-def _exp_parts(x):  # pragma: no cover - jitted
-    """``exp(x) = poly * 2^k`` for ``x`` in ``[-80, 0]``: Cody-Waite reduction, degree-7 polynomial.
-
-    Returns ``poly`` and the float32 bit pattern of ``2^k``, to be read through a float view:
-    building ``2^k`` from bits keeps the loop free of table gathers, which cost more than the
-    polynomial on this CPU.
-    """
-    k = math.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
-    r = x - k * np.float32(0.693359375) + k * np.float32(2.12194440e-4)
-    p = np.float32(1.9875691500e-4)
-    p = p * r + np.float32(1.3981999507e-3)
-    p = p * r + np.float32(8.3334519073e-3)
-    p = p * r + np.float32(4.1665795894e-2)
-    p = p * r + np.float32(1.6666665459e-1)
-    p = p * r + np.float32(5.0000001201e-1)
-    p = p * (r * r) + r + np.float32(1.0)
-    return p, (np.int32(k) + np.int32(127)) << np.int32(23)
-
-
-@njit(fastmath=True, cache=True)
-@no_type_check
-def exp_neg(x, out):  # pragma: no cover - jitted
-    """``out = exp(max(x, -80))`` for float32 ``x <= 0``, as the kernel computes it (for tests)."""
-    bits = np.empty(x.shape[0], np.int32)
-    for i in range(x.shape[0]):
-        out[i], bits[i] = _exp_parts(max(x[i], _FLOOR))
-    scale = bits.view(np.float32)
-    for i in range(x.shape[0]):
-        out[i] *= scale[i]
 
 
 @njit(inline="always", fastmath=True)
@@ -85,7 +51,7 @@ def _cross_entropy(v, y, poly, bits):  # pragma: no cover - jitted
     m = max(max(lo, hi) - ly, np.float32(0.0))
     shift = ly + m
     for j in range(n):
-        poly[j], bits[j] = _exp_parts(max(v[j] - shift, _FLOOR))
+        poly[j], bits[j] = exp_parts(max(v[j] - shift, EXP_FLOOR))
     scale = bits.view(np.float32)
     rest = np.float32(0.0)
     for j in range(n):

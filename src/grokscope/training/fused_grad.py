@@ -39,10 +39,10 @@ def fused_loss_and_grad(
     logits = torch.addmm(hidden[:, d_mlp:], post, W_L).add_(params["blocks.0.mlp.b_out"] @ W_U
                                                            + params["unembed.b_U"])
 
-    loss, grad_logits = cross_entropy_and_grad(logits, labels)
-    grad = torch.empty_like(hidden)  # at [post | direct]; the kernel applies the ReLU's mask
+    grad = torch.empty_like(hidden)  # at [post | direct]; the gather's backward applies the ReLU's mask
+    loss = _cross_entropy_into(logits, labels, grad, d_mlp)
+    grad_logits = grad[:, d_mlp:]
     torch.mm(grad_logits, W_L.T, out=grad[:, :d_mlp])
-    grad[:, d_mlp:] = grad_logits
     grad_W_L = post.T @ grad_logits
     g = gather_backward(batch, parts.tables.tables.contiguous(), pattern, hidden, grad, d_mlp)
     grads = table_grads(params, parts, g)
@@ -60,6 +60,23 @@ def fused_loss_and_grad(
         if p.requires_grad:
             p.grad = grads[name]
     return loss, logits
+
+
+def _cross_entropy_into(logits: Tensor, labels: Tensor, grad: Tensor, offset: int) -> Tensor:
+    """The mean cross-entropy; its gradient at the logits goes to ``grad[:, offset:]``.
+
+    float32 takes the one-pass numba kernel; float64 (the tests' reference precision) and
+    non-finite logits (a diverged run, which fastmath code must not see) take PyTorch.
+    """
+    if logits.dtype == torch.float32 and bool(torch.isfinite(logits).all()):
+        from grokscope.training.kernels import margin_cross_entropy
+
+        losses = torch.empty(len(labels), dtype=torch.float64)
+        margin_cross_entropy(logits.numpy(), labels.numpy(), grad.numpy(), offset, losses.numpy())
+        return losses.mean()
+    loss, grad_logits = cross_entropy_and_grad(logits, labels)
+    grad[:, offset:] = grad_logits
+    return loss
 
 
 def table_grads(params: Mapping[str, Tensor], parts: TableParts, grad: FusedTables) -> dict[str, Tensor]:
