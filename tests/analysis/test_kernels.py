@@ -6,7 +6,7 @@ import torch
 
 from grokscope.analysis.fourier import neuron_frequencies, neuron_frequencies_2d, sum_directions
 from grokscope.analysis.grid import Workspace
-from grokscope.numba_exp import exp_neg
+from grokscope.numba_softmax import exp_neg
 from grokscope.analysis.progress import _fused_losses, _fused_losses_apply, logit_losses
 
 

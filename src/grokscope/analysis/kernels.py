@@ -12,19 +12,18 @@ Here every row is read once; the restricted and excluded rows are built in a 97-
 from ``U_key[:, x]`` and the key coefficients, and each cross-entropy is two vectorized sweeps
 over that buffer.
 
-The exp is ``numba_exp.exp_parts``, a polynomial that vectorizes: numba's own would call libm
+The exp is ``numba_softmax.exp_parts``, a polynomial that vectorizes: numba's own would call libm
 one lane at a time and made a numba cross-entropy slower than PyTorch's.
 
 Each row writes only its own outputs, so results are independent of the thread schedule.
 """
 
-import math
 from typing import no_type_check
 
 import numpy as np
 from numba import njit, prange
 
-from grokscope.numba_exp import EXP_FLOOR, exp_parts
+from grokscope.numba_softmax import margin_loss, margin_terms
 
 _MIN = np.float32(-3.0e38)  # "minus infinity" that fastmath may assume finite
 ROW_BLOCK = 32  # rows per parallel task: scratch buffers are allocated once per block
@@ -41,25 +40,14 @@ def _cross_entropy(v, y, poly, bits):  # pragma: no cover - jitted
     no later one.
     """
     # Whole-row loops with selects, not loops split at y: their ragged tails ran scalar.
-    n = v.shape[0]
     ly = v[y]
     lo = _MIN
     hi = _MIN
-    for j in range(n):
+    for j in range(v.shape[0]):
         lo = max(lo, v[j] if j < y else _MIN)
         hi = max(hi, v[j] if j > y else _MIN)
-    m = max(max(lo, hi) - ly, np.float32(0.0))
-    shift = ly + m
-    for j in range(n):
-        poly[j], bits[j] = exp_parts(max(v[j] - shift, EXP_FLOOR))
-    scale = bits.view(np.float32)
-    rest = np.float32(0.0)
-    for j in range(n):
-        rest += poly[j] * scale[j] if j != y else np.float32(0.0)
-    if m == 0:
-        loss = math.log1p(np.float64(rest))  # exact for the ~1e-8 losses of a grokked model
-    else:
-        loss = np.float64(m) + math.log(math.exp(-np.float64(m)) + np.float64(rest))
+    m, rest = margin_terms(v, y, max(lo, hi), poly, bits)
+    loss = margin_loss(m, rest)
     return loss, ly > lo and ly >= hi
 
 

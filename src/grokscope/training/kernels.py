@@ -15,7 +15,7 @@ from typing import no_type_check
 import numpy as np
 from numba import njit, prange
 
-from grokscope.numba_exp import EXP_FLOOR, exp_parts
+from grokscope.numba_softmax import margin_loss, margin_terms
 
 _MIN = np.float32(-3.0e38)  # "minus infinity" that fastmath may assume finite
 ROW_BLOCK = 32  # rows per parallel task: the scratch rows are allocated once per block
@@ -41,27 +41,12 @@ def margin_cross_entropy(logits, labels, grad, offset, losses):  # pragma: no co
         for x in range(blk * ROW_BLOCK, min((blk + 1) * ROW_BLOCK, n_rows)):
             v = logits[x]
             y = labels[x]
-            ly = v[y]
             top = _MIN
             for j in range(n_out):  # whole-row loops with selects: split at y, their tails ran scalar
                 top = max(top, v[j] if j != y else _MIN)
-            m = max(top - ly, np.float32(0.0))
-            shift = ly + m
-            for j in range(n_out):
-                e[j], bits[j] = exp_parts(max(v[j] - shift, EXP_FLOOR))
-            scale = bits.view(np.float32)
-            rest = np.float32(0.0)
-            for j in range(n_out):
-                term = e[j] * scale[j] if j != y else np.float32(0.0)
-                e[j] = term
-                rest += term
-            if m == 0:
-                losses[x] = math.log1p(np.float64(rest))
-                z = np.float32(1.0) + rest
-            else:
-                own = math.exp(-np.float64(m))
-                losses[x] = np.float64(m) + math.log(own + np.float64(rest))
-                z = np.float32(own) + rest
+            m, rest = margin_terms(v, y, top, e, bits)
+            losses[x] = margin_loss(m, rest)
+            z = (np.float32(1.0) if m == 0 else np.float32(math.exp(-np.float64(m)))) + rest
             c = inv_n / z
             g = grad[x, offset:offset + n_out]
             for j in range(n_out):
