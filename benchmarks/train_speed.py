@@ -24,24 +24,43 @@ from grokscope.training.config import RunConfig, TrainConfig
 from grokscope.training.loop import train
 
 
+class PlainLoop:
+    """The notebook way on grokscope's split and initial weights: ``HookedTransformer(tokens)[:, -1]``,
+    float64 cross-entropy, ``backward()``, AdamW with the trainer's hyperparameters and warm-up."""
+
+    def __init__(self, task: ModularTask, seed: int = 0):
+        data = task.dataset()
+        self.model = build_model("grok1l", task, seed=seed)
+        tokens = data.tokens()
+        self.tokens, self.labels = tokens[data.train_idx], data.labels[data.train_idx]
+        self.test_tokens, self.test_labels = tokens[data.test_idx], data.labels[data.test_idx]
+        self.tc = TrainConfig()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay,
+                                     betas=(self.tc.beta1, self.tc.beta2))
+        self.steps_done = 0
+
+    def step(self) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = self.tc.lr * min(self.steps_done / self.tc.warmup, 1.0)
+        loss = F.cross_entropy(self.model(self.tokens)[:, -1].double(), self.labels)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        self.steps_done += 1
+
+    @torch.no_grad()
+    def test_acc(self) -> float:
+        return (self.model(self.test_tokens)[:, -1].argmax(-1) == self.test_labels).double().mean().item()
+
+
 def plain_loop(task: ModularTask, steps: int) -> float:
     """Seconds for ``steps`` notebook-style steps (after 10 warm-up steps)."""
-    data = task.dataset()
-    model = build_model("grok1l", task, seed=0)
-    tokens, labels = data.tokens()[data.train_idx], data.labels[data.train_idx]
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98))
-
-    def step() -> None:
-        loss = F.cross_entropy(model(tokens)[:, -1].double(), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
+    loop = PlainLoop(task)
     for _ in range(10):
-        step()
+        loop.step()
     t0 = time.perf_counter()
     for _ in range(steps):
-        step()
+        loop.step()
     return time.perf_counter() - t0
 
 

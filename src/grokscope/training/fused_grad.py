@@ -62,7 +62,8 @@ def fused_loss_and_grad(
     return loss, logits
 
 
-def _cross_entropy_into(logits: Tensor, labels: Tensor, grad: Tensor, offset: int) -> Tensor:
+def _cross_entropy_into(logits: Float[Tensor, "batch classes"], labels: Int[Tensor, " batch"],
+                        grad: Float[Tensor, "batch width"], offset: int) -> Float[Tensor, ""]:
     """The mean cross-entropy; its gradient at the logits goes to ``grad[:, offset:]``.
 
     float32 takes the one-pass numba kernel; float64 (the tests' reference precision) and
