@@ -5,6 +5,8 @@ float64 cross-entropy (``train_speed.PlainLoop``), and both flush denormals (wit
 loop's late steps run 1.5-3x slower and the ratio would flatter grokscope). The two compute the
 same maths in a different order, so their trajectories part within the first steps and the step
 at which each groks differs by float rounding alone: the script reports steps and seconds of each.
+grokscope's run is bit-deterministic; the plain loop is not on CPU (its parameters differed after
+300 steps in each of four runs here, and two runs to grok took 11,500 and 11,650 steps).
 The plain loop runs for tens of minutes on a 2-core CPU: a benchmark to run on purpose.
 
     python benchmarks/time_to_grok.py [--seed 0] [--max-steps 30000] [--skip-plain]
