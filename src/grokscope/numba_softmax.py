@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 EXP_FLOOR = np.float32(-80.0)
+MINUS_BIG = np.float32(-3.0e38)  # "minus infinity" that fastmath may assume finite
 
 
 @njit(inline="always", fastmath=True)
@@ -55,11 +56,11 @@ def exp_neg(x, out):  # pragma: no cover - jitted
 @njit(inline="always", fastmath=True)
 @no_type_check
 def margin_terms(v, y, top, e, bits):  # pragma: no cover - jitted
-    """``(m, rest)`` of logit row ``v`` with label ``y``, whose largest other logit is ``top``.
+    """``(m, rest, own)`` of logit row ``v`` with label ``y``, whose largest other logit is ``top``.
 
     ``m = max(top - v[y], 0)``; writes ``e[j] = exp(v[j] - v[y] - m)`` for ``j != y`` and 0 at
-    ``y`` (float32 scratch row; ``bits`` an int32 one), and returns their sum as ``rest``. The
-    softmax is ``e / (exp(-m) + rest)`` off the label.
+    ``y`` (float32 scratch row; ``bits`` an int32 one), and returns their sum as ``rest`` and the
+    label's own term ``exp(-m)`` (float64). The softmax is ``e / (own + rest)`` off the label.
     """
     # Whole-row loops with selects, not loops split at y: their ragged tails ran scalar.
     ly = v[y]
@@ -73,13 +74,14 @@ def margin_terms(v, y, top, e, bits):  # pragma: no cover - jitted
         term = e[j] * scale[j] if j != y else np.float32(0.0)
         e[j] = term
         rest += term
-    return m, rest
+    own = np.float64(1.0) if m == 0 else math.exp(-np.float64(m))
+    return m, rest, own
 
 
 @njit(inline="always", fastmath=True)
 @no_type_check
-def margin_loss(m, rest):  # pragma: no cover - jitted
+def margin_loss(m, rest, own):  # pragma: no cover - jitted
     """The cross-entropy from ``margin_terms``, in float64: ``log1p`` keeps tiny losses exact."""
     if m == 0:
         return math.log1p(np.float64(rest))
-    return np.float64(m) + math.log(math.exp(-np.float64(m)) + np.float64(rest))
+    return np.float64(m) + math.log(own + np.float64(rest))

@@ -23,9 +23,8 @@ from typing import no_type_check
 import numpy as np
 from numba import njit, prange
 
-from grokscope.numba_softmax import margin_loss, margin_terms
+from grokscope.numba_softmax import MINUS_BIG, margin_loss, margin_terms
 
-_MIN = np.float32(-3.0e38)  # "minus infinity" that fastmath may assume finite
 ROW_BLOCK = 32  # rows per parallel task: scratch buffers are allocated once per block
 
 
@@ -41,13 +40,13 @@ def _cross_entropy(v, y, poly, bits):  # pragma: no cover - jitted
     """
     # Whole-row loops with selects, not loops split at y: their ragged tails ran scalar.
     ly = v[y]
-    lo = _MIN
-    hi = _MIN
+    lo = MINUS_BIG
+    hi = MINUS_BIG
     for j in range(v.shape[0]):
-        lo = max(lo, v[j] if j < y else _MIN)
-        hi = max(hi, v[j] if j > y else _MIN)
-    m, rest = margin_terms(v, y, max(lo, hi), poly, bits)
-    loss = margin_loss(m, rest)
+        lo = max(lo, v[j] if j < y else MINUS_BIG)
+        hi = max(hi, v[j] if j > y else MINUS_BIG)
+    m, rest, own = margin_terms(v, y, max(lo, hi), poly, bits)
+    loss = margin_loss(m, rest, own)
     return loss, ly > lo and ly >= hi
 
 

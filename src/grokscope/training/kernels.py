@@ -9,15 +9,13 @@ against 0.63 ms, plus the 0.12 ms copy, of a ~16 ms step.
 Each row writes only its own outputs, so results do not depend on the thread schedule.
 """
 
-import math
 from typing import no_type_check
 
 import numpy as np
 from numba import njit, prange
 
-from grokscope.numba_softmax import margin_loss, margin_terms
+from grokscope.numba_softmax import MINUS_BIG, margin_loss, margin_terms
 
-_MIN = np.float32(-3.0e38)  # "minus infinity" that fastmath may assume finite
 ROW_BLOCK = 32  # rows per parallel task: the scratch rows are allocated once per block
 
 
@@ -41,12 +39,12 @@ def margin_cross_entropy(logits, labels, grad, offset, losses):  # pragma: no co
         for x in range(blk * ROW_BLOCK, min((blk + 1) * ROW_BLOCK, n_rows)):
             v = logits[x]
             y = labels[x]
-            top = _MIN
+            top = MINUS_BIG
             for j in range(n_out):  # whole-row loops with selects: split at y, their tails ran scalar
-                top = max(top, v[j] if j != y else _MIN)
-            m, rest = margin_terms(v, y, top, e, bits)
-            losses[x] = margin_loss(m, rest)
-            z = (np.float32(1.0) if m == 0 else np.float32(math.exp(-np.float64(m)))) + rest
+                top = max(top, v[j] if j != y else MINUS_BIG)
+            m, rest, own = margin_terms(v, y, top, e, bits)
+            losses[x] = margin_loss(m, rest, own)
+            z = np.float32(own) + rest
             c = inv_n / z
             g = grad[x, offset:offset + n_out]
             for j in range(n_out):
