@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from grokscope.models.build import build_model
+from grokscope.models.build import build_model, fused_preset, initial_params, tl_config
 from grokscope.models.fast import final_position_cache, final_position_logits, supports_fast_path
-from grokscope.tasks import ModularTask
+from grokscope.models.presets import PRESET_NAMES
+from grokscope.tasks import ModularTask, get_task
 
 
 @pytest.mark.parametrize("p", [13, 97])
@@ -50,6 +51,32 @@ def test_fast_path_gradients_equal_hooked_transformer():
     ours = grads(final_position_logits(params, data.a, data.b, task.eq_token))
     for k in ref:
         torch.testing.assert_close(ours[k], ref[k], atol=1e-10, rtol=1e-7, msg=k)
+
+
+@pytest.mark.parametrize("task", [ModularTask(p=13), ModularTask(p=97), ModularTask(p=113, op="x3xy", seed=4)],
+                         ids=lambda t: t.name)
+@pytest.mark.parametrize("seed", [0, 7])
+def test_initial_params_equal_transformer_lens_init_bit_for_bit(task, seed):
+    # The fused trainer starts from these without importing TransformerLens; its checkpoints must
+    # stay those of build_model's HookedTransformer (same names, order, dtype and bits).
+    ref = {k: v.detach() for k, v in build_model("grok1l", task, seed=seed).named_parameters()}
+    ours = initial_params("grok1l", task, seed=seed)
+    assert list(ours) == list(ref)
+    for k in ref:
+        assert ours[k].dtype == ref[k].dtype and torch.equal(ours[k], ref[k]), k
+    assert not torch.equal(initial_params("grok1l", task, seed=seed + 1)["embed.W_E"], ours["embed.W_E"])
+
+
+def test_initial_params_refuses_presets_it_does_not_cover():
+    with pytest.raises(ValueError, match="use build_model"):
+        initial_params("power2l", ModularTask(p=13))
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+@pytest.mark.parametrize("task_name", ["mod13", "mod97-mul", "arith"])
+def test_fused_preset_agrees_with_supports_fast_path(preset, task_name):
+    task = get_task(task_name)
+    assert fused_preset(preset, task) == supports_fast_path(tl_config(preset, task))
 
 
 def test_fast_path_only_claimed_for_the_one_layer_relu_model():

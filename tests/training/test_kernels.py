@@ -55,12 +55,27 @@ def test_tiny_losses_keep_their_relative_precision():
     assert (g_ours.sum(-1).abs() <= 1e-5 * own.abs()).all()
 
 
-def test_non_finite_logits_take_the_pytorch_route():
+@pytest.mark.parametrize("bad", [math.inf, math.nan])
+def test_non_finite_logits_take_the_pytorch_route(bad):
     # fastmath code may assume finite inputs; a diverged run must show its inf/nan loss instead.
     from grokscope.training.fused_grad import _cross_entropy_into
 
     logits = torch.randn(4, 5)
-    logits[1, 2] = math.inf
+    logits[1, 2] = bad
     grad = torch.zeros(4, 8)
     loss = _cross_entropy_into(logits, torch.tensor([0, 1, 2, 3]), grad, 3)
     assert not math.isfinite(loss.item())
+
+
+def test_finite_logits_whose_sum_overflows_still_get_their_loss():
+    # The finiteness check is one sum; a finite overflow sends the batch to PyTorch, which is exact.
+    from grokscope.training.fused_grad import _cross_entropy_into
+
+    logits = torch.zeros(4, 5)
+    logits[:, 0] = 3e38  # every row's label 0 wins by far: the loss is 0
+    labels = torch.zeros(4, dtype=torch.long)
+    assert not math.isfinite(logits.sum().item())
+    grad = torch.full((4, 8), 5.0)
+    loss = _cross_entropy_into(logits, labels, grad, 3)
+    assert loss.item() == 0.0
+    assert (grad[:, 3:] == 0).all() and (grad[:, :3] == 5.0).all()

@@ -4,7 +4,10 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
+from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 import torch
@@ -34,6 +37,7 @@ def test_run_store_layout_and_api(tmp_path):
     assert run.steps == [0, 1, 2, 3, 4, 6, 8, 12, 16, 20, 40]
     info = json.loads((run.path / "run.json").read_text())
     assert info["finished"] and info["versions"]["torch"] == torch.__version__
+    assert info["versions"]["transformer_lens"] == version("transformer-lens")
     df = run.metrics()
     assert {"train_loss", "test_loss", "train_acc", "test_acc"} <= set(df.columns)
     assert df.index[0] == 0 and df.index[-1] == 40
@@ -50,6 +54,19 @@ def test_run_store_layout_and_api(tmp_path):
     assert torch.equal(stack.params["blocks.0.mlp.W_in"][-1], run.state_dict(40)["blocks.0.mlp.W_in"])
     with pytest.raises(KeyError, match="steps present: 0, 1, 2"):
         run.state_dict(5)
+
+
+def test_fused_training_does_not_import_transformer_lens(tmp_path):
+    # Importing it is ~5 s, half of `grokscope train`'s start-up; the fused step needs only the
+    # parameters. A fresh interpreter, since this test session has long imported it.
+    code = ("import sys; from tests.conftest import tiny_config; from grokscope.training.loop import train; "
+            f"run = train(tiny_config(steps=3), {str(tmp_path)!r}, device='cpu'); "
+            "assert run.steps[-1] == 3; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('transformer_lens', 'transformers')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_learns_mod_addition(tmp_path):

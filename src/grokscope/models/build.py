@@ -1,16 +1,25 @@
-"""The one place that imports ``HookedTransformer``: configs and models from presets."""
+"""The one place that imports ``HookedTransformer``: configs and models from presets.
 
+TransformerLens is imported inside the functions that need it: importing it (and the HF
+``transformers`` it pulls in) is ~5 s, half of a training command's start-up, and the fused
+trainer only needs the initial parameters (``initial_params``).
+"""
+
+import math
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
-from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from grokscope.models.nanogpt import freeze_biases_, nanogpt_init_, nanogpt_param_count
 from grokscope.models.presets import NANOGPT_PRESETS, PRESETS, check_preset
 from grokscope.tasks import Task
+
+if TYPE_CHECKING:
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 
 @contextmanager
@@ -21,8 +30,10 @@ def _quiet_deprecation() -> Iterator[None]:
         yield
 
 
-def tl_config(preset: str, task: Task, *, device: str = "cpu") -> HookedTransformerConfig:
+def tl_config(preset: str, task: Task, *, device: str = "cpu") -> "HookedTransformerConfig":
     """The ``HookedTransformerConfig`` of ``preset`` sized for ``task`` (no seed: no global RNG side effects)."""
+    from transformer_lens import HookedTransformerConfig
+
     kwargs = dict(PRESETS[check_preset(preset)])
     return HookedTransformerConfig(
         **kwargs,
@@ -33,8 +44,10 @@ def tl_config(preset: str, task: Task, *, device: str = "cpu") -> HookedTransfor
     )
 
 
-def build_model(preset: str, task: Task, *, seed: int | None = 0, device: str = "cpu") -> HookedTransformer:
+def build_model(preset: str, task: Task, *, seed: int | None = 0, device: str = "cpu") -> "HookedTransformer":
     """A freshly initialised model; ``seed`` fixes the init without touching the global RNG."""
+    from transformer_lens import HookedTransformer
+
     cfg = tl_config(preset, task, device=device)
     with torch.random.fork_rng(devices=[]), _quiet_deprecation():
         if seed is not None:
@@ -46,8 +59,55 @@ def build_model(preset: str, task: Task, *, seed: int | None = 0, device: str = 
     return model.to(device, print_details=False)
 
 
-def model_from_state(preset: str, task: Task, state: Mapping[str, Tensor], *, device: str = "cpu") -> HookedTransformer:
+def fused_preset(preset: str, task: Task) -> bool:
+    """Whether ``preset`` on ``task`` is a model the fused final-position step computes exactly.
+
+    The same answer as ``models.fast.supports_fast_path(tl_config(preset, task))`` (tested for
+    every preset and task), from the preset's data alone: the presets leave every other field
+    that test reads at TransformerLens's default.
+    """
+    kw = PRESETS[check_preset(preset)]
+    return (preset not in NANOGPT_PRESETS and kw["n_layers"] == 1 and kw["normalization_type"] is None
+            and kw["act_fn"] == "relu" and task.n_ctx == 3)
+
+
+def initial_params(preset: str, task: Task, *, seed: int = 0) -> dict[str, Tensor]:
+    """The parameters ``build_model(preset, task, seed=seed)`` starts from, without TransformerLens.
+
+    For the presets of ``fused_preset`` (tested equal to ``build_model``'s state, bit for bit):
+    TransformerLens's "gpt2" init draws every ``W_`` tensor from N(0, (0.8 / sqrt(d_model))^2)
+    in ``named_parameters`` order from the seeded global RNG, and leaves the biases at zero.
+    Returned in that order, as plain float32 tensors.
+    """
+    if not fused_preset(preset, task):
+        raise ValueError(f"initial_params covers the fused-step presets only, not {preset!r} on {task.name}: "
+                         "use build_model")
+    kw = PRESETS[preset]
+    h, d, k, m = kw["n_heads"], kw["d_model"], kw["d_head"], kw["d_mlp"]
+    shapes = {
+        "embed.W_E": (task.d_vocab, d), "pos_embed.W_pos": (task.n_ctx, d),
+        "blocks.0.attn.W_Q": (h, d, k), "blocks.0.attn.W_O": (h, k, d),
+        "blocks.0.attn.b_Q": (h, k), "blocks.0.attn.b_O": (d,),
+        "blocks.0.attn.W_K": (h, d, k), "blocks.0.attn.W_V": (h, d, k),
+        "blocks.0.attn.b_K": (h, k), "blocks.0.attn.b_V": (h, k),
+        "blocks.0.mlp.W_in": (d, m), "blocks.0.mlp.b_in": (m,),
+        "blocks.0.mlp.W_out": (m, d), "blocks.0.mlp.b_out": (d,),
+        "unembed.W_U": (d, task.d_vocab_out), "unembed.b_U": (task.d_vocab_out,),
+    }
+    std = 0.8 / math.sqrt(d)
+    params = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for name, shape in shapes.items():
+            params[name] = torch.zeros(shape) if "W_" not in name else torch.empty(shape).normal_(0.0, std)
+    return params
+
+
+def model_from_state(preset: str, task: Task, state: Mapping[str, Tensor], *,
+                     device: str = "cpu") -> "HookedTransformer":
     """A ``HookedTransformer`` holding ``state`` (a checkpoint's parameters)."""
+    from transformer_lens import HookedTransformer
+
     cfg = tl_config(preset, task, device=device)
     cfg.init_weights = False
     with _quiet_deprecation():
@@ -62,7 +122,9 @@ def model_from_state(preset: str, task: Task, state: Mapping[str, Tensor], *, de
     return model.to(device, print_details=False).eval()
 
 
-def _meta_model(preset: str, task: Task) -> HookedTransformer:
+def _meta_model(preset: str, task: Task) -> "HookedTransformer":
+    from transformer_lens import HookedTransformer
+
     cfg = tl_config(preset, task, device="meta")
     cfg.init_weights = False
     with torch.device("meta"), _quiet_deprecation():

@@ -31,6 +31,27 @@ class NotARunError(ValueError):
     """A folder that holds no grokscope run."""
 
 
+def software_versions() -> dict[str, str]:
+    """The ``versions`` a trainer records in ``run.json``.
+
+    TransformerLens's comes from the package metadata: importing it to read a ``__version__``
+    (which 3.x does not even define) would cost seconds of start-up.
+    """
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    from grokscope import __version__
+
+    try:
+        tl_version = version("transformer-lens")
+    except PackageNotFoundError:  # an odd install without metadata; the version is informative only
+        tl_version = "unknown"
+    return {"grokscope": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "transformer_lens": tl_version}
+
+
 def is_run_dir(path: Path) -> bool:
     return (Path(path) / RUN_FILE).is_file()
 

@@ -29,7 +29,8 @@ from grokscope.models.lm_fast import lm_logits, supports_lm_fast_path
 from grokscope.models.nanogpt import add_dropout_hooks, is_tied, optimizer_groups, sync_tied_, tie_grads_
 from grokscope.models.presets import NANOGPT_PRESETS
 from grokscope.store.checkpoint import write_json_atomic
-from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, read_metrics
+from grokscope.store.run import (MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, read_metrics,
+                                 software_versions)
 from grokscope.tasks.text import IGNORE
 from grokscope.training.lm_config import LMRunConfig
 # The run folder rules and device choice are the grokking trainer's: one place for both trainers.
@@ -206,20 +207,8 @@ def _restore_rng(state: Mapping[str, Tensor], sampler: torch.Generator, device: 
 
 
 def _run_info(config: LMRunConfig, *, finished: bool, created: str | None = None, **extra: Any) -> dict[str, Any]:
-    import platform
-
-    from grokscope import __version__
-
-    try:
-        from importlib.metadata import version
-
-        tl_version = version("transformer-lens")
-    except Exception:  # metadata missing in odd installs; the version is informative only
-        tl_version = "unknown"
     return {"config": config.to_dict(), "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "finished": finished, "versions": {"grokscope": __version__, "torch": torch.__version__,
-                                               "python": platform.python_version(), "transformer_lens": tl_version},
-            **extra}
+            "finished": finished, "versions": software_versions(), **extra}
 
 
 def _created_info(path: Path) -> dict[str, Any]:

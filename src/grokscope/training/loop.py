@@ -9,7 +9,6 @@ checkpoint and resume files, so a resumed run continues bit-identically on the s
 """
 
 import json
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -19,11 +18,12 @@ from typing import Any, NamedTuple
 import torch
 
 from grokscope.memory import reuse_freed_memory
-from grokscope.models.build import build_model
+from grokscope.models.build import build_model, fused_preset, initial_params
 from grokscope.models.fast import (OperandBatch, final_position_logits, fused_available, fused_final_logits,
                                   supports_fast_path)
 from grokscope.store.checkpoint import write_json_atomic
-from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics
+from grokscope.store.run import (MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics,
+                                 software_versions)
 from grokscope.training.config import RunConfig
 from grokscope.training.fused_grad import fused_loss_and_grad
 from grokscope.training.lm_config import LMRunConfig
@@ -113,16 +113,11 @@ def resume(run_dir: str | Path, *, steps: int | None = None, stop_after_grok: in
 
 
 def _run_info(config: RunConfig, *, finished: bool, created: str | None = None, **extra: Any) -> dict[str, Any]:
-    import transformer_lens
-
-    from grokscope import __version__
-
     return {
         "config": config.to_dict(),
         "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "finished": finished,
-        "versions": {"grokscope": __version__, "torch": torch.__version__, "python": platform.python_version(),
-                     "transformer_lens": getattr(transformer_lens, "__version__", "unknown")},
+        "versions": software_versions(),
         **extra,
     }
 
@@ -131,15 +126,21 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
           start: dict[str, Any] | None) -> Run:
     tc, task = config.train, config.task
     data = task.dataset()
-    model = build_model(config.preset, task, seed=config.seed, device=device)
-    params = dict(model.named_parameters())
+    # The numba kernels are the same maths with the per-example work fused (CPU only). That step
+    # needs only the parameters, so it starts from them without importing TransformerLens (~5 s).
+    use_fused = tc.fast and fused_preset(config.preset, task) and fused_available(device)
+    if use_fused:
+        model = None
+        params = {k: torch.nn.Parameter(v) for k, v in initial_params(config.preset, task, seed=config.seed).items()}
+    else:
+        model = build_model(config.preset, task, seed=config.seed, device=device)
+        params = dict(model.named_parameters())
+        model.train()
+    use_fast = use_fused or (tc.fast and supports_fast_path(model.cfg))
     # fused: one kernel for all 16 tensors instead of a Python loop over them (bit-deterministic too).
     opt = torch.optim.AdamW(params.values(), lr=tc.lr, weight_decay=tc.weight_decay, betas=(tc.beta1, tc.beta2),
                             fused=True)
     sampler = torch.Generator().manual_seed(config.seed)
-    use_fast = tc.fast and supports_fast_path(model.cfg)
-    # The numba kernels are the same maths with the per-example work fused (CPU only).
-    use_fused = use_fast and fused_available(device)
 
     def split(idx: torch.Tensor) -> _Split:
         a, b, y, tokens = (t.to(device) for t in (data.a[idx], data.b[idx], data.labels[idx], data.tokens()[idx]))
@@ -167,7 +168,6 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
 
     reuse_freed_memory()  # multi-MB temporaries every step: no page faults for each
     flush_denormal = device == "cpu" and torch.set_flush_denormal(True)  # tiny losses make denormals, 2x slower
-    model.train()
     try:
         with open(path / METRICS_FILE, "a") as metrics_file:
             while True:
