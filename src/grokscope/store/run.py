@@ -10,9 +10,9 @@ Layout of ``<out>/<name>/``::
 """
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +31,24 @@ class NotARunError(ValueError):
     """A folder that holds no grokscope run."""
 
 
-def software_versions() -> dict[str, str]:
-    """The ``versions`` a trainer records in ``run.json``.
+def run_info(config: Any, *, finished: bool, created: str | None = None, **extra: Any) -> dict[str, Any]:
+    """What a trainer writes to ``run.json``: its config (a ``to_dict()``), the creation time (kept
+    across resumes through ``created``), whether it finished, the software versions and ``extra``."""
+    return {"config": config.to_dict(), "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "finished": finished, "versions": _software_versions(), **extra}
 
-    TransformerLens's comes from the package metadata: importing it to read a ``__version__``
-    (which 3.x does not even define) would cost seconds of start-up.
-    """
+
+def read_run_info(path: Path) -> dict[str, Any]:
+    """``run.json`` as written so far; ``{}`` when it is missing or unreadable."""
+    try:
+        return json.loads((Path(path) / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _software_versions() -> dict[str, str]:
+    # TransformerLens's version comes from the package metadata: importing it to read a
+    # ``__version__`` (which 3.x does not even define) would cost seconds of start-up.
     import platform
     from importlib.metadata import PackageNotFoundError, version
 

@@ -30,7 +30,7 @@ from grokscope.models.nanogpt import add_dropout_hooks, is_tied, optimizer_group
 from grokscope.models.presets import NANOGPT_PRESETS
 from grokscope.store.checkpoint import write_json_atomic
 from grokscope.store.run import (MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, read_metrics,
-                                 software_versions)
+                                 read_run_info, run_info)
 from grokscope.tasks.text import IGNORE
 from grokscope.training.lm_config import LMRunConfig
 # The run folder rules and device choice are the grokking trainer's: one place for both trainers.
@@ -56,7 +56,7 @@ def train_lm(config: LMRunConfig, out: str | Path = "checkpoints", *, name: str 
     path, exists = prepare_run_dir(config, out, name)
     if exists:
         return resume_lm(path, steps=config.train.steps, device=device, progress=progress, callbacks=callbacks)
-    write_json_atomic(path / RUN_FILE, _run_info(config, finished=False, init_from_state=init_state is not None))
+    write_json_atomic(path / RUN_FILE, run_info(config, finished=False, init_from_state=init_state is not None))
     return _loop(config, path, resolve_device(device), _with_progress(callbacks, progress), start=None,
                  init_state=init_state)
 
@@ -71,7 +71,7 @@ def resume_lm(run_dir: str | Path, *, steps: int | None = None, device: str = "a
     start = run.manifest().get("resume")
     if start is None:
         raise NotARunError(f"{run.path} has no resumable checkpoint yet: start it again with grokscope train")
-    write_json_atomic(run.path / RUN_FILE, _run_info(config, finished=False, created=run.info.get("created"),
+    write_json_atomic(run.path / RUN_FILE, run_info(config, finished=False, created=run.info.get("created"),
                                                      init_from_state=run.info.get("init_from_state", False)))
     return _loop(config, run.path, resolve_device(device), _with_progress(callbacks, progress), start=start)
 
@@ -151,9 +151,10 @@ def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Call
                 step += 1
     model.eval()
     run = Run(path)
-    write_json_atomic(path / RUN_FILE, _run_info(config, finished=True, created=_created(path), final_step=step,
-                                                 best_step=run.best_step, best_score=best,
-                                                 init_from_state=_created_info(path).get("init_from_state", False)))
+    started = read_run_info(path)
+    write_json_atomic(path / RUN_FILE, run_info(config, finished=True, created=started.get("created"), final_step=step,
+                                                best_step=run.best_step, best_score=best,
+                                                init_from_state=started.get("init_from_state", False)))
     return Run(path)
 
 
@@ -204,22 +205,6 @@ def _restore_rng(state: Mapping[str, Tensor], sampler: torch.Generator, device: 
     torch.set_rng_state(state["torch_rng"])
     if "cuda_rng" in state and device.startswith("cuda"):
         torch.cuda.set_rng_state(state["cuda_rng"], torch.device(device))
-
-
-def _run_info(config: LMRunConfig, *, finished: bool, created: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"config": config.to_dict(), "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "finished": finished, "versions": software_versions(), **extra}
-
-
-def _created_info(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads((path / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _created(path: Path) -> str | None:
-    return _created_info(path).get("created")
 
 
 def _with_progress(callbacks: Sequence[Callback], progress: bool) -> list[Callback]:

@@ -23,7 +23,7 @@ from grokscope.models.fast import (OperandBatch, final_position_logits, fused_av
                                   supports_fast_path)
 from grokscope.store.checkpoint import write_json_atomic
 from grokscope.store.run import (MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, is_run_dir, read_metrics,
-                                 software_versions)
+                                 read_run_info, run_info)
 from grokscope.training.config import RunConfig
 from grokscope.training.fused_grad import fused_loss_and_grad
 from grokscope.training.lm_config import LMRunConfig
@@ -89,7 +89,7 @@ def train(config: RunConfig, out: str | Path = "checkpoints", *, name: str | Non
     if exists:
         return resume(path, steps=config.train.steps, stop_after_grok=config.train.stop_after_grok,
                       device=device, callbacks=callbacks)
-    write_json_atomic(path / RUN_FILE, _run_info(config, finished=False))
+    write_json_atomic(path / RUN_FILE, run_info(config, finished=False))
     return _loop(config, path, resolve_device(device), callbacks, start=None)
 
 
@@ -108,18 +108,8 @@ def resume(run_dir: str | Path, *, steps: int | None = None, stop_after_grok: in
     resume_entry = run.manifest().get("resume")
     if resume_entry is None:
         raise NotARunError(f"{run.path} has no resumable checkpoint yet: start it again with grokscope train")
-    write_json_atomic(run.path / RUN_FILE, _run_info(config, finished=False, created=run.info.get("created")))
+    write_json_atomic(run.path / RUN_FILE, run_info(config, finished=False, created=run.info.get("created")))
     return _loop(config, run.path, resolve_device(device), callbacks, start=resume_entry)
-
-
-def _run_info(config: RunConfig, *, finished: bool, created: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "config": config.to_dict(),
-        "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "finished": finished,
-        "versions": software_versions(),
-        **extra,
-    }
 
 
 def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callback],
@@ -210,8 +200,8 @@ def _loop(config: RunConfig, path: Path, device: str, callbacks: Sequence[Callba
     finally:
         if flush_denormal:
             torch.set_flush_denormal(False)
-    write_json_atomic(path / RUN_FILE, _run_info(config, finished=True, created=_created(path),
-                                                 final_step=step, grok_step=grok_step))
+    write_json_atomic(path / RUN_FILE, run_info(config, finished=True, created=read_run_info(path).get("created"),
+                                                final_step=step, grok_step=grok_step))
     return Run(path)
 
 
@@ -229,13 +219,6 @@ def _evaluate(step, loss, logits, y, test_set, logits_of, params, lr, elapsed) -
         "sq_weights": sum(p.double().square().sum() for p in params.values()).item(),
         "elapsed_s": round(elapsed, 3),
     }
-
-
-def _created(path: Path) -> str | None:
-    try:
-        return json.loads((path / RUN_FILE).read_text()).get("created")
-    except (OSError, ValueError):
-        return None
 
 
 __all__ = ["Callback", "prepare_run_dir", "resolve_device", "resume", "train"]
