@@ -24,14 +24,14 @@ import json
 import sys
 from pathlib import Path
 
-from grokscope.analysis.behavior import BehaviorConfig, analyze_behavior, score_generations
-from grokscope.analysis.behavior_examples import BehaviorExample
-from grokscope.analysis.behavior_score import score_answer
-from grokscope.plotting.behavior_report import gap_sentence, write_report
+from grokscope.analysis.behavior.over_checkpoints import BehaviorConfig, analyze_behavior, score_generations
+from grokscope.analysis.behavior.examples import BehaviorExample
+from grokscope.analysis.behavior.score import score_answer
+from grokscope.analysis.behavior.report import gap_sentence, write_report
 from grokscope.tasks.word_ops import WordOpsTask
 from grokscope.tasks.word_ops_blog import BLOG_OUTPUTS
 from grokscope.training.lm import train_lm
-from grokscope.training.lm_config import WORD_OPS_PRESET, WORD_OPS_TRAIN, LMRunConfig, LMTrainConfig
+from grokscope.config.lm import WORD_OPS_PRESET, WORD_OPS_TRAIN, LMRunConfig, LMTrainConfig
 
 SETTINGS = {
     # Operands 0..999 as in the blog, DIVIDE to 2 places (the blog prints up to 9), 10k problems
@@ -61,7 +61,7 @@ def blog_table() -> list[dict]:
 
 def ask_blog_questions(run, task: WordOpsTask) -> list[dict]:
     """The trained model's greedy answers to the blog's five questions (operands clipped to the task's range)."""
-    from grokscope.analysis.behavior import answer_examples
+    from grokscope.analysis.behavior.over_checkpoints import answer_examples
 
     exs = []
     for op, a, b, *_ in BLOG:

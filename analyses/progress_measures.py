@@ -22,11 +22,11 @@ import json
 import sys
 from pathlib import Path
 
-from grokscope.analysis.pipeline import analyze_fourier
-from grokscope.plotting.html import write_report
+from grokscope.analysis.fourier.pipeline import analyze_fourier
+from grokscope.analysis.fourier.report import write_report
 from grokscope.tasks import ModularTask
-from grokscope.training.config import RunConfig, TrainConfig
-from grokscope.training.loop import train
+from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.training.modular import train
 
 SETTINGS = {
     "nanda113": RunConfig(task=ModularTask(p=113, frac=0.3, seed=0), preset="grok1l", seed=0,

@@ -33,7 +33,7 @@ import torch
 from grokscope.models.build import count_params, count_params_nanogpt
 from grokscope.tasks import CapitalsTask, CharArithTask, JointTask
 from grokscope.training.lm import train_lm
-from grokscope.training.lm_config import LMRunConfig, LMTrainConfig, default_train
+from grokscope.config.lm import LMRunConfig, LMTrainConfig, default_train
 
 PRESETS = ("n14", "n28", "n56", "mlt")
 TASKS = ("arith", "capitals", "joint")

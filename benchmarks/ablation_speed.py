@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grokscope.analysis.ablation import CircuitAblation, hooked_metrics
-from grokscope.analysis.ablation_training import ablate_run
-from grokscope.analysis.pipeline import analyze_fourier
+from grokscope.analysis.ablation.circuits import CircuitAblation, hooked_metrics
+from grokscope.analysis.ablation.over_checkpoints import ablate_run
+from grokscope.analysis.fourier.pipeline import analyze_fourier
 from grokscope.store.run import load_run
 
 

@@ -29,8 +29,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.analysis.reference, the plain loop
 
-from grokscope.analysis.pipeline import analyze_fourier  # noqa: E402
-from grokscope.analysis.progress import progress_measures  # noqa: E402
+from grokscope.analysis.fourier.pipeline import analyze_fourier  # noqa: E402
+from grokscope.analysis.fourier.progress_measures import progress_measures  # noqa: E402
 from grokscope.store.run import load_run  # noqa: E402
 from tests.analysis import reference  # noqa: E402
 

@@ -19,8 +19,8 @@ import time
 import torch
 
 from grokscope.tasks import ModularTask
-from grokscope.training.config import RunConfig, TrainConfig
-from grokscope.training.loop import train
+from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.training.modular import train
 from train_speed import PlainLoop, machine_line
 
 

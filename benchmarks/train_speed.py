@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from grokscope.models.build import build_model
 from grokscope.tasks import ModularTask
-from grokscope.training.config import RunConfig, TrainConfig
-from grokscope.training.loop import train
+from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.training.modular import train
 
 
 class PlainLoop:

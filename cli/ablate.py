@@ -3,7 +3,7 @@
 For every analysed checkpoint (or ``--step N``): train and test loss and accuracy of the model as
 trained and with the circuit removed, each circuit's share of train performance, the steps where
 the shares cross 50%, and the loss increase when each key frequency alone is removed at the last
-checkpoint. The circuits are defined in :mod:`grokscope.analysis.ablation`. The key frequencies
+checkpoint. The circuits are defined in :mod:`grokscope.analysis.ablation.circuits`. The key frequencies
 and phases come from the run's Fourier analysis, computed (and cached) first if needed.
 
 The report (both figures) goes to ``<run>/analysis/ablation.html`` unless ``--out`` names a file.
@@ -36,8 +36,8 @@ def ablate_cmd(
     seed: Annotated[int, Opt(help="seed of the resample permutation")] = 0,
 ) -> None:
     """Remove a circuit (generalizing or memorizing) at every checkpoint and measure what is left."""
-    from grokscope.analysis.ablation_names import CIRCUITS, METHODS, SITES, check_choice
-    from grokscope.analysis.pipeline import is_run_dir
+    from grokscope.analysis.ablation.names import CIRCUITS, METHODS, SITES, check_choice
+    from grokscope.analysis.fourier.pipeline import is_run_dir
 
     check_choice(circuit, CIRCUITS, "circuit")
     check_choice(method, METHODS, "ablation method")
@@ -55,8 +55,8 @@ def ablate_cmd(
         shown = ", ".join(map(str, steps[:8])) + (f", ... {steps[-1]}" if len(steps) > 8 else "")
         raise ValueError(f"no checkpoint at step {step} in {handle.name}; steps present: {shown or 'none'}")
 
-    from grokscope.analysis.ablation_training import ablate_run
-    from grokscope.analysis.pipeline import CACHE_DIR, analyze_fourier
+    from grokscope.analysis.ablation.over_checkpoints import ablate_run
+    from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier
 
     announce = _Announce(handle)
     fa = analyze_fourier(handle, progress=announce)
@@ -65,7 +65,7 @@ def ablate_cmd(
              f"{', '.join(map(str, fa.key_frequencies)) or 'none'})")
     res = ablate_run(handle, fourier=fa, step=step, site=site, method=method, seed=seed)
 
-    from grokscope.plotting.ablation import write_ablation_report
+    from grokscope.analysis.ablation.report import write_ablation_report
 
     target = out if out is not None else handle.path / CACHE_DIR / "ablation.html"
     try:
@@ -101,7 +101,7 @@ def _g(x: float | None) -> str:
 
 
 def _table(res: Any, circuit: str, s: dict[str, Any]) -> str:
-    from grokscope.plotting.ablation import crossing_sentence
+    from grokscope.analysis.ablation.report import crossing_sentence
 
     removed = s["removes"].removeprefix("the ")
     lines = [

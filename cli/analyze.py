@@ -37,7 +37,7 @@ def fourier_cmd(
     The analysis is cached in the run folder and reused until a checkpoint changes.
     """
     with user_errors():
-        from grokscope.analysis.pipeline import run_dirs
+        from grokscope.analysis.fourier.pipeline import run_dirs
 
         dirs = run_dirs(path)
         if out is not None and out.exists() and out.is_dir():
@@ -87,7 +87,7 @@ def _out_for(out: Path | None, run_dir: Path, n_runs: int) -> Path | None:
 
 
 def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: bool, quiet: bool) -> dict[str, Any]:
-    from grokscope.analysis.pipeline import analyze_fourier
+    from grokscope.analysis.fourier.pipeline import analyze_fourier
 
     bar = None if quiet else CheckpointBar(run_dir.name)
     try:
@@ -104,14 +104,14 @@ def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: b
 
 def _write_report(fa, out: Path | None) -> Path:
     """Render the report once per analysis: a cached copy lives beside the cached analysis."""
-    from grokscope.analysis.pipeline import CACHE_DIR
+    from grokscope.analysis.fourier.pipeline import CACHE_DIR
 
     cached = Path(fa.path) / CACHE_DIR / "report.html"
     stamp = cached.with_name("report.key")
     fresh = cached.exists() and stamp.exists() and stamp.read_text() == fa.fingerprint
     target = out if out is not None else cached
     if not fresh:
-        from grokscope.plotting.html import write_report
+        from grokscope.analysis.fourier.report import write_report
 
         try:
             write_report(fa, cached)

@@ -37,7 +37,7 @@ def behavior_cmd(
 ) -> None:
     """Exact match vs digit accuracy, magnitude, sign, termination and operation over training, with a report."""
     with user_errors():
-        from grokscope.analysis.behavior import BehaviorConfig, analyze_behavior
+        from grokscope.analysis.behavior.over_checkpoints import BehaviorConfig, analyze_behavior
         from grokscope.store.run import Run
 
         config = BehaviorConfig(per_group=per_group, max_checkpoints=checkpoints or None, places=places, seed=seed,
@@ -65,7 +65,7 @@ def behavior_cmd(
 
 
 def _write(ba: Any, out: Path | None, run_path: Path) -> Path:
-    from grokscope.plotting.behavior_report import write_report
+    from grokscope.analysis.behavior.report import write_report
 
     target = out if out is not None else run_path / REPORT
     try:
@@ -83,7 +83,7 @@ def _f(x: float | None, pct: bool = True) -> str:
 
 def table(s: dict[str, Any]) -> str:
     """The summary as a few readable lines: the last checkpoint per operation, chance, the gap."""
-    from grokscope.plotting.behavior_report import gap_sentence
+    from grokscope.analysis.behavior.report import gap_sentence
 
     f = s["final"]
     split = "test" if "test" in s["splits"] else s["splits"][0]

@@ -72,7 +72,7 @@ def train_cmd(
         if v is not None:
             raise ValueError(f"{flag} applies to character-level tasks (arith, capitals, joint) only")
     from grokscope.tasks import get_task
-    from grokscope.training.config import RunConfig, TrainConfig
+    from grokscope.config.modular import RunConfig, TrainConfig
 
     after = None if stop_after_grok == -1 else stop_after_grok
     train_opts = {"steps": steps, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
@@ -97,7 +97,7 @@ def train_cmd(
             if v is not None and v != current[k]:
                 raise ValueError(f"--resume {resume}: run has {k}={current[k]!r} but you asked for {v!r}; "
                                  "drop the flag or start a new run with --name")
-        from grokscope.training.loop import resume as resume_run
+        from grokscope.training.modular import resume as resume_run
 
         _report(resume_run(resume, steps=steps, stop_after_grok=after if stop_after_grok is not None else "keep",
                            device=device, callbacks=_progress(quiet, run.config.train.steps if steps is None else steps)))
@@ -107,7 +107,7 @@ def train_cmd(
                                      seed=seed or 0),
                        preset=preset or "grok1l", seed=seed or 0, train=TrainConfig(**given))
     _check_writable(out)
-    from grokscope.training.loop import train
+    from grokscope.training.modular import train
 
     _report(train(config, out, name=name, device=device, callbacks=_progress(quiet, config.train.steps)))
 

@@ -34,7 +34,7 @@ def train_lm_cmd(*, task: str | None, preset: str | None, seed: int | None, step
     if given_modular:
         raise ValueError(f"--{given_modular[0].replace('_', '-')} applies to mod<p> tasks only, not to "
                          f"character-level task {task or resume}")
-    from grokscope.training.lm_config import LMRunConfig, LMTrainConfig, default_preset, default_train
+    from grokscope.config.lm import LMRunConfig, LMTrainConfig, default_preset, default_train
 
     from grokscope.cli.train_word_ops import init_from_state, word_ops_kwargs
 

@@ -8,7 +8,7 @@ import torch
 
 from grokscope.models.build import build_model
 from grokscope.tasks import ModularTask
-from grokscope.training.config import RunConfig, TrainConfig
+from grokscope.config.modular import RunConfig, TrainConfig
 
 
 def tiny_config(*, p: int = 13, frac: float = 0.3, preset: str = "grok1l", seed: int = 0, **train) -> RunConfig:

@@ -5,7 +5,7 @@ from typing import Any
 
 from grokscope.store.run import Run
 from grokscope.tasks import get_task
-from grokscope.training.config import RunConfig, TrainConfig
+from grokscope.config.modular import RunConfig, TrainConfig
 
 
 def train(task: str = "mod97", *, preset: str = "grok1l", seed: int = 0, frac: float = 0.3, op: str | None = None,
@@ -15,7 +15,7 @@ def train(task: str = "mod97", *, preset: str = "grok1l", seed: int = 0, frac: f
 
     ``train_kwargs`` are :class:`TrainConfig` fields (steps, lr, weight_decay, batch_size, ...).
     """
-    from grokscope.training.loop import train as _train
+    from grokscope.training.modular import train as _train
 
     config = RunConfig(task=get_task(task, op=op, frac=frac, seed=seed), preset=preset, seed=seed,
                        train=TrainConfig(**train_kwargs))

@@ -12,7 +12,7 @@ import tempfile
 
 def precompile() -> None:
     """Train and analyse a throwaway mod-13 run on the CPU, which compiles every kernel they use."""
-    from grokscope.analysis.pipeline import analyze_fourier
+    from grokscope.analysis.fourier.pipeline import analyze_fourier
     from grokscope.api import train
 
     with tempfile.TemporaryDirectory() as tmp:

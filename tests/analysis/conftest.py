@@ -2,7 +2,7 @@
 
 import pytest
 
-from grokscope.training.loop import train
+from grokscope.training.modular import train
 from tests.conftest import tiny_config
 
 TINY_STEPS = 800

@@ -61,7 +61,7 @@ def test_init_from_starts_from_the_saved_weights(trained, init_folder):
 
 def test_wordops_defaults_are_the_blog_setting(tmp_path):
     from grokscope.store.run import Run
-    from grokscope.training.lm_config import WORD_OPS_TRAIN
+    from grokscope.config.lm import WORD_OPS_TRAIN
 
     r = runner.invoke(app, ["train", "--task", "wordops", *SMALL, "--out", str(tmp_path), "--name", "d"])
     assert r.exit_code == 0, r.output
@@ -126,7 +126,7 @@ def test_init_from_vocabulary_lacking_characters(tmp_path, init_folder):
 
 
 def test_analyze_behavior_bad_input(trained, tmp_path):
-    from grokscope.training.loop import train
+    from grokscope.training.modular import train
     from tests.conftest import tiny_config
 
     modular = train(tiny_config(steps=3, eval_every=1, ckpt_every=1), tmp_path / "mod", device="cpu")

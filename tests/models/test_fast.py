@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from grokscope.models.build import build_model, fused_preset, initial_params, tl_config
-from grokscope.models.fast import final_position_cache, final_position_logits, supports_fast_path
+from grokscope.models.grok1l.fused import final_position_cache, final_position_logits, supports_fast_path
 from grokscope.models.presets import PRESET_NAMES
 from grokscope.tasks import ModularTask, get_task
 

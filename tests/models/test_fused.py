@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from grokscope.models.build import build_model
-from grokscope.models.fast import (OperandBatch, final_position_cache, fused_available, fused_final_cache,
+from grokscope.models.grok1l.fused import (OperandBatch, final_position_cache, fused_available, fused_final_cache,
                                   fused_final_logits)
 from grokscope.tasks import ModularTask
 from tests.conftest import random_float64_model

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from grokscope.tasks import ModularTask
-from grokscope.training.config import RunConfig, TrainConfig
-from grokscope.training.loop import train
+from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.training.modular import train
 
 
 @pytest.mark.slow

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from grokscope.models.build import build_model
-from grokscope.models.fast import OperandBatch, fused_available
+from grokscope.models.grok1l.fused import OperandBatch, fused_available
 from grokscope.tasks import ModularTask
-from grokscope.training.fused_grad import fused_loss_and_grad
+from grokscope.models.grok1l.backward import fused_loss_and_grad
 from tests.conftest import random_float64_model
 
 pytestmark = pytest.mark.skipif(not fused_available("cpu"), reason="numba not installed")

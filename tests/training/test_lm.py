@@ -9,7 +9,7 @@ import torch
 from grokscope.store.run import load_run
 from grokscope.tasks import CharArithTask, get_task
 from grokscope.training.lm import resume_lm, train_lm
-from grokscope.training.lm_config import LMRunConfig, LMTrainConfig
+from grokscope.config.lm import LMRunConfig, LMTrainConfig
 from tests.conftest import ckpt_bytes
 
 
@@ -102,7 +102,7 @@ def test_fast_forward_resumes_bit_identically_and_tracks_hooked_transformer(tmp_
 
 
 def test_default_train_scales_the_schedule_to_steps():
-    from grokscope.training.lm_config import WORD_OPS_TRAIN, default_preset, default_train
+    from grokscope.config.lm import WORD_OPS_TRAIN, default_preset, default_train
 
     paper = default_train("arith", "n14")
     assert (paper["steps"], paper["warmup"], paper["lr_decay_steps"], paper["lr"]) == (30_000, 2_000, 25_000, 1e-2)

@@ -5,37 +5,46 @@ and behavioural scoring of generated answers on character-level runs.
 >>> fa = analyze_fourier("checkpoints/mod97-grok1l-s0")    # doctest: +SKIP
 >>> fa.key_frequencies, [ph.to_dict() for ph in fa.phases]  # doctest: +SKIP
 
-Modules: ``fourier`` (basis, projections, key frequencies), ``grid`` (the model on all p^2 inputs
-for a stack of checkpoints), ``progress`` (measures per checkpoint), ``phases`` (phase boundaries,
-handover summary), ``pipeline`` (the whole analysis of a run, cached in the run folder).
-Imports are lazy so that reading a cached analysis does not import torch.
+One subpackage per topic, each with its computing functions, result types, figures and report:
+``fourier`` (basis and projections, key frequencies, progress measures, phases, the cached
+analysis of a run, its figures and report), ``ablation`` (the memorizing and generalizing
+circuits removed at every checkpoint) and ``behavior`` (generated answers scored beyond exact
+match). ``report_page`` is the page shell every HTML report shares. Figures take a computed
+result and only draw it. Imports are lazy so that reading a cached analysis does not import torch.
 """
 
 from importlib import import_module
 from typing import Any
 
 _LAZY = {
-    "FourierAnalysis": "grokscope.analysis.pipeline",
-    "analyze_fourier": "grokscope.analysis.pipeline",
-    "load_cached": "grokscope.analysis.pipeline",
-    "Phase": "grokscope.analysis.phases",
-    "detect_phases": "grokscope.analysis.phases",
-    "handover_summary": "grokscope.analysis.phases",
-    "KeyFrequencyRule": "grokscope.analysis.results",
-    "FrequencyTracks": "grokscope.analysis.results",
-    "FinalSpectra": "grokscope.analysis.results",
-    "fourier_basis": "grokscope.analysis.fourier",
-    "basis_names": "grokscope.analysis.fourier",
-    "neuron_frequencies": "grokscope.analysis.fourier",
-    "key_frequencies": "grokscope.analysis.fourier",
-    "sum_directions": "grokscope.analysis.fourier",
-    "grid_cache": "grokscope.analysis.grid",
-    "progress_measures": "grokscope.analysis.progress",
-    "gini": "grokscope.analysis.progress",
-    "analyze_behavior": "grokscope.analysis.behavior",
-    "BehaviorConfig": "grokscope.analysis.behavior",
-    "BehaviorAnalysis": "grokscope.analysis.behavior_result",
-    "score_answer": "grokscope.analysis.behavior_score",
+    "FourierAnalysis": "grokscope.analysis.fourier.pipeline",
+    "analyze_fourier": "grokscope.analysis.fourier.pipeline",
+    "load_cached": "grokscope.analysis.fourier.pipeline",
+    "Phase": "grokscope.analysis.fourier.phases",
+    "detect_phases": "grokscope.analysis.fourier.phases",
+    "handover_summary": "grokscope.analysis.fourier.phases",
+    "KeyFrequencyRule": "grokscope.analysis.fourier.results",
+    "FrequencyTracks": "grokscope.analysis.fourier.results",
+    "FinalSpectra": "grokscope.analysis.fourier.results",
+    "fourier_basis": "grokscope.analysis.fourier.basis",
+    "basis_names": "grokscope.analysis.fourier.basis",
+    "neuron_frequencies": "grokscope.analysis.fourier.basis",
+    "key_frequencies": "grokscope.analysis.fourier.basis",
+    "sum_directions": "grokscope.analysis.fourier.basis",
+    "progress_measures": "grokscope.analysis.fourier.progress_measures",
+    "gini": "grokscope.analysis.fourier.progress_measures",
+    "analyze_behavior": "grokscope.analysis.behavior.over_checkpoints",
+    "BehaviorConfig": "grokscope.analysis.behavior.over_checkpoints",
+    "BehaviorAnalysis": "grokscope.analysis.behavior.result",
+    "score_answer": "grokscope.analysis.behavior.score",
+    "ablate_run": "grokscope.analysis.ablation.over_checkpoints",
+    "plot_losses": "grokscope.analysis.fourier.progress_figures",
+    "plot_progress_measures": "grokscope.analysis.fourier.progress_figures",
+    "plot_embedding_norms": "grokscope.analysis.fourier.figures",
+    "plot_neuron_clusters": "grokscope.analysis.fourier.figures",
+    "plot_logit_spectrum": "grokscope.analysis.fourier.figures",
+    "plot_key_frequency_emergence": "grokscope.analysis.fourier.figures",
+    "write_report": "grokscope.analysis.fourier.report",
 }
 
 __all__ = list(_LAZY)

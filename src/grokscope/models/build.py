@@ -15,7 +15,9 @@ import torch
 from torch import Tensor
 
 from grokscope.models.nanogpt import freeze_biases_, nanogpt_init_, nanogpt_param_count
-from grokscope.models.presets import NANOGPT_PRESETS, PRESETS, check_preset
+from grokscope.models.grok1l.params import param_shapes
+from grokscope.models.grok1l.paths import supports
+from grokscope.models.presets import NANOGPT_PRESETS, model_kwargs
 from grokscope.tasks import Task
 
 if TYPE_CHECKING:
@@ -34,14 +36,7 @@ def tl_config(preset: str, task: Task, *, device: str = "cpu") -> "HookedTransfo
     """The ``HookedTransformerConfig`` of ``preset`` sized for ``task`` (no seed: no global RNG side effects)."""
     from transformer_lens import HookedTransformerConfig
 
-    kwargs = dict(PRESETS[check_preset(preset)])
-    return HookedTransformerConfig(
-        **kwargs,
-        d_vocab=task.d_vocab,
-        d_vocab_out=task.d_vocab_out,
-        n_ctx=task.n_ctx,
-        device=device,
-    )
+    return HookedTransformerConfig(**model_kwargs(preset, task), device=device)
 
 
 def build_model(preset: str, task: Task, *, seed: int | None = 0, device: str = "cpu") -> "HookedTransformer":
@@ -59,42 +54,21 @@ def build_model(preset: str, task: Task, *, seed: int | None = 0, device: str = 
     return model.to(device, print_details=False)
 
 
-def fused_preset(preset: str, task: Task) -> bool:
-    """Whether ``preset`` on ``task`` is a model the fused final-position step computes exactly.
-
-    The same answer as ``models.fast.supports_fast_path(tl_config(preset, task))`` (tested for
-    every preset and task), from the preset's data alone: the presets leave every other field
-    that test reads at TransformerLens's default.
-    """
-    kw = PRESETS[check_preset(preset)]
-    return (preset not in NANOGPT_PRESETS and kw["n_layers"] == 1 and kw["normalization_type"] is None
-            and kw["act_fn"] == "relu" and task.n_ctx == 3)
-
-
 def initial_params(preset: str, task: Task, *, seed: int = 0) -> dict[str, Tensor]:
     """The parameters ``build_model(preset, task, seed=seed)`` starts from, without TransformerLens.
 
-    For the presets of ``fused_preset`` (tested equal to ``build_model``'s state, bit for bit):
-    TransformerLens's "gpt2" init draws every ``W_`` tensor from N(0, (0.8 / sqrt(d_model))^2)
-    in ``named_parameters`` order from the seeded global RNG, and leaves the biases at zero.
-    Returned in that order, as plain float32 tensors.
+    For the models of :func:`grokscope.models.grok1l.paths.supports` (tested equal to
+    ``build_model``'s state, bit for bit): TransformerLens's "gpt2" init draws every ``W_`` tensor
+    from N(0, (0.8 / sqrt(d_model))^2) in ``named_parameters`` order from the seeded global RNG,
+    and leaves the biases at zero. Returned in that order, as plain float32 tensors.
     """
-    if not fused_preset(preset, task):
-        raise ValueError(f"initial_params covers the fused-step presets only, not {preset!r} on {task.name}: "
+    kw = model_kwargs(preset, task)
+    if not supports(kw):
+        raise ValueError(f"initial_params covers the 1-layer grokking model only, not {preset!r} on {task.name}: "
                          "use build_model")
-    kw = PRESETS[preset]
-    h, d, k, m = kw["n_heads"], kw["d_model"], kw["d_head"], kw["d_mlp"]
-    shapes = {
-        "embed.W_E": (task.d_vocab, d), "pos_embed.W_pos": (task.n_ctx, d),
-        "blocks.0.attn.W_Q": (h, d, k), "blocks.0.attn.W_O": (h, k, d),
-        "blocks.0.attn.b_Q": (h, k), "blocks.0.attn.b_O": (d,),
-        "blocks.0.attn.W_K": (h, d, k), "blocks.0.attn.W_V": (h, d, k),
-        "blocks.0.attn.b_K": (h, k), "blocks.0.attn.b_V": (h, k),
-        "blocks.0.mlp.W_in": (d, m), "blocks.0.mlp.b_in": (m,),
-        "blocks.0.mlp.W_out": (m, d), "blocks.0.mlp.b_out": (d,),
-        "unembed.W_U": (d, task.d_vocab_out), "unembed.b_U": (task.d_vocab_out,),
-    }
-    std = 0.8 / math.sqrt(d)
+    shapes = param_shapes(**{k: kw[k] for k in ("d_vocab", "d_vocab_out", "n_ctx", "n_heads", "d_model", "d_head",
+                                                "d_mlp")})
+    std = 0.8 / math.sqrt(kw["d_model"])
     params = {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

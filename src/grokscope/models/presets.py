@@ -4,7 +4,7 @@ The task supplies ``d_vocab``, ``d_vocab_out`` and ``n_ctx``; everything else is
 """
 
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 Preset = Literal["grok1l", "power2l", "n14", "n28", "n56", "mlt"]
 PRESET_NAMES: tuple[str, ...] = get_args(Preset)
@@ -50,3 +50,9 @@ def check_preset(name: str) -> str:
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}: choose one of {', '.join(PRESET_NAMES)}")
     return name
+
+
+def model_kwargs(preset: str, task: Any) -> dict[str, Any]:
+    """``HookedTransformerConfig`` keyword arguments of ``preset`` sized for ``task`` (its vocabularies
+    and context), without importing TransformerLens."""
+    return dict(PRESETS[check_preset(preset)], d_vocab=task.d_vocab, d_vocab_out=task.d_vocab_out, n_ctx=task.n_ctx)

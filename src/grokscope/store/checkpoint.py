@@ -1,71 +1,70 @@
-"""Atomic, verifiable files: safetensors checkpoints and JSON, never pickle.
+"""A run's checkpoints as the trainers write and resume them: parameters, resume state, manifest.
 
-Every write goes to a temporary file in the same folder, is fsynced and then ``os.replace``d
-into place, so a reader (or a resumed run) sees either the old file or the new one, whole. The
-manifest records each checkpoint's size and SHA-256, so a truncated or altered file is detected
-before it is loaded.
+Shared by the grokking trainer (``loop``) and the character-level one (``lm``). A checkpoint is
+two safetensors files, the parameters under ``ckpt/`` and the resume state (AdamW moments as
+``"{moment}.{param}"`` plus the trainer's own dot-free entries: sampler, RNG states) under
+``resume/``, committed by rewriting the manifest that points at both. Only the newest resume
+state is kept.
 """
 
-import hashlib
 import json
-import os
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 from torch import Tensor
 
-
-class CorruptCheckpointError(ValueError):
-    """A checkpoint file is missing, truncated or does not match its manifest entry."""
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a fsynced temporary file in the same folder, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; runs and reports are as readable as any file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from grokscope.store.files import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
+from grokscope.store.run import MANIFEST_FILE, METRICS_FILE
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+def save_checkpoint(path: Path, manifest: dict[str, Any], step: int, params: Mapping[str, Tensor],
+                    opt: torch.optim.Optimizer, extra: Mapping[str, Tensor]) -> dict[str, Any]:
+    """Parameters, then resume state (moments and ``extra``), then the manifest: returns the new manifest."""
+    if any("." in k for k in extra):
+        raise ValueError(f"resume-state names must not contain '.': {sorted(extra)}")
+    (path / "ckpt").mkdir(exist_ok=True)
+    (path / "resume").mkdir(exist_ok=True)
+    meta = {"step": str(step)}
+    entry = save_tensors(path / "ckpt" / f"step_{step:07d}.safetensors", params, meta) | {"step": step}
+    state = dict(extra)
+    for name, p in params.items():
+        for k, v in opt.state.get(p, {}).items():
+            state[f"{k}.{name}"] = v
+    resume_entry = save_tensors(path / "resume" / f"state_{step:07d}.safetensors", state, meta) | {"step": step}
+    old = manifest.get("resume")
+    manifest = {"checkpoints": [e for e in manifest["checkpoints"] if e["step"] < step] + [entry],
+                "resume": resume_entry}
+    write_json_atomic(path / MANIFEST_FILE, manifest)
+    if old and old["file"] != resume_entry["file"]:
+        (path / "resume" / old["file"]).unlink(missing_ok=True)
+    return manifest
 
 
-def save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> dict[str, Any]:
-    """Write ``tensors`` as safetensors atomically; returns the manifest entry (file, bytes, sha256)."""
-    data = st_save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
-    write_bytes_atomic(path, data)
-    return {"file": Path(path).name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+def load_checkpoint(path: Path, manifest: dict[str, Any], start: dict[str, Any], params: Mapping[str, Tensor],
+                    opt: torch.optim.Optimizer) -> dict[str, Tensor]:
+    """Restore parameters and moments from the checkpoint that ``start`` (a resume entry) names.
+
+    Returns the ``extra`` entries saved with them, for the trainer to restore its sampler and RNGs.
+    """
+    entry = next(e for e in manifest["checkpoints"] if e["step"] == start["step"])
+    weights = load_tensors(path / "ckpt" / entry["file"], entry)
+    state = load_tensors(path / "resume" / start["file"], start)
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(weights[name])
+    for name, p in params.items():
+        per_param = {k.split(".", 1)[0]: v.to(p.device) for k, v in state.items()
+                     if "." in k and k.split(".", 1)[1] == name}
+        if per_param:
+            opt.state[p] = per_param
+    return {k: v for k, v in state.items() if "." not in k}
 
 
-def load_tensors(path: Path, entry: dict[str, Any] | None = None, *, device: str = "cpu") -> dict[str, Tensor]:
-    """Read a safetensors file, checking size and hash against its manifest ``entry`` if given."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CorruptCheckpointError(f"{path}: cannot read ({e.strerror})") from e
-    if entry is not None:
-        if len(data) != entry["bytes"]:
-            raise CorruptCheckpointError(f"{path}: {len(data)} bytes, manifest says {entry['bytes']} (truncated?)")
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise CorruptCheckpointError(f"{path}: contents do not match the manifest's SHA-256")
-    try:
-        tensors = st_load(data)
-    except Exception as e:  # safetensors raises its own error types for malformed headers
-        raise CorruptCheckpointError(f"{path}: not a valid safetensors file ({e})") from e
-    if device != "cpu":
-        tensors = {k: v.to(device) for k, v in tensors.items()}
-    return tensors
+def rewrite_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Replace ``metrics.jsonl`` with ``rows`` (a resumed run drops the rows past its checkpoint)."""
+    write_bytes_atomic(path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+__all__ = ["load_checkpoint", "rewrite_metrics", "save_checkpoint"]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grokscope.store.checkpoint import CorruptCheckpointError, load_tensors
-from grokscope.training.lm_config import config_from_dict
+from grokscope.store.files import CorruptCheckpointError, load_tensors
+from grokscope.config.lm import config_from_dict
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -49,7 +49,7 @@ def _apply(op: str, a: int, b: int) -> int:
 
 def _generate(model: Any, prompts: list[str], vocab: CharVocab, n_new: int, s: dict[str, Any],
               generator: "torch.Generator") -> list[str]:
-    from grokscope.models.generate import generate
+    from grokscope.tasks.sampling import generate
 
     return generate(model, prompts, vocab, n_new, temperature=s["temperature"], top_k=s["top_k"],
                     generator=generator)

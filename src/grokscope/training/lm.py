@@ -28,15 +28,15 @@ from grokscope.models.build import build_model
 from grokscope.models.lm_fast import lm_logits, supports_lm_fast_path
 from grokscope.models.nanogpt import add_dropout_hooks, is_tied, optimizer_groups, sync_tied_, tie_grads_
 from grokscope.models.presets import NANOGPT_PRESETS
-from grokscope.store.checkpoint import write_json_atomic
+from grokscope.store.files import write_json_atomic
 from grokscope.store.run import (MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, read_metrics,
                                  read_run_info, run_info)
 from grokscope.tasks.text import IGNORE
-from grokscope.training.lm_config import LMRunConfig
+from grokscope.config.lm import LMRunConfig
 # The run folder rules and device choice are the grokking trainer's: one place for both trainers.
-from grokscope.training.loop import prepare_run_dir, resolve_device
+from grokscope.training.modular import prepare_run_dir, resolve_device
 from grokscope.training.schedule import cosine_lr, is_checkpoint_step
-from grokscope.training.state import load_checkpoint, rewrite_metrics, save_checkpoint
+from grokscope.store.checkpoint import load_checkpoint, rewrite_metrics, save_checkpoint
 
 Callback = Callable[[dict[str, Any]], None]
 """Called with every metrics row (plus ``"total"``: the step budget)."""

@@ -1,0 +1,336 @@
+"""The whole Fourier analysis of a run, cached in the run folder.
+
+``analyze_fourier(run)`` stacks every readable checkpoint, finds the key frequencies of the last
+one, computes the progress measures at every checkpoint (:mod:`.progress`), places the phases and
+writes the handover summary (:mod:`.phases`). The result is cached as
+``<run>/analysis/fourier.json`` (small values, measures table) and ``fourier.safetensors``
+(per-frequency arrays), never pickle. The cache is keyed by a fingerprint of ``run.json``,
+``manifest.json``, the size and mtime of every checkpoint file, the options and
+:data:`ANALYSIS_VERSION`, so it is recomputed whenever a checkpoint is added or changed.
+
+Reading a valid cache imports neither torch nor TransformerLens, so a second call is instant.
+"""
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from grokscope.analysis.fourier.phases import Phase, detect_phases, handover_summary
+
+if TYPE_CHECKING:
+    from grokscope.analysis.fourier.results import FinalSpectra, FrequencyTracks
+    from grokscope.store.run import Run
+
+ANALYSIS_VERSION = 1
+CACHE_DIR, CACHE_JSON, CACHE_ARRAYS = "analysis", "fourier.json", "fourier.safetensors"
+CYCLIC_OPS = ("add", "sub")
+# The columns shown as "final measures" in summaries.
+FINAL_COLUMNS = ("train_loss", "test_loss", "train_acc", "test_acc", "restricted_loss", "excluded_loss",
+                 "gini_embed", "gini_logit_map", "sq_weights", "sq_embed", "sq_pos_embed", "sq_attn", "sq_mlp",
+                 "sq_unembed")
+
+
+@dataclass(frozen=True, eq=False)
+class FourierAnalysis:
+    """Everything the Fourier analysis found about one run (see :func:`analyze_fourier`).
+
+    ``measures``: one row per analysed checkpoint (index ``step``); ``skipped``: unreadable
+    checkpoints with the reason; ``checks``: the key frequencies' share of the Fourier energy of
+    ``W_E`` and ``W_L`` and the frequencies strong in each (a weights-only cross-check).
+    """
+
+    run: str
+    path: str
+    task: str
+    p: int
+    op: str
+    n_train: int
+    key_frequencies: list[int]
+    measures: pd.DataFrame
+    phases: tuple[Phase, ...]
+    handover: str
+    tracks: "FrequencyTracks"
+    final: "FinalSpectra"
+    checks: dict[str, Any]
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    cached: bool = False
+    fingerprint: str = ""
+
+    @property
+    def steps(self) -> list[int]:
+        return [int(s) for s in self.measures.index]
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary: key frequencies, phases, final measures, handover, skipped steps."""
+        last = self.measures.iloc[-1]
+        return {
+            "run": self.run, "path": self.path, "task": self.task, "p": self.p,
+            "checkpoints": len(self.measures), "first_step": self.steps[0], "last_step": self.steps[-1],
+            "key_frequencies": list(self.key_frequencies),
+            "phases": [ph.to_dict() for ph in self.phases],
+            "final": {"step": self.steps[-1], **{c: _finite(last[c]) for c in FINAL_COLUMNS if c in last}},
+            "checks": self.checks,
+            "handover": self.handover,
+            "skipped": [{"step": s, "reason": r} for s, r in self.skipped],
+            "cached": self.cached, "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+def _finite(x: Any) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def is_run_dir(path: Path) -> bool:
+    """Same test as :func:`grokscope.store.run.is_run_dir`, without importing torch."""
+    return (Path(path) / "run.json").is_file()
+
+
+def run_dirs(path: str | Path) -> list[Path]:
+    """The run folder ``path`` itself, or the run folders directly inside it, sorted by name."""
+    path = Path(path)
+    if is_run_dir(path):
+        return [path]
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path} is not a folder")
+    runs = sorted(p for p in path.iterdir() if is_run_dir(p))
+    if not runs:
+        raise ValueError(f"no runs in {path}: train one with grokscope train --out {path}")
+    return runs
+
+
+def check_cyclic(op: str, task_name: str) -> None:
+    if op not in CYCLIC_OPS:
+        raise ValueError(f"{task_name} has no cyclic group structure for the Fourier analysis "
+                         f"(op {op!r}): it needs op add or sub")
+
+
+def fingerprint(run_dir: Path, options: dict[str, Any]) -> str:
+    """Changes when the run's config, manifest, any checkpoint file, the options or the analysis code change."""
+    h = hashlib.sha256(f"grokscope-fourier-{ANALYSIS_VERSION}".encode())
+    h.update(_code_hash())
+    h.update(json.dumps(options, sort_keys=True).encode())
+    for name in ("run.json", "manifest.json"):
+        try:
+            h.update((run_dir / name).read_bytes())
+        except FileNotFoundError:
+            h.update(b"missing")
+    try:
+        entries = json.loads((run_dir / "manifest.json").read_text()).get("checkpoints", [])
+    except (FileNotFoundError, json.JSONDecodeError):
+        entries = []
+    for e in entries:
+        f = run_dir / "ckpt" / str(e.get("file"))
+        st = f.stat() if f.exists() else None
+        h.update(f"{e.get('file')}:{st.st_size if st else -1}:{st.st_mtime_ns if st else -1}".encode())
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _code_hash() -> bytes:
+    # The analysis code itself is part of the key: editing a rule must not serve stale results.
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for name in ("fourier.py", "grid.py", "progress.py", "phases.py", "results.py", "pipeline.py"):
+        h.update((here / name).read_bytes())
+    return h.digest()
+
+
+def _options(key_freqs: list[int] | None) -> dict[str, Any]:
+    from grokscope.analysis.fourier.phases import PhaseRule
+    from grokscope.analysis.fourier.results import KeyFrequencyRule
+
+    return {"key_freqs": key_freqs, "rule": asdict(KeyFrequencyRule()), "phases": asdict(PhaseRule())}
+
+
+def analyze_fourier(run: "Run | str | Path", *, p: int | None = None, key_freqs: list[int] | None = None,
+                    use_cache: bool = True, progress: Callable[[int, int], None] | None = None) -> FourierAnalysis:
+    """The Fourier analysis of a run of the 1-layer model on ``a + b`` (or ``a - b``) mod p.
+
+    ``p`` (optional) must match the run's task and checkpoints; ``key_freqs`` overrides the
+    automatic key frequencies. Raises ``ValueError`` for a task without cyclic structure, a
+    model other than the 1-layer ReLU one, a ``p`` that does not fit the checkpoints, or a run
+    without a single readable checkpoint. Unreadable checkpoints among good ones are skipped and
+    listed in ``FourierAnalysis.skipped``. The process is left as it was found: for the command
+    line's speed, call it inside ``grokscope.runtime.speed_settings()``.
+    """
+    run_dir = Path(run) if isinstance(run, (str, Path)) else run.path
+    if not is_run_dir(run_dir):
+        raise ValueError(f"{run_dir} is not a grokscope run (no run.json)")
+    task = _task_info(run_dir)
+    check_cyclic(task["op"], run_dir.name)
+    if p is not None and p != task["p"]:
+        vocab = _checkpoint_vocabulary(run_dir)
+        seen = f"; its checkpoints have {vocab[0]} input tokens and {vocab[1]} output classes" if vocab else ""
+        raise ValueError(f"p={p} does not match {run_dir.name}: its task has p={task['p']}{seen} "
+                         f"(pass --p {task['p']} or leave it out)")
+    options = _options(key_freqs)  # p is the task's: checked above
+    key = fingerprint(run_dir, options)
+    if use_cache:
+        hit = load_cached(run_dir, key)
+        if hit is not None:
+            return hit
+    result = replace(_compute(run_dir, p=p, key_freqs=key_freqs, progress=progress), fingerprint=key)
+    try:
+        save_cache(result, run_dir, key)
+    except OSError:
+        pass  # a read-only run folder: the analysis is still returned, just not cached
+    return result
+
+
+def _task_info(run_dir: Path) -> dict[str, Any]:
+    try:
+        task = json.loads((run_dir / "run.json").read_text())["config"]["task"]
+        return {"p": int(task["p"]), "op": str(task.get("op", "add"))}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{run_dir / 'run.json'} is unreadable: {e}") from e
+
+
+def _checkpoint_vocabulary(run_dir: Path) -> tuple[int, int] | None:
+    """(input tokens, output classes) from the first checkpoint's safetensors header, without torch."""
+    import struct
+
+    from grokscope.models.grok1l.names import STATE_NAMES
+
+    try:
+        entry = json.loads((run_dir / "manifest.json").read_text())["checkpoints"][0]
+        with open(run_dir / "ckpt" / entry["file"], "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+        return header[STATE_NAMES["W_E"]]["shape"][0], header[STATE_NAMES["W_U"]]["shape"][1]
+    except (OSError, ValueError, KeyError, IndexError, struct.error):
+        return None
+
+
+def _compute(run_dir: Path, *, p: int | None, key_freqs: list[int] | None,
+             progress: Callable[[int, int], None] | None) -> FourierAnalysis:
+    import torch
+
+    from grokscope.analysis.fourier.basis import energy_share, strong_frequencies
+    from grokscope.analysis.fourier.progress_measures import check_vocabulary, progress_measures
+    from grokscope.models.grok1l.params import as_params
+    from grokscope.models.grok1l.paths import supports
+    from grokscope.models.presets import model_kwargs
+    from grokscope.store.run import Run
+
+    t0 = time.perf_counter()
+    run = Run(run_dir)
+    task = run.task
+    check_cyclic(task.op, task.name)
+    if not supports(model_kwargs(run.config.preset, task)):
+        raise ValueError(f"{run.name}: the Fourier analysis needs the 1-layer ReLU model without LayerNorm "
+                         f"(preset grok1l), not {run.config.preset!r}")
+    if not run.steps:
+        raise ValueError(f"{run.name} has no checkpoints yet")
+    stack = run.stack()
+    if not stack.steps:
+        reasons = "; ".join(f"step {s}: {r}" for s, r in stack.skipped[:3])
+        raise ValueError(f"{run.name}: no readable checkpoint ({reasons})")
+    p = task.p if p is None else p
+    check_vocabulary(as_params(stack.params), p)
+    if p != task.p:
+        raise ValueError(f"p={p} does not match the run's task {task.name}")
+    data = task.dataset()
+    if len(data.a) != p * p:
+        raise ValueError(f"{task.name}: the analysis needs all p^2 pairs")
+    with torch.inference_mode():
+        pm = progress_measures(stack.steps, stack.params, p, data.labels, data.train_idx, data.test_idx, op=task.op,
+                               key_freqs=key_freqs, progress=progress)
+    keys = pm.key_frequencies
+    phases = detect_phases(pm.measures, has_key_frequencies=bool(keys))
+    handover = handover_summary(pm.measures, phases, keys, p=p, n_train=len(data.train_idx))
+    e_norms = torch.from_numpy(pm.tracks.embed_norms[-1])
+    l_norms = torch.from_numpy(pm.tracks.logit_map_norms[-1])
+    checks = {
+        "embed_share": float(energy_share(e_norms, keys)) if keys else 0.0,
+        "logit_map_share": float(energy_share(l_norms, keys)) if keys else 0.0,
+        "embed_strong": strong_frequencies(e_norms),
+        "logit_map_strong": strong_frequencies(l_norms),
+    }
+    return FourierAnalysis(
+        run=run.name, path=str(run.path), task=task.name, p=p, op=task.op, n_train=len(data.train_idx),
+        key_frequencies=keys, measures=pm.measures, phases=phases, handover=handover, tracks=pm.tracks,
+        final=pm.final, checks=checks, skipped=list(stack.skipped), elapsed_s=time.perf_counter() - t0,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache: JSON for the small things and the measures, safetensors (numpy) for the arrays.
+
+_TRACK_ARRAYS = ("neuron_clusters", "neuron_share", "embed_norms", "logit_map_norms", "logit_share", "key_mask")
+_FINAL_ARRAYS = ("embed_components", "logit_map_components", "neuron_fve", "neuron_variance", "logit_spectrum")
+
+
+def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
+    from safetensors.numpy import save
+
+    from grokscope.store.files import write_bytes_atomic
+
+    folder = Path(run_dir) / CACHE_DIR
+    folder.mkdir(exist_ok=True)
+    arrays = {f"tracks.{n}": np.ascontiguousarray(getattr(result.tracks, n)) for n in _TRACK_ARRAYS}
+    arrays |= {f"final.{n}": np.ascontiguousarray(getattr(result.final, n)) for n in _FINAL_ARRAYS}
+    blob = save(arrays, metadata={"fingerprint": key})
+    meta = {
+        "fingerprint": key, "version": ANALYSIS_VERSION,
+        "arrays_sha256": hashlib.sha256(blob).hexdigest(),
+        "run": result.run, "path": result.path, "task": result.task, "p": result.p, "op": result.op,
+        "n_train": result.n_train, "key_frequencies": result.key_frequencies,
+        "phases": [ph.to_dict() for ph in result.phases], "handover": result.handover, "checks": result.checks,
+        "skipped": [[s, r] for s, r in result.skipped], "elapsed_s": result.elapsed_s,
+        "final_step": result.final.step,
+        "measures": {"step": result.steps, **{c: result.measures[c].tolist() for c in result.measures.columns}},
+    }
+    # Arrays first, then the JSON that points at them (by hash): a torn write is a cache miss.
+    write_bytes_atomic(folder / CACHE_ARRAYS, blob)
+    write_bytes_atomic(folder / CACHE_JSON, json.dumps(meta).encode())
+
+
+def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis | None:
+    """The cached analysis of ``run_dir`` if it is there, whole, and (when ``key`` is given) current."""
+    from safetensors.numpy import load
+
+    from grokscope.analysis.fourier.results import FinalSpectra, FrequencyTracks
+
+    folder = Path(run_dir) / CACHE_DIR
+    try:
+        meta = json.loads((folder / CACHE_JSON).read_text())
+        blob = (folder / CACHE_ARRAYS).read_bytes()
+    except (OSError, json.JSONDecodeError):
+        return None
+    if meta.get("version") != ANALYSIS_VERSION or (key is not None and meta.get("fingerprint") != key):
+        return None
+    if hashlib.sha256(blob).hexdigest() != meta.get("arrays_sha256"):
+        return None
+    try:
+        arrays = load(blob)
+        cols = dict(meta["measures"])
+        steps = cols.pop("step")
+        measures = pd.DataFrame(cols, index=pd.Index(steps, name="step"))
+        tracks = FrequencyTracks(steps=list(steps), **{n: arrays[f"tracks.{n}"] for n in _TRACK_ARRAYS})
+        final = FinalSpectra(step=meta["final_step"], **{n: arrays[f"final.{n}"] for n in _FINAL_ARRAYS})
+        return FourierAnalysis(
+            run=meta["run"], path=str(Path(run_dir)), task=meta["task"], p=meta["p"], op=meta["op"],
+            n_train=meta["n_train"], key_frequencies=meta["key_frequencies"], measures=measures,
+            phases=tuple(Phase(**ph) for ph in meta["phases"]), handover=meta["handover"], tracks=tracks,
+            final=final, checks=meta["checks"], skipped=[(int(s), str(r)) for s, r in meta["skipped"]],
+            elapsed_s=meta["elapsed_s"], cached=True, fingerprint=meta["fingerprint"],
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+__all__ = ["ANALYSIS_VERSION", "FourierAnalysis", "analyze_fourier", "check_cyclic", "fingerprint", "load_cached",
+           "run_dirs", "save_cache"]

@@ -1,0 +1,23 @@
+"""Big scratch buffers kept from one call to the next (the analyses' per-checkpoint passes)."""
+
+import torch
+from torch import Tensor
+
+
+class Workspace:
+    """Big buffers reused from one call to the next.
+
+    On this VM a fresh 20 MB tensor costs ~10 ms of page faults before any arithmetic, and a
+    checkpoint needs several: reusing them made the whole analysis ~25% faster. Results built in
+    a workspace are overwritten by the next call that uses it.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
+            buf = torch.empty(shape, dtype=like.dtype, device=like.device)
+            self._buffers[name] = buf
+        return buf
