@@ -3,7 +3,7 @@
     python analyses/blog_failures.py           # word ops 0..999, power2l, 3,000 steps (CPU: ~15 min)
     python analyses/blog_failures.py --tiny    # operands 0..20 in seconds (the test suite runs this)
 
-The blog (``../shared/seeds/000_…``, ``001_…``) fine-tunes DistilGPT-2 on ``SUM 568 390``,
+The blog post fine-tunes DistilGPT-2 on ``SUM 568 390``,
 ``SUBTRACT 190 498``, ``MULTIPLY 974 915``, ``DIVIDE 845 79`` and finds exact match hides what the
 model knows: the operation, sign and magnitude, the first digits, but no stop. Its weights cannot
 be downloaded here, so this trains a small transformer from scratch (``grokscope train --task
@@ -30,7 +30,8 @@ from grokscope.analysis.behavior.score import score_answer
 from grokscope.analysis.behavior.report import gap_sentence, write_report
 from grokscope.tasks.word_ops import WordOpsTask
 from grokscope.tasks.word_ops_blog import BLOG_OUTPUTS
-from grokscope.training.lm import train_lm
+from grokscope.training.callbacks import ProgressBar
+from grokscope.training.train import train
 from grokscope.config.lm import WORD_OPS_PRESET, WORD_OPS_TRAIN, LMRunConfig, LMTrainConfig
 
 SETTINGS = {
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"training {config.task.name} ({config.preset}, {config.train.steps} steps) into {args.runs} "
           "(an identical finished run is reused)", flush=True)
-    run = train_lm(config, args.runs, device=args.device, progress=not args.tiny)
+    run = train(config, args.runs, device=args.device, callbacks=[] if args.tiny else [ProgressBar()])
     ba = analyze_behavior(run, config=bconfig)
     args.out.mkdir(parents=True, exist_ok=True)
     report = write_report(ba, args.out / f"{run.name}.html")

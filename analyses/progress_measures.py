@@ -26,7 +26,7 @@ from grokscope.analysis.fourier.pipeline import analyze_fourier
 from grokscope.analysis.fourier.report import write_report
 from grokscope.tasks import ModularTask
 from grokscope.config.modular import RunConfig, TrainConfig
-from grokscope.training.modular import train
+from grokscope.training.train import train
 
 SETTINGS = {
     "nanda113": RunConfig(task=ModularTask(p=113, frac=0.3, seed=0), preset="grok1l", seed=0,

@@ -32,7 +32,7 @@ import torch
 
 from grokscope.models.build import count_params, count_params_nanogpt
 from grokscope.tasks import CapitalsTask, CharArithTask, JointTask
-from grokscope.training.lm import train_lm
+from grokscope.training.train import train as train_run
 from grokscope.config.lm import LMRunConfig, LMTrainConfig, default_train
 
 PRESETS = ("n14", "n28", "n56", "mlt")
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 print(f"[{name}] {config.train.steps} steps (identical finished run in {args.runs} is reused)",
                       flush=True)
-                run = train_lm(config, args.runs, name=name, device=args.device, progress=False)
+                run = train_run(config, args.runs, name=name, device=args.device)
                 runs[(task, preset, cond)] = run
                 results[(task, preset, cond)] = summarize(run, task, reduced is not None)
                 print(f"[{name}] done in {time.perf_counter() - t0:.0f} s: "

@@ -20,7 +20,7 @@ import torch
 
 from grokscope.tasks import ModularTask
 from grokscope.config.modular import RunConfig, TrainConfig
-from grokscope.training.modular import train
+from grokscope.training.train import train
 from train_speed import PlainLoop, machine_line
 
 

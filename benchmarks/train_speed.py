@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from grokscope.models.build import build_model
 from grokscope.tasks import ModularTask
 from grokscope.config.modular import RunConfig, TrainConfig
-from grokscope.training.modular import train
+from grokscope.training.train import train
 
 
 class PlainLoop:

@@ -10,7 +10,6 @@ several runs, ``--out report.html`` becomes ``report-<run>.html`` for each.
 """
 
 import json
-import shutil
 import textwrap
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -103,30 +102,15 @@ def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: b
 
 
 def _write_report(fa, out: Path | None) -> Path:
-    """Render the report once per analysis: a cached copy lives beside the cached analysis."""
-    from grokscope.analysis.fourier.pipeline import CACHE_DIR
+    """The report, rendered once per analysis (the library keeps a copy beside the cached analysis)."""
+    from grokscope.analysis.fourier.report import cached_report_path, write_report_cached
 
-    cached = Path(fa.path) / CACHE_DIR / "report.html"
-    stamp = cached.with_name("report.key")
-    fresh = cached.exists() and stamp.exists() and stamp.read_text() == fa.fingerprint
-    target = out if out is not None else cached
-    if not fresh:
-        from grokscope.analysis.fourier.report import write_report
-
-        try:
-            write_report(fa, cached)
-            stamp.write_text(fa.fingerprint)
-        except OSError:  # read-only run folder: render straight to the target
-            if out is None:
-                raise ValueError(f"cannot write the report into {cached.parent}: pass --out FILE") from None
-            return write_report(fa, out)
-    if target != cached:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cached, target)
-        except OSError as e:
-            raise ValueError(f"cannot write the report to {target} ({e.strerror}): choose a writable --out") from e
-    return target
+    try:
+        return write_report_cached(fa, out)
+    except OSError as e:
+        if out is None:
+            raise ValueError(f"cannot write the report into {cached_report_path(fa).parent}: pass --out FILE") from None
+        raise ValueError(f"cannot write the report to {out} ({e.strerror}): choose a writable --out") from e
 
 
 def _g(x: float | None) -> str:

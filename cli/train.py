@@ -1,13 +1,13 @@
 """``grokscope train``: train a run with dense checkpoints, or resume one."""
 
 import os
-from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from grokscope.cli.errors import exits_on_user_error, info
+from grokscope.runtime import speed_settings
 
 app = typer.Typer()
 
@@ -55,61 +55,58 @@ def train_cmd(
     nanoGPT-style language model instead, with the paper's settings by default; wordops trains the
     blog setting's 2-layer model (lr 1e-3, 3,000 steps). --steps scales the warm-up and decay.
     """
-    from grokscope.cli.train_lm import is_lm_request, train_lm_cmd
-
-    if is_lm_request(task, resume):
-        train_lm_cmd(task=task, preset=preset, seed=seed, steps=steps, lr=lr, weight_decay=weight_decay,
-                     batch_size=batch_size, eval_every=eval_every, ckpt_every=ckpt_every, out=out, name=name,
-                     resume=resume, device=device, quiet=quiet, block_size=block_size, dropout=dropout,
-                     facts_file=facts_file, modular_only={"op": op, "frac": frac, "stop_after_grok": stop_after_grok},
-                     word_ops={"ops": ops, "operands": operands, "decimals": decimals, "n_train": n_train,
-                               "n_test": n_test}, init_from=init_from, warmup=warmup, min_lr=min_lr)
-        return
-    for flag, v in (("--block-size", block_size), ("--dropout", dropout), ("--warmup", warmup), ("--min-lr", min_lr),
-                    ("--facts-file", facts_file),
-                    ("--ops", ops), ("--operands", operands), ("--decimals", decimals), ("--n-train", n_train),
-                    ("--n-test", n_test), ("--init-from", init_from)):
-        if v is not None:
-            raise ValueError(f"{flag} applies to character-level tasks (arith, capitals, joint) only")
-    from grokscope.tasks import get_task
-    from grokscope.config.modular import RunConfig, TrainConfig
-
-    after = None if stop_after_grok == -1 else stop_after_grok
-    train_opts = {"steps": steps, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
-                  "eval_every": eval_every, "ckpt_every": ckpt_every}
-    given = {k: v for k, v in train_opts.items() if v is not None}
+    task_options = {"op": op, "frac": frac, "block_size": block_size, "facts_file": facts_file, "ops": ops,
+                    "operands": operands, "decimals": decimals, "n_train": n_train, "n_test": n_test}
+    train_options = {"steps": steps, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size,
+                     "eval_every": eval_every, "ckpt_every": ckpt_every, "dropout": dropout, "warmup": warmup,
+                     "min_lr": min_lr}
     if stop_after_grok is not None:
-        given["stop_after_grok"] = after
-
+        train_options["stop_after_grok"] = None if stop_after_grok == -1 else stop_after_grok
+    callbacks = [] if quiet else [_bar()]
     if resume is not None:
-        from grokscope.store.run import Run  # imports torch: only once the arguments are known good
-
-        run = Run(resume)  # NotARunError (a ValueError) if it is not one
-        asked = {"seed": seed, "preset": preset, "task.frac": frac, "task.op": op}
-        if task is not None:
-            t = get_task(task, op=op)
-            asked |= {"task.p": t.p, "task.op": t.op}
-        current = {"seed": run.config.seed, "preset": run.config.preset, "task.frac": run.task.frac,
-                   "task.op": run.task.op, "task.p": run.task.p}
-        current |= {f.name: getattr(run.config.train, f.name) for f in fields(TrainConfig)}
-        asked |= {k: v for k, v in given.items() if k not in ("steps", "stop_after_grok")}
-        for k, v in asked.items():
-            if v is not None and v != current[k]:
-                raise ValueError(f"--resume {resume}: run has {k}={current[k]!r} but you asked for {v!r}; "
-                                 "drop the flag or start a new run with --name")
-        from grokscope.training.modular import resume as resume_run
-
-        _report(resume_run(resume, steps=steps, stop_after_grok=after if stop_after_grok is not None else "keep",
-                           device=device, callbacks=_progress(quiet, run.config.train.steps if steps is None else steps)))
+        _resume(resume, task=task, seed=seed, preset=preset, task_options=task_options, train_options=train_options,
+                init_from=init_from, device=device, callbacks=callbacks)
         return
+    from grokscope.config import make_config
+    from grokscope.tasks import is_text_task, make_task
 
-    config = RunConfig(task=get_task(task or "mod97", op=op, frac=0.3 if frac is None else frac,
-                                     seed=seed or 0),
-                       preset=preset or "grok1l", seed=seed or 0, train=TrainConfig(**given))
+    t = make_task(task or "mod97", seed=seed, **task_options)
+    given = {k: v for k, v in train_options.items() if v is not None or k == "stop_after_grok"}
+    if init_from is not None and not is_text_task(t):
+        raise ValueError("--init-from applies to character-level tasks (arith, capitals, joint, wordops) only")
+    make_config(t, preset=preset, seed=seed, **given)  # every argument checked before any heavy import
     _check_writable(out)
-    from grokscope.training.modular import train
+    from grokscope.api import train
 
-    _report(train(config, out, name=name, device=device, callbacks=_progress(quiet, config.train.steps)))
+    with speed_settings():
+        _report(train(task or "mod97", out=out, name=name, device=device, preset=preset, seed=seed,
+                      init_from=init_from, callbacks=callbacks, progress=False,
+                      **{k: v for k, v in task_options.items() if v is not None}, **given))
+
+
+def _resume(path: Path, *, task: str | None, seed: int | None, preset: str | None, task_options: dict[str, Any],
+            train_options: dict[str, Any], init_from: Path | None, device: str, callbacks: list[Any]) -> None:
+    """``--resume``: the flags given must agree with the run (checked by the library, before any write)."""
+    from grokscope.tasks import make_task
+
+    wordops = {k: task_options[k] for k in ("ops", "operands", "decimals", "n_train", "n_test")}
+    if any(v is not None for v in wordops.values()) or init_from is not None:
+        raise ValueError(f"--resume {path} continues a run as it was: drop the task options and --init-from")
+    expect: dict[str, Any] = {"seed": seed, "preset": preset, "task.frac": task_options["frac"],
+                              "task.op": task_options["op"], "task.block_size": task_options["block_size"]}
+    if task is not None:
+        t = make_task(task, op=task_options["op"])
+        kind = t.to_dict()["kind"]
+        expect |= {"task.kind": kind} | ({"task.p": t.p, "task.op": t.op} if kind == "modular" else
+                                         {"task.name": t.name})
+    endpoint = {k: train_options.pop(k) for k in ("steps", "stop_after_grok") if k in train_options}
+    expect |= {f"train.{k}": v for k, v in train_options.items()}
+    from grokscope.training.train import KEEP, resume
+
+    with speed_settings():
+        _report(resume(path, steps=endpoint.get("steps"), stop_after_grok=endpoint.get("stop_after_grok", KEEP),
+                       device=device, callbacks=callbacks,
+                       expect={k: v for k, v in expect.items() if v is not None}))
 
 
 def _check_writable(out: Path) -> None:
@@ -120,25 +117,26 @@ def _check_writable(out: Path) -> None:
         raise ValueError(f"cannot write to {out}: choose a writable --out")
 
 
-def _progress(quiet: bool, total: int) -> list[Any]:
-    if quiet:
-        return []
-    from tqdm import tqdm
+def _bar() -> Any:
+    from grokscope.training.callbacks import ProgressBar
 
-    bars: list[Any] = []  # created on the first row, so an early error prints no empty bar
-
-    def update(row: dict[str, Any]) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, initial=row["step"], unit="step", dynamic_ncols=True, mininterval=0.5))
-        bar = bars[0]
-        bar.update(row["step"] - bar.n)
-        bar.set_postfix_str(f"loss {row['train_loss']:.2e}/{row['test_loss']:.2e} "
-                            f"acc {row['train_acc']:.3f}/{row['test_acc']:.3f}", refresh=False)
-
-    return [update]
+    return ProgressBar()
 
 
 def _report(run: Any) -> None:
-    s = run.summary()
-    info(f"{run.path}: {s['steps']} steps, {s['checkpoints']} checkpoints; train acc 99% at step "
-         f"{s['train_99']}, test acc 99% at step {s['test_99']} (final test acc {s['test_acc']:.4f})")
+    rows = run.metrics_rows()
+    last = rows[-1] if rows else {}
+    if not run.is_lm:
+        s = run.summary()
+        test_99 = "not reached" if s["test_99"] is None else f"at step {s['test_99']}"
+        train_99 = "not reached" if s["train_99"] is None else f"at step {s['train_99']}"
+        info(f"{run.path}: {s['steps']} steps, {s['checkpoints']} checkpoints; train acc 99% {train_99}, "
+             f"test acc 99% {test_99} (final test acc {s['test_acc']:.4f})")
+        return
+    best = run.best_step
+    best_row = next((r for r in rows if r["step"] == best), {})
+    line = (f"{run.path}: {last.get('step')} steps, {len(run.steps)} checkpoints; final val loss "
+            f"{last.get('val_loss', float('nan')):.4f}")
+    if "score" in last:  # tasks without a combined score (wordops) keep no best checkpoint
+        line += f", score {last['score']:.4f}; best score {best_row.get('score', float('nan')):.4f} at step {best}"
+    info(line)

@@ -8,7 +8,7 @@ import torch
 
 from grokscope.models.build import build_model
 from grokscope.tasks import ModularTask
-from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.config import RunConfig, TrainConfig
 
 
 def tiny_config(*, p: int = 13, frac: float = 0.3, preset: str = "grok1l", seed: int = 0, **train) -> RunConfig:
@@ -38,3 +38,18 @@ def random_float64_model(p: int, seed: int):
         for param in model.parameters():
             param.copy_(torch.randn(param.shape, generator=gen, dtype=torch.float64) * 0.5)
     return task, model
+
+
+TINY_STEPS = 800
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """a+b mod 23, 80% of pairs for training: memorizes, groks by step ~600, stops at 800 (~5 s, once per session).
+
+    Shared by the analysis tests, the commands that analyse a run and the reproduction scripts.
+    """
+    from grokscope.training.train import train
+
+    return train(tiny_config(p=23, frac=0.8, steps=TINY_STEPS, eval_every=20, ckpt_every=20),
+                 tmp_path_factory.mktemp("runs"), device="cpu")

@@ -10,23 +10,26 @@ The heavy parts (torch, TransformerLens) load on first use, so ``import grokscop
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+from grokscope.version import __version__
 
 _LAZY = {
     "get_task": "grokscope.tasks",
     "ModularTask": "grokscope.tasks",
     "PRESETS": "grokscope.models.presets",
-    "RunConfig": "grokscope.config.modular",
-    "TrainConfig": "grokscope.config.modular",
+    "RunConfig": "grokscope.config",
+    "TrainConfig": "grokscope.config",
+    "LMTrainConfig": "grokscope.config",
+    "make_config": "grokscope.config",
     "train": "grokscope.api",
-    "resume": "grokscope.training.modular",
+    "resume": "grokscope.api",
+    "ProgressBar": "grokscope.training.callbacks",
+    "speed_settings": "grokscope.runtime",
     "Run": "grokscope.store.run",
     "load_run": "grokscope.store.run",
     "find_runs": "grokscope.store.run",
     "build_model": "grokscope.models.build",
     "get_char_task": "grokscope.tasks",
-    "LMRunConfig": "grokscope.config.lm",
-    "train_lm": "grokscope.training.lm",
+    "LMRunConfig": "grokscope.config",
     "analyze_fourier": "grokscope.analysis.fourier.pipeline",
     "analyze_behavior": "grokscope.analysis.behavior.over_checkpoints",
     "score_answer": "grokscope.analysis.behavior.score",

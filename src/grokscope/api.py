@@ -1,22 +1,62 @@
-"""Notebook entry points with keyword arguments instead of config objects."""
+"""Notebook entry points: keyword arguments instead of config objects.
 
+>>> import grokscope as gs
+>>> run = gs.train("mod97", steps=3000, stop_after_grok=None)   # doctest: +SKIP
+>>> run = gs.train("arith", steps=2000)                          # doctest: +SKIP
+"""
+
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from grokscope.config import LMRunConfig, RunConfig, make_config
 from grokscope.store.run import Run
-from grokscope.tasks import get_task
-from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.tasks import CHAR_OPTIONS, MODULAR_OPTIONS, WORD_OPS_OPTIONS, is_text_task, make_task
+from grokscope.training.callbacks import Callback, ProgressBar
+
+TASK_OPTIONS = (*MODULAR_OPTIONS, *CHAR_OPTIONS, *WORD_OPS_OPTIONS)
 
 
-def train(task: str = "mod97", *, preset: str = "grok1l", seed: int = 0, frac: float = 0.3, op: str | None = None,
-          out: str | Path = "checkpoints", name: str | None = None, device: str = "auto", callbacks=(),
-          **train_kwargs: Any) -> Run:
-    """Train a run and return it, e.g. ``gs.train("mod97", steps=3000, stop_after_grok=None)``.
+def train(task: "str | RunConfig | LMRunConfig" = "mod97", *, out: str | Path = "checkpoints", name: str | None = None, device: str = "auto",
+          preset: str | None = None, seed: int | None = None, init_from: str | Path | None = None,
+          callbacks: Sequence[Callback] = (), progress: bool = True, **options: Any) -> Run:
+    """Train a run of any task and return it (a folder that already holds this run is continued).
 
-    ``train_kwargs`` are :class:`TrainConfig` fields (steps, lr, weight_decay, batch_size, ...).
+    ``task`` is a task name, or a whole run config (then no other option is taken from here).
+    ``options`` are the task's (``op``, ``frac`` for ``mod<p>``; ``block_size``, ``facts_file``;
+    ``ops``, ``operands``, ``decimals``, ``n_train``, ``n_test`` for ``wordops``) and the train
+    config's fields (``steps``, ``lr``, ``weight_decay``, ``stop_after_grok``, ``warmup``, ...).
+    Defaults are the task kind's, as on the command line. ``init_from`` (character-level tasks):
+    a TransformerLens model folder to start from. ``progress`` shows a bar (a widget in Jupyter).
     """
-    from grokscope.training.modular import train as _train
+    from grokscope.training.train import train as train_config
 
-    config = RunConfig(task=get_task(task, op=op, frac=frac, seed=seed), preset=preset, seed=seed,
-                       train=TrainConfig(**train_kwargs))
-    return _train(config, out, name=name, device=device, callbacks=callbacks)
+    bars = [ProgressBar()] if progress else []
+    if not isinstance(task, str):
+        if options or preset is not None or seed is not None or init_from is not None:
+            raise ValueError("train(config) takes the config as it is: set options in the config instead")
+        return train_config(task, out, name=name, device=device, callbacks=[*callbacks, *bars])
+    task_options = {k: options.pop(k) for k in TASK_OPTIONS if k in options}
+    t = make_task(task, seed=seed, **task_options)
+    init_state = None
+    if init_from is not None:
+        if not is_text_task(t):
+            raise ValueError("--init-from applies to character-level tasks (arith, capitals, joint, wordops) only")
+        from grokscope.models.init_from import init_state as read_init
+
+        preset, init_state = read_init(init_from, preset, t)
+    config = make_config(t, preset=preset, seed=seed, **options)
+    return train_config(config, out, name=name, device=device, callbacks=[*callbacks, *bars], init_state=init_state)
+
+
+def resume(run: str | Path | Run, *, steps: int | None = None, device: str = "auto",
+           callbacks: Sequence[Callback] = (), progress: bool = True, **kwargs: Any) -> Run:
+    """Continue a run from its newest checkpoint; ``steps`` (and ``stop_after_grok``) may move its end."""
+    from grokscope.training.train import resume as resume_run
+
+    path = run.path if isinstance(run, Run) else Path(run)
+    bars = [ProgressBar()] if progress else []
+    return resume_run(path, steps=steps, device=device, callbacks=[*callbacks, *bars], **kwargs)
+
+
+__all__ = ["resume", "train"]

@@ -2,7 +2,8 @@
 
 Each checkpoint goes into a ``HookedTransformer`` (``Run.model``), ``run_with_cache`` runs on all
 ``p^2`` token rows, and every measure is computed with explicit loops in numpy from the
-definitions in ``../shared/reference/progress-measures.md``. Nothing here is shared with
+definitions of Nanda et al. 2023 ("Progress measures for grokking via mechanistic
+interpretability"). Nothing here is shared with
 ``grokscope.analysis``: it is the yardstick the vectorized code is tested against (and the
 "plain loop" of ``benchmarks/analysis_speed.py``).
 """

@@ -2,14 +2,15 @@
 
 import plotly.graph_objects as go
 
-from grokscope.analysis.report_page import figure_sections, html_page, summary_section, write_page
+from grokscope.analysis.report_page import CSS, figure_sections, html_page, summary_section, write_page
 
 
 def test_page_inlines_plotly_once_and_is_written_whole(tmp_path):
     figs = {f"figure {i}": go.Figure(go.Scatter(x=[0, 1], y=[i, i + 1])) for i in range(3)}
     sections = figure_sections(figs, id_prefix="t")
     assert len(sections) == 3 and all(f"id=\"t{i}\"" in s for i, s in enumerate(sections))
-    page = html_page("a <run>", "body {}", [*sections, summary_section({"note": "<b>"})])
+    page = html_page("a <run>", [*sections, summary_section({"note": "<b>"})], extra_css=".box { color: red; }")
+    assert f"<style>{CSS}.box {{ color: red; }}</style>" in page  # the shared style, then the report's own
     assert page.startswith("<!DOCTYPE html>") and page.endswith("</body></html>")
     assert "<title>a &lt;run&gt;</title>" in page and "&lt;b&gt;" in page
     assert sum("plotly.js v" in s for s in sections) == 1  # the library in the first figure only

@@ -110,6 +110,16 @@ def test_folder_with_a_good_and_a_bad_run(runs):
     assert (runs / "r-mod23-grok1l-f0.8-s0.html").is_file()
 
 
+def test_run_folder_that_cannot_hold_the_report(runs, tmp_path):
+    run = runs / "mod23-grok1l-f0.8-s0"
+    (run / CACHE_DIR).write_text("not a folder")  # nothing can be cached in the run
+    one_line_error(invoke(run), "pass --out FILE")
+    out = tmp_path / "elsewhere.html"
+    r = invoke(run, "--json", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["report"] == str(out) and "Plotly.newPlot" in out.read_text()
+
+
 def test_help_is_fast_and_errors_are_one_line_in_a_real_process(cli_cmd, tmp_path):
     t0 = time.perf_counter()
     r = subprocess.run([*cli_cmd, "analyze", "fourier", "--help"], capture_output=True, text=True, timeout=60)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from grokscope.training.modular import train
+from grokscope.training.train import train
 from tests.conftest import ckpt_bytes, tiny_config
 
 

@@ -126,7 +126,7 @@ def test_init_from_vocabulary_lacking_characters(tmp_path, init_folder):
 
 
 def test_analyze_behavior_bad_input(trained, tmp_path):
-    from grokscope.training.modular import train
+    from grokscope.training.train import train
     from tests.conftest import tiny_config
 
     modular = train(tiny_config(steps=3, eval_every=1, ckpt_every=1), tmp_path / "mod", device="cpu")

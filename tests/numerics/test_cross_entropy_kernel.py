@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grokscope.models.grok1l.fused import fused_available
+from grokscope.models.grok1l.paths import fused_available
 
 pytestmark = pytest.mark.skipif(not fused_available("cpu"), reason="numba not installed")
 

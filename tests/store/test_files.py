@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from grokscope.store.files import CorruptCheckpointError, load_tensors, save_tensors
-from grokscope.training.modular import train
+from grokscope.training.train import train
 from tests.conftest import tiny_config
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from grokscope.tasks import ModularTask
 from grokscope.config.modular import RunConfig, TrainConfig
-from grokscope.training.modular import train
+from grokscope.training.train import train
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import torch
 
 from grokscope.store.run import load_run
 from grokscope.tasks import CharArithTask, get_task
-from grokscope.training.lm import resume_lm, train_lm
+from grokscope.training.train import resume, train
 from grokscope.config.lm import LMRunConfig, LMTrainConfig
 from tests.conftest import ckpt_bytes
 
@@ -20,7 +20,7 @@ def lm_config(*, task=None, preset="n14", **train) -> LMRunConfig:
 
 
 def test_run_store_and_run_api(tmp_path):
-    run = train_lm(lm_config(), tmp_path, progress=False)
+    run = train(lm_config(), tmp_path)
     info = json.loads((run.path / "run.json").read_text())
     assert info["finished"] and info["config"]["trainer"] == "lm" and info["final_step"] == 30
     assert run.steps[:5] == [0, 1, 2, 3, 4] and run.steps[-1] == 30
@@ -38,9 +38,9 @@ def test_run_store_and_run_api(tmp_path):
 
 
 def test_resume_with_dropout_is_bit_identical(tmp_path):
-    full = train_lm(lm_config(steps=40, dropout=0.2), tmp_path / "full", progress=False)
-    part = train_lm(lm_config(steps=25, dropout=0.2), tmp_path / "part", progress=False)
-    resumed = resume_lm(part.path, steps=40, progress=False)
+    full = train(lm_config(steps=40, dropout=0.2), tmp_path / "full")
+    part = train(lm_config(steps=25, dropout=0.2), tmp_path / "part")
+    resumed = resume(part.path, steps=40)
     got, want = ckpt_bytes(resumed.path), ckpt_bytes(full.path)
     assert got.pop("step_0000025.safetensors")  # the off-schedule stop of the shorter run
     assert got == want
@@ -49,13 +49,13 @@ def test_resume_with_dropout_is_bit_identical(tmp_path):
 
 
 def test_dropout_changes_the_trajectory_and_init_state_is_used(tmp_path):
-    a = train_lm(lm_config(steps=10), tmp_path / "a", progress=False)
-    b = train_lm(lm_config(steps=10, dropout=0.2), tmp_path / "b", progress=False)
+    a = train(lm_config(steps=10), tmp_path / "a")
+    b = train(lm_config(steps=10, dropout=0.2), tmp_path / "b")
     assert not torch.equal(a.state_dict(10)["blocks.0.mlp.W_in"], b.state_dict(10)["blocks.0.mlp.W_in"])
-    c = train_lm(lm_config(steps=10), tmp_path / "c", init_state=a.state_dict(10), progress=False)
+    c = train(lm_config(steps=10), tmp_path / "c", init_state=a.state_dict(10))
     assert torch.equal(c.state_dict(0)["embed.W_E"], a.state_dict(10)["embed.W_E"])
     with pytest.raises(ValueError, match="init state does not fit"):
-        train_lm(lm_config(steps=10), tmp_path / "d", init_state={"embed.W_E": torch.zeros(17, 14)}, progress=False)
+        train(lm_config(steps=10), tmp_path / "d", init_state={"embed.W_E": torch.zeros(17, 14)})
 
 
 def test_learns_the_line_format_quickly(tmp_path):
@@ -64,7 +64,7 @@ def test_learns_the_line_format_quickly(tmp_path):
     torch.set_num_threads(1)
     cfg = lm_config(preset="n28", steps=400, warmup=50, lr_decay_steps=400, eval_every=400, ckpt_every=400,
                     batch_size=256)
-    rows = train_lm(cfg, tmp_path, progress=False).metrics_rows()
+    rows = train(cfg, tmp_path).metrics_rows()
     assert rows[0]["val_loss"] > 2.8 and rows[-1]["val_loss"] < 1.07, rows[-1]
 
 
@@ -76,7 +76,7 @@ def test_learns_the_arithmetic_task(tmp_path):
     task = CharArithTask()
     cfg = LMRunConfig(task=task, preset="n14", seed=1337,
                       train=LMTrainConfig(steps=2000, warmup=200, lr_decay_steps=2000, eval_every=500, eval_iters=5))
-    last = train_lm(cfg, tmp_path, progress=False).metrics_rows()[-1]
+    last = train(cfg, tmp_path).metrics_rows()[-1]
     assert last["val_loss"] < 0.86 and last["add_acc"] > 0.8 and last["sub_acc"] > 0.4, last
 
 
@@ -88,13 +88,13 @@ def test_get_task_builds_a_run_config():
 
 
 def test_fast_forward_resumes_bit_identically_and_tracks_hooked_transformer(tmp_path):
-    full = train_lm(lm_config(steps=24), tmp_path / "full", progress=False)  # dropout 0: the fused forward
-    part = train_lm(lm_config(steps=15), tmp_path / "part", progress=False)
-    resumed = resume_lm(part.path, steps=24, progress=False)
+    full = train(lm_config(steps=24), tmp_path / "full")  # dropout 0: the fused forward
+    part = train(lm_config(steps=15), tmp_path / "part")
+    resumed = resume(part.path, steps=24)
     got, want = ckpt_bytes(resumed.path), ckpt_bytes(full.path)
     assert got.pop("step_0000015.safetensors")
     assert got == want
-    plain = train_lm(lm_config(steps=24, fast=False), tmp_path / "plain", progress=False)  # HookedTransformer
+    plain = train(lm_config(steps=24, fast=False), tmp_path / "plain")  # HookedTransformer
     ours, theirs = full.state_dict(24), plain.state_dict(24)
     assert not torch.equal(ours["blocks.0.attn.W_Q"], theirs["blocks.0.attn.W_Q"])  # two routes, rounded apart
     for name, w in theirs.items():

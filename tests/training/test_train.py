@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from grokscope.store.run import load_run
-from grokscope.training.modular import resume, train
+from grokscope.training.train import resume, train
 from tests.conftest import ckpt_bytes, tiny_config
 
 
@@ -59,7 +59,7 @@ def test_run_store_layout_and_api(tmp_path):
 def test_fused_training_does_not_import_transformer_lens(tmp_path):
     # Importing it is ~5 s, half of `grokscope train`'s start-up; the fused step needs only the
     # parameters. A fresh interpreter, since this test session has long imported it.
-    code = ("import sys; from tests.conftest import tiny_config; from grokscope.training.modular import train; "
+    code = ("import sys; from tests.conftest import tiny_config; from grokscope.training.train import train; "
             f"run = train(tiny_config(steps=3), {str(tmp_path)!r}, device='cpu'); "
             "assert run.steps[-1] == 3; print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('transformer_lens', 'transformers')))")

@@ -45,6 +45,7 @@ _LAZY = {
     "plot_logit_spectrum": "grokscope.analysis.fourier.figures",
     "plot_key_frequency_emergence": "grokscope.analysis.fourier.figures",
     "write_report": "grokscope.analysis.fourier.report",
+    "write_report_cached": "grokscope.analysis.fourier.report",
 }
 
 __all__ = list(_LAZY)

@@ -1,6 +1,8 @@
 """The page around every standalone report: head and style, figure sections, the summary JSON, the atomic write.
 
-plotly.js is inlined in the first figure only, so a report opens offline and is written once.
+Every report (Fourier, ablation, behaviour) is an :func:`html_page` with the one style sheet
+:data:`CSS`; a report adds rules of its own only for boxes no other report has. plotly.js is
+inlined in the first figure only, so a report opens offline and is written once.
 """
 
 import html
@@ -12,6 +14,22 @@ from typing import Any
 import plotly.graph_objects as go
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+# Tables are left-aligned; ``class='num'`` right-aligns every column but the first (numbers under
+# a label). ``.muted`` is small print, ``.warn``/``.bad`` a problem, ``.ok`` a success, ``td.mono``
+# text shown character for character.
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1200px;
+       color: #222; line-height: 1.45; padding: 0 16px; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 8px 0; font-size: 0.92em; }
+td, th { border: 1px solid #ddd; padding: 3px 10px; text-align: left; } th { background: #f4f4f4; }
+table.num td, table.num th { text-align: right; }
+table.num td:first-child, table.num th:first-child { text-align: left; }
+td.mono { font-family: ui-monospace, Menlo, Consolas, monospace; }
+.muted { color: #777; font-size: 0.9em; } .warn, .bad { color: #a33; } .ok { color: #2a7d2a; }
+.figure { margin: 18px 0 28px; }
+"""
 
 
 def figure_sections(figures: Mapping[str, go.Figure], *, id_prefix: str = "fig") -> list[str]:
@@ -27,9 +45,10 @@ def summary_section(summary: Any) -> str:
     return f"<details><summary>summary JSON</summary><pre>{html.escape(json.dumps(summary, indent=1))}</pre></details>"
 
 
-def html_page(title: str, css: str, body: Iterable[str]) -> str:
-    """A whole standalone HTML document."""
-    head = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{css}</style></head><body>"
+def html_page(title: str, body: Iterable[str], *, extra_css: str = "") -> str:
+    """A whole standalone HTML document styled by :data:`CSS`, plus a report's own ``extra_css`` rules."""
+    head = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}{extra_css}</style></head><body>")
     return "\n".join([head, *body, "</body></html>"])
 
 
@@ -43,4 +62,4 @@ def write_page(path: str | Path, text: str) -> Path:
     return path
 
 
-__all__ = ["PLOTLY_CONFIG", "figure_sections", "html_page", "summary_section", "write_page"]
+__all__ = ["CSS", "PLOTLY_CONFIG", "figure_sections", "html_page", "summary_section", "write_page"]

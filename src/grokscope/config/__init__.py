@@ -1,0 +1,60 @@
+"""Run configs as data: what a run is, before any tensor exists.
+
+``modular.RunConfig`` describes a grokking run (``mod<p>`` tasks), ``lm.LMRunConfig`` a
+character-level one; ``base`` holds what they share (JSON round-trip, what a resume may change).
+:func:`make_config` builds either from a task and the options a user gives, with the defaults of
+that kind of run: the one place the command line and ``gs.train`` get their defaults from.
+Torch-free, so arguments are validated before the heavy imports.
+"""
+
+from dataclasses import fields
+from typing import Any
+
+from grokscope.config.lm import LMRunConfig, LMTrainConfig, default_preset, default_train
+from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.tasks import Task, is_text_task, make_task, refuse_options
+
+# Train options only the character-level trainer has (the modular one has its own warm-up of 10).
+CHAR_TRAIN_OPTIONS = ("dropout", "warmup", "min_lr")
+MODULAR_TRAIN_OPTIONS = ("stop_after_grok",)
+
+
+def config_from_dict(d: dict[str, Any]) -> RunConfig | LMRunConfig:
+    """The run config stored in ``run.json``: a language-model run or a modular one."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a run config is a JSON object, not {type(d).__name__}")
+    return LMRunConfig.from_dict(d) if d.get("trainer") == "lm" else RunConfig.from_dict(d)
+
+
+def make_config(task: Task | str, *, preset: str | None = None, seed: int | None = None,
+                **train: Any) -> RunConfig | LMRunConfig:
+    """The config of a new run of ``task`` (a task or a task name, see :func:`grokscope.tasks.make_task`).
+
+    ``preset`` and ``seed`` default to the task kind's (``grok1l`` and 0 for ``mod<p>``; the
+    paper's n14 or the blog's power2l and 1337 for character-level tasks). ``train`` are fields
+    of the train config; every one given counts, ``None`` included (``stop_after_grok=None``
+    trains all ``steps``). A character-level run scales its warm-up and decay to ``steps``.
+    """
+    if isinstance(task, str):
+        task = make_task(task, seed=seed)
+    if not is_text_task(task):
+        refuse_options(train, CHAR_TRAIN_OPTIONS, "character-level tasks (arith, capitals, joint)")
+        _check_fields(train, TrainConfig)
+        seed = 0 if seed is None else seed
+        return RunConfig(task=task, preset=preset or "grok1l", seed=seed, train=TrainConfig(**train))
+    refuse_options(train, MODULAR_TRAIN_OPTIONS, "mod<p> tasks", f", not to character-level task {task.name}")
+    _check_fields(train, LMTrainConfig)
+    preset = preset or default_preset(task.name)
+    full = default_train(task.name, preset, steps=train.get("steps")) | train
+    if "lr" in train and "min_lr" not in train and full["min_lr"] > train["lr"]:
+        full["min_lr"] = train["lr"] / 100
+    return LMRunConfig(task=task, preset=preset, seed=1337 if seed is None else seed, train=LMTrainConfig(**full))
+
+
+def _check_fields(given: dict[str, Any], cls: type) -> None:
+    unknown = sorted(set(given) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown train option {unknown[0]!r}: choose from {', '.join(f.name for f in fields(cls))}")
+
+
+__all__ = ["LMRunConfig", "LMTrainConfig", "RunConfig", "TrainConfig", "config_from_dict", "make_config"]

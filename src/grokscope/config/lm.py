@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from grokscope.models.presets import check_preset
 from grokscope.tasks import is_text_task
-from grokscope.config.modular import RunConfig, StoredRunConfig
+from grokscope.config.base import StoredRunConfig
 
 # Table 1 of the paper: the optimisation settings that differ between the n-models and MLT.
 PAPER_HPARAMS: MappingProxyType[str, dict[str, float]] = MappingProxyType({
@@ -138,9 +138,3 @@ class LMRunConfig(StoredRunConfig):
     @property
     def default_name(self) -> str:
         return f"{self.task.name}-{self.preset}-s{self.seed}"
-
-
-def config_from_dict(d: dict[str, Any]) -> "RunConfig | LMRunConfig":
-    """The run config stored in ``run.json``: a language-model run or a modular one."""
-    return LMRunConfig.from_dict(d) if d.get("trainer") == "lm" else RunConfig.from_dict(d)
-

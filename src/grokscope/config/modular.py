@@ -1,14 +1,14 @@
-"""What a training run is: its task, model preset, seed and optimisation, as frozen dataclasses.
+"""What a modular-arithmetic (grokking) run is: task, model preset, seed and optimisation, as frozen dataclasses.
 
-Stays free of torch so the CLI can validate arguments before the heavy imports.
+Torch-free, so the command line validates arguments before the heavy imports.
 """
 
-import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
+from grokscope.config.base import StoredRunConfig
 from grokscope.models.presets import check_preset
-from grokscope.tasks import Task, task_from_dict
+from grokscope.tasks import Task
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -55,42 +55,6 @@ class TrainConfig:
 ENDPOINT_FIELDS = frozenset({"steps", "stop_after_grok", "grok_threshold"})
 
 
-class StoredRunConfig:
-    """What both run configs share: a task, a preset, a seed and a train config, stored as JSON.
-
-    Subclasses (frozen dataclasses with those four fields) name their train config class, the
-    train fields a resume may change, and a ``trainer`` tag written to ``run.json`` (if any).
-    """
-
-    train_config: ClassVar[type]
-    endpoint_fields: ClassVar[frozenset[str]]
-    trainer: ClassVar[str | None] = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {"task": self.task.to_dict(), "preset": self.preset, "seed": self.seed, "train": asdict(self.train)}
-        return d | {"trainer": self.trainer} if self.trainer else d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Any:
-        unknown = set(d) - {"task", "preset", "seed", "train"} - ({"trainer"} if cls.trainer else set())
-        if unknown:
-            raise ValueError(f"unknown run config keys {sorted(unknown)}")
-        bad = set(d.get("train", {})) - {f.name for f in fields(cls.train_config)}
-        if bad:
-            raise ValueError(f"unknown train config keys {sorted(bad)}")
-        return cls(task=task_from_dict(d["task"]), preset=d["preset"], seed=d["seed"],
-                   train=cls.train_config(**d.get("train", {})))
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    def conflicts(self, other: "StoredRunConfig") -> list[str]:
-        """Differences that would change the trajectory (endpoint fields are allowed to differ)."""
-        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
-        return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b))
-                if a.get(k) != b.get(k) and k.split(".")[-1] not in self.endpoint_fields]
-
-
 @dataclass(frozen=True, kw_only=True)
 class RunConfig(StoredRunConfig):
     """Everything that determines a run's trajectory, and where it stops."""
@@ -110,16 +74,6 @@ class RunConfig(StoredRunConfig):
     def default_name(self) -> str:
         frac = f"-f{self.task.frac:g}" if self.task.frac != 0.3 else ""
         return f"{self.task.name}-{self.preset}{frac}-s{self.seed}"
-
-
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _positive(obj: object, *names: str) -> None:

@@ -7,9 +7,11 @@ from torch import Tensor
 class Workspace:
     """Big buffers reused from one call to the next.
 
-    On this VM a fresh 20 MB tensor costs ~10 ms of page faults before any arithmetic, and a
-    checkpoint needs several: reusing them made the whole analysis ~25% faster. Results built in
-    a workspace are overwritten by the next call that uses it.
+    A fresh multi-MB tensor costs time before any arithmetic: large blocks are usually mapped
+    from the OS when allocated and unmapped when freed, so every page of a new one faults on first
+    touch. A checkpoint needs several such buffers; reusing them pays those page faults once per
+    shape instead of once per checkpoint. Results built in a workspace are overwritten by the
+    next call that uses it.
     """
 
     def __init__(self) -> None:

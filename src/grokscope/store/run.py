@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grokscope.store.files import CorruptCheckpointError, load_tensors
-from grokscope.config.lm import config_from_dict
+from grokscope.config import config_from_dict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +54,7 @@ def _software_versions() -> dict[str, str]:
 
     import torch
 
-    from grokscope import __version__
+    from grokscope.version import __version__
 
     try:
         tl_version = version("transformer-lens")

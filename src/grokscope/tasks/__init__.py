@@ -61,6 +61,70 @@ def get_char_task(name: str, **kwargs: Any) -> Any:
     return CHAR_TASKS[base](**kwargs)
 
 
+# Options of make_task and the tasks they apply to (for the one-line error when one does not).
+MODULAR_OPTIONS = ("op", "frac")
+CHAR_OPTIONS = ("block_size", "facts_file")
+WORD_OPS_OPTIONS = ("ops", "operands", "decimals", "n_train", "n_test")
+_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
+
+
+def make_task(name: str, *, seed: int | None = None, **options: Any) -> Task:
+    """A task from its name and the options a user gives for it (``None`` means "the default").
+
+    ``op``, ``frac`` apply to ``mod<p>`` tasks (``seed`` fixes their split); ``block_size`` and
+    ``facts_file`` to the character-level ones (``facts_file`` to capitals and joint); ``ops``
+    (``"SUM,DIVIDE"`` or a sequence), ``operands`` (``"LOW..HIGH"`` or a pair), ``decimals``,
+    ``n_train`` and ``n_test`` to ``wordops``. An option given for a task it does not apply to
+    is a ``ValueError`` naming it.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = set(given) - {*MODULAR_OPTIONS, *CHAR_OPTIONS, *WORD_OPS_OPTIONS}
+    if unknown:
+        raise ValueError(f"unknown task option {sorted(unknown)[0]!r}")
+    base = name.partition("-")[0]
+    if not is_char_task_name(name):
+        refuse_options(given, (*CHAR_OPTIONS, *WORD_OPS_OPTIONS), "character-level tasks (arith, capitals, joint, wordops)")
+        frac = given.get("frac", 0.3)
+        return get_task(name, op=given.get("op"), frac=frac, seed=0 if seed is None else seed)
+    refuse_options(given, MODULAR_OPTIONS, "mod<p> tasks", f", not to character-level task {name}")
+    if base != "wordops":
+        refuse_options(given, WORD_OPS_OPTIONS, "the wordops task", f", not to {name}")
+    kwargs: dict[str, Any] = {}
+    if "block_size" in given:
+        if base == "wordops":
+            raise ValueError("--block-size does not apply to wordops: its block is the longest line")
+        kwargs["block_size"] = given["block_size"]
+    if "facts_file" in given:
+        if base == "arith":
+            raise ValueError("--facts-file applies to the capitals and joint tasks only")
+        kwargs["facts_file"] = str(given["facts_file"])
+    if "ops" in given:
+        ops = given["ops"]
+        ops = ops.split(",") if isinstance(ops, str) else ops
+        kwargs["ops"] = tuple(o.strip().upper() for o in ops if o.strip())
+    if "operands" in given:
+        kwargs["low"], kwargs["high"] = _operand_range(given["operands"])
+    kwargs |= {k: given[k] for k in ("decimals", "n_train", "n_test") if k in given}
+    return get_char_task(name, **kwargs)
+
+
+def refuse_options(given: dict[str, Any], names: tuple[str, ...], where: str, suffix: str = "") -> None:
+    """A ``ValueError`` naming the first of ``names`` in ``given``: an option for other tasks than this one."""
+    bad = [k for k in names if k in given]
+    if bad:
+        raise ValueError(f"--{bad[0].replace('_', '-')} applies to {where} only{suffix}")
+
+
+def _operand_range(value: Any) -> tuple[int, int]:
+    if isinstance(value, str):
+        m = _RANGE.match(value.strip())
+        if m is None:
+            raise ValueError(f"--operands {value!r}: write the range as LOW..HIGH, e.g. 0..999")
+        return int(m.group(1)), int(m.group(2))
+    low, high = value
+    return int(low), int(high)
+
+
 def is_char_task_name(name: str) -> bool:
     return name.partition("-")[0] in CHAR_TASKS
 
@@ -75,4 +139,4 @@ def task_from_dict(d: dict) -> Task:
 
 __all__ = ["CHAR_TASKS", "OPS", "OP_FORMULAS", "TASK_KINDS", "CapitalsTask", "CharArithTask", "CharVocab",
            "JointTask", "ModularTask", "Task", "TextTask", "get_char_task", "get_task", "is_char_task_name",
-           "is_prime", "is_text_task", "task_from_dict"]
+           "is_prime", "is_text_task", "make_task", "refuse_options", "task_from_dict"]

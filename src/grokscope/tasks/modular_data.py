@@ -1,20 +1,24 @@
-"""Tensors for a :class:`ModularTask`: every pair, its label and the seeded split."""
+"""Tensors for a :class:`~grokscope.tasks.modular.ModularTask`: every pair, its label and the seeded split.
+
+Apart from the task's config (``modular.py``, torch-free so that the command line checks
+arguments instantly); the task reaches this through ``task.dataset()``, never the other way round.
+"""
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from grokscope.tasks.modular import ModularTask
 
 
 @dataclass(frozen=True)
 class ModularData:
     """Every valid pair of a modular task (a-major), labels, and train/test indices into them."""
 
-    task: ModularTask
+    task: Any  # the ModularTask it was built from (that module imports this one, not back)
     a: Int[Tensor, " n"]
     b: Int[Tensor, " n"]
     labels: Int[Tensor, " n"]
@@ -49,7 +53,7 @@ _OP_FNS: dict[str, Callable[[Tensor, Tensor, int], Tensor]] = {
 }
 
 
-def modular_dataset(task: ModularTask) -> ModularData:
+def modular_dataset(task: Any) -> ModularData:
     """Pairs ``(a, b)`` listed a-major (``b = 0`` dropped for division), labels ``a ∘ b mod p``,
     and a split that depends only on ``task.seed`` and ``task.frac``."""
     a, b = torch.meshgrid(torch.arange(task.p), torch.arange(task.p), indexing="ij")

@@ -1,4 +1,6 @@
-"""Word-operation arithmetic, as in the blog posts of ``../shared/seeds``: ``DIVIDE 845 79=10.69;``.
+"""Word-operation arithmetic: ``DIVIDE 845 79=10.69;``.
+
+The task of the blog posts "Why arithmetic models look dumb long after they've learned the rule".
 
 Each example is one line: the operation word, two operands, ``=``, the answer and the explicit
 end-of-answer token ``;``. Only the answer and ``;`` are trained (the prompt is given), so the

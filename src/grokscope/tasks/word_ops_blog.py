@@ -1,4 +1,6 @@
-"""What the blog posts in ``../shared/seeds/`` published of their word-ops model: five outputs.
+"""Five outputs of the word-ops model that the blog posts published.
+
+The posts: "Why arithmetic models look dumb long after they've learned the rule", parts 1 and 2.
 
 Each row: operation, operands, decimals of the target, the model's output as printed, and what
 the post observed about it. ``analyses/blog_failures.py`` scores them, and the behavioural

@@ -1,4 +1,8 @@
-"""Tensors for a :class:`~grokscope.tasks.word_ops.WordOpsTask`: one padded row per problem."""
+"""Tensors for a :class:`~grokscope.tasks.word_ops.WordOpsTask`: one padded row per problem.
+
+Apart from the task's config (``word_ops.py``, torch-free so that the command line checks
+arguments instantly); the task reaches these through its methods, never the other way round.
+"""
 
 from dataclasses import dataclass
 from typing import Any
@@ -8,7 +12,6 @@ from jaxtyping import Int
 from torch import Tensor
 
 from grokscope.tasks.text import IGNORE
-from grokscope.tasks.word_ops import END, WordOpsTask
 
 EVAL_ROWS = 512  # per split: enough for a percent-level exact-match curve at every eval, in one forward pass
 
@@ -40,9 +43,9 @@ class WordOpsData:
         return x[idx], y[idx]
 
 
-def encode_rows(task: WordOpsTask, problems) -> tuple[Int[Tensor, "n block"], Int[Tensor, "n block"]]:
+def encode_rows(task: Any, problems) -> tuple[Int[Tensor, "n block"], Int[Tensor, "n block"]]:
     """Rows of ``problems``: the trained targets start at the ``=`` position (it predicts the first answer digit)."""
-    block, end_id = task.block_size, task.vocab.encode(END)[0]
+    block, end_id = task.block_size, task.vocab.encode(task.end)[0]
     x = torch.full((len(problems), block), end_id, dtype=torch.long)
     y = torch.full((len(problems), block), IGNORE, dtype=torch.long)
     for i, (op, a, b) in enumerate(problems):
@@ -53,12 +56,12 @@ def encode_rows(task: WordOpsTask, problems) -> tuple[Int[Tensor, "n block"], In
     return x, y
 
 
-def encode_problems(task: WordOpsTask) -> WordOpsData:
+def encode_problems(task: Any) -> WordOpsData:
     return WordOpsData(*encode_rows(task, task.problems("train")), *encode_rows(task, task.problems("test")))
 
 
 @torch.no_grad()
-def evaluate_teacher_forced(task: WordOpsTask, model: Any) -> dict[str, float]:
+def evaluate_teacher_forced(task: Any, model: Any) -> dict[str, float]:
     """``exact_<split>``: every answer character and ``;`` is the argmax given the right prefix, which is
     exactly when greedy decoding reproduces the answer; ``char_acc_<split>``: answer characters right."""
     device = next(iter(model.parameters())).device

@@ -1,4 +1,4 @@
-"""The character-level language-model trainer: nanoGPT's ``train.py`` loop on a ``HookedTransformer``.
+"""The character-level trainer's step loop: nanoGPT's ``train.py`` on a ``HookedTransformer`` (called by ``train.py``).
 
 A step ``t`` is the state after ``t`` optimizer updates. At every ``eval_every`` steps (and the
 last) the loop estimates train/val loss on fixed batches, runs the task's own ``evaluate`` (its
@@ -11,77 +11,47 @@ Everything the next update depends on (parameters, AdamW moments, the batch samp
 the global RNG that dropout draws from) is in the checkpoint and resume files; evaluation draws
 only from generators seeded by the step. So a resumed run continues bit-identically on the same
 device (tested on CPU).
+
+Without dropout the forward runs the same maths in fused PyTorch ops on the model's own
+parameters (``models/lm_fast.py``); ``run.json`` records which forward trained the run
+(``forward``: ``"fast_ops"`` or ``"hooked"``).
 """
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from grokscope.config.lm import LMRunConfig
 from grokscope.models.build import build_model
 from grokscope.models.lm_fast import lm_logits, supports_lm_fast_path
 from grokscope.models.nanogpt import add_dropout_hooks, is_tied, optimizer_groups, sync_tied_, tie_grads_
 from grokscope.models.presets import NANOGPT_PRESETS
-from grokscope.store.files import write_json_atomic
-from grokscope.store.run import (MANIFEST_FILE, METRICS_FILE, RUN_FILE, NotARunError, Run, read_metrics,
-                                 read_run_info, run_info)
+from grokscope.store.run import Run
+from grokscope.store.writer import RunWriter
 from grokscope.tasks.text import IGNORE
-from grokscope.config.lm import LMRunConfig
-# The run folder rules and device choice are the grokking trainer's: one place for both trainers.
-from grokscope.training.modular import prepare_run_dir, resolve_device
+from grokscope.training.callbacks import Callback
 from grokscope.training.schedule import cosine_lr, is_checkpoint_step
-from grokscope.store.checkpoint import load_checkpoint, rewrite_metrics, save_checkpoint
-
-Callback = Callable[[dict[str, Any]], None]
-"""Called with every metrics row (plus ``"total"``: the step budget)."""
 
 # Offsets added to the run seed for the generators that must not share a stream.
 _VAL_SEED, _EVAL_SEED, _DROPOUT_SEED = 1, 2, 3
 
 
+def train_steps(config: LMRunConfig, writer: RunWriter, device: str, callbacks: Sequence[Callback], *,
+                init_state: Mapping[str, Tensor] | None = None) -> None:
+    """Train ``config`` from the writer's starting point to the run's end, writing as it goes.
 
-
-def train_lm(config: LMRunConfig, out: str | Path = "checkpoints", *, name: str | None = None,
-             device: str = "auto", init_state: Mapping[str, Tensor] | None = None, progress: bool = True,
-             callbacks: Sequence[Callback] = ()) -> Run:
-    """Train ``config`` into ``out/name`` and return the :class:`Run`; an existing folder holding this
-    very run is resumed. ``init_state`` (parameters by TransformerLens name) replaces the initial
-    weights, e.g. to continue from another run's checkpoint."""
-    path, exists = prepare_run_dir(config, out, name)
-    if exists:
-        return resume_lm(path, steps=config.train.steps, device=device, progress=progress, callbacks=callbacks)
-    write_json_atomic(path / RUN_FILE, run_info(config, finished=False, init_from_state=init_state is not None))
-    return _loop(config, path, resolve_device(device), _with_progress(callbacks, progress), start=None,
-                 init_state=init_state)
-
-
-def resume_lm(run_dir: str | Path, *, steps: int | None = None, device: str = "auto", progress: bool = True,
-              callbacks: Sequence[Callback] = ()) -> Run:
-    """Continue a language-model run from its newest checkpoint; ``steps`` may move its end."""
-    run = Run(run_dir)
-    if not isinstance(run.config, LMRunConfig):
-        raise NotARunError(f"{run.path} is not a character-level run: use grokscope train --resume")
-    config = run.config if steps is None else replace(run.config, train=replace(run.config.train, steps=steps))
-    start = run.manifest().get("resume")
-    if start is None:
-        raise NotARunError(f"{run.path} has no resumable checkpoint yet: start it again with grokscope train")
-    write_json_atomic(run.path / RUN_FILE, run_info(config, finished=False, created=run.info.get("created"),
-                                                     init_from_state=run.info.get("init_from_state", False)))
-    return _loop(config, run.path, resolve_device(device), _with_progress(callbacks, progress), start=start)
-
-
-def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Callback], start: dict[str, Any] | None,
-          init_state: Mapping[str, Tensor] | None = None) -> Run:
+    ``init_state`` (parameters by TransformerLens name) replaces the initial weights of a new run.
+    """
     tc, task = config.train, config.task
     model = build_model(config.preset, task, seed=config.seed, device=device)
     if init_state is not None:
         _load_params(model, init_state)
+        writer.info["init_from_state"] = True
+    writer.info.setdefault("init_from_state", False)
     tied = config.preset in NANOGPT_PRESETS and is_tied(model)
     if tied:
         sync_tied_(model)
@@ -89,6 +59,7 @@ def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Call
     params = dict(model.named_parameters())
     # The same maths in fewer, fused ops on the same parameters (models/lm_fast.py), where it applies.
     fast = tc.fast and supports_lm_fast_path(model.cfg, params, tc.dropout)
+    writer.info["forward"] = "fast_ops" if fast else "hooked"
 
     def forward(x: Tensor) -> Tensor:
         return lm_logits(params, x, n_layers=model.cfg.n_layers, eps=model.cfg.eps) if fast else model(x)
@@ -97,65 +68,55 @@ def _loop(config: LMRunConfig, path: Path, device: str, callbacks: Sequence[Call
                             [p for p in params.values() if p.requires_grad],
                             lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay, fused=True)
     sampler = torch.Generator().manual_seed(config.seed)
-    step, manifest, rows = 0, {"checkpoints": [], "resume": None}, []
     rng_devices = [torch.device(device)] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(config.seed + _DROPOUT_SEED)  # dropout's stream; never the caller's global RNG
-        if start is not None:
-            step = start["step"]
-            manifest = json.loads((path / MANIFEST_FILE).read_text())
-            _restore_rng(load_checkpoint(path, manifest, start, params, opt), sampler, device)
-            rows = [r for r in read_metrics(path) if r["step"] < step]
-        rewrite_metrics(path, rows)
+        extra, rows = writer.begin(params, opt)
+        if extra:
+            _restore_rng(extra, sampler, device)
+        step = writer.start_step
         best = max((r["score"] for r in rows if "score" in r), default=None)
         elapsed0 = rows[-1]["elapsed_s"] if rows else 0.0
         t0 = time.perf_counter()
         batch = config.batch_size
-        with open(path / METRICS_FILE, "a") as metrics_file:
-            while True:
-                lr = cosine_lr(step, lr=tc.lr, min_lr=tc.min_lr, warmup=tc.warmup, decay_steps=tc.lr_decay_steps)
-                done = step >= tc.steps
-                new_best = False
-                if step % tc.eval_every == 0 or done:
-                    row = {"step": step, **_losses(model, forward, task, config, batch, device), "lr": lr}
-                    model.eval()
-                    row |= task.evaluate(model, generator=torch.Generator().manual_seed(config.seed + _EVAL_SEED + step))
-                    row["elapsed_s"] = round(elapsed0 + time.perf_counter() - t0, 3)
-                    metrics_file.write(json.dumps(row) + "\n")
-                    metrics_file.flush()
-                    if "score" in row and (best is None or row["score"] > best):
-                        best, new_best = row["score"], tc.keep_best
-                    for cb in callbacks:
-                        cb({**row, "total": tc.steps, "best_score": best})
-                resumed_here = start is not None and step == start["step"]
-                if (is_checkpoint_step(step, tc.ckpt_every) or done or new_best) and not resumed_here:
-                    manifest = save_checkpoint(path, manifest, step, params, opt, _rng_state(sampler, device))
-                if done:
-                    break
+        while True:
+            lr = cosine_lr(step, lr=tc.lr, min_lr=tc.min_lr, warmup=tc.warmup, decay_steps=tc.lr_decay_steps)
+            done = step >= tc.steps
+            new_best = False
+            if step % tc.eval_every == 0 or done:
+                row = {"step": step, **_losses(model, forward, task, config, batch, device), "lr": lr}
+                model.eval()
+                row |= task.evaluate(model, generator=torch.Generator().manual_seed(config.seed + _EVAL_SEED + step))
+                row["elapsed_s"] = round(elapsed0 + time.perf_counter() - t0, 3)
+                writer.log(row)
+                if "score" in row and (best is None or row["score"] > best):
+                    best, new_best = row["score"], tc.keep_best
+                for cb in callbacks:
+                    cb({**row, "total": tc.steps, "best_score": best})
+            if is_checkpoint_step(step, tc.ckpt_every) or done or new_best:
+                writer.checkpoint(step, params, opt, _rng_state(sampler, device))
+            if done:
+                break
 
-                model.train()
-                x, y = (t.to(device) for t in task.sample_batch(batch, sampler, split="train"))
-                logits = forward(x)
-                loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if tied:
-                    tie_grads_(model)
-                if tc.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], tc.grad_clip)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                opt.step()
-                if tied:
-                    sync_tied_(model)
-                step += 1
+            model.train()
+            x, y = (t.to(device) for t in task.sample_batch(batch, sampler, split="train"))
+            logits = forward(x)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tied:
+                tie_grads_(model)
+            if tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], tc.grad_clip)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            opt.step()
+            if tied:
+                sync_tied_(model)
+            step += 1
     model.eval()
-    run = Run(path)
-    started = read_run_info(path)
-    write_json_atomic(path / RUN_FILE, run_info(config, finished=True, created=started.get("created"), final_step=step,
-                                                best_step=run.best_step, best_score=best,
-                                                init_from_state=started.get("init_from_state", False)))
-    return Run(path)
+    writer.close()  # the best step is read back from the metrics just written
+    writer.finish(final_step=step, best_step=Run(writer.path).best_step, best_score=best)
 
 
 @torch.no_grad()
@@ -207,24 +168,4 @@ def _restore_rng(state: Mapping[str, Tensor], sampler: torch.Generator, device: 
         torch.cuda.set_rng_state(state["cuda_rng"], torch.device(device))
 
 
-def _with_progress(callbacks: Sequence[Callback], progress: bool) -> list[Callback]:
-    if not progress:
-        return list(callbacks)
-    from tqdm import tqdm
-
-    bars: list[Any] = []
-
-    def update(row: dict[str, Any]) -> None:
-        if not bars:
-            bars.append(tqdm(total=row["total"], initial=row["step"], unit="step", dynamic_ncols=True, mininterval=0.5))
-        bar = bars[0]
-        bar.update(row["step"] - bar.n)
-        score = "" if row.get("score") is None else f" score {row['score']:.3f} (best {row['best_score']:.3f})"
-        bar.set_postfix_str(f"loss {row['train_loss']:.3f}/{row['val_loss']:.3f}{score}", refresh=False)
-        if row["step"] >= row["total"]:
-            bar.close()
-
-    return [*callbacks, update]
-
-
-__all__ = ["Callback", "resume_lm", "train_lm"]
+__all__ = ["train_steps"]

@@ -107,13 +107,13 @@ def test_gap_is_the_longest_run_with_exact_low_and_structure_above_chance():
 @pytest.fixture(scope="module")
 def wordops_run(tmp_path_factory):
     from grokscope.tasks.word_ops import WordOpsTask
-    from grokscope.training.lm import train_lm
+    from grokscope.training.train import train
     from grokscope.config.lm import LMRunConfig, LMTrainConfig
 
     task = WordOpsTask(low=0, high=30, decimals=1, n_train=300, n_test=60, batch_size=32)
     cfg = LMRunConfig(task=task, preset="n28", seed=0, train=LMTrainConfig(
         steps=40, lr=3e-3, min_lr=1e-4, warmup=5, lr_decay_steps=40, eval_every=20, eval_iters=1, ckpt_every=20))
-    return train_lm(cfg, tmp_path_factory.mktemp("runs"), progress=False, device="cpu")
+    return train(cfg, tmp_path_factory.mktemp("runs"), device="cpu")
 
 
 def test_analysis_of_a_word_ops_run(wordops_run, tmp_path):
@@ -152,13 +152,13 @@ def test_analysis_rejects_unknown_operation_and_foreign_vocabulary(wordops_run):
 
 def test_analysis_of_a_char_arith_run(tmp_path):
     from grokscope.tasks import CharArithTask
-    from grokscope.training.lm import train_lm
+    from grokscope.training.train import train
     from grokscope.config.lm import LMRunConfig, LMTrainConfig
 
     task = CharArithTask(eval_mode="clean", eval_samples=1, eval_temperature=0.0, eval_top_k=None, batch_size=64)
-    run = train_lm(LMRunConfig(task=task, preset="n14", seed=0, train=LMTrainConfig(
+    run = train(LMRunConfig(task=task, preset="n14", seed=0, train=LMTrainConfig(
         steps=10, warmup=2, lr_decay_steps=10, eval_every=10, eval_iters=1, ckpt_every=10)), tmp_path,
-        progress=False, device="cpu")
+        device="cpu")
     ba = analyze_behavior(run, config=BehaviorConfig(per_group=20, max_checkpoints=3))
     assert set(ba.groups) == {"add", "sub"}
     last = ba.series("test", "all").iloc[-1]

@@ -20,6 +20,7 @@ from grokscope.analysis.fourier.basis import (
     sum_directions,
 )
 from grokscope.models.grok1l.grid import grid_cache
+from grokscope.models.grok1l.params import Grok1LParams
 from grokscope.analysis.fourier.results import KeyFrequencyRule
 from tests.analysis import reference
 
@@ -139,7 +140,7 @@ def planted_model(p: int, freqs: list[int], *, n_noise: int = 40, seed: int = 0)
 @pytest.mark.parametrize("p,planted", [(23, [4, 9]), (31, [2, 7, 11, 13]), (97, [14, 35, 41])])
 def test_planted_model_gives_back_exactly_its_key_frequencies(p, planted):
     params = {k: v[None] for k, v in planted_model(p, planted).items()}
-    post = grid_cache(params, p).mlp_post[0]
+    post = grid_cache(Grok1LParams.from_state(params), p).mlp_post[0]
     nf = neuron_frequencies(post)
     assert key_frequencies(nf) == planted
     best, freq = nf.best
@@ -156,7 +157,7 @@ def test_key_frequency_rule_ignores_small_clusters_and_noise():
     params["embed.W_E"][:p, 10] = torch.cos(2 * math.pi * 6 * x / p)
     params["blocks.0.mlp.W_in"][:, :5] = 0
     params["blocks.0.mlp.W_in"][10, :5] = 1.0
-    post = grid_cache({k: v[None] for k, v in params.items()}, p).mlp_post[0]
+    post = grid_cache(Grok1LParams.from_state(params).map(lambda t: t[None]), p).mlp_post[0]
     nf = neuron_frequencies(post)
     assert key_frequencies(nf) == planted
     assert key_frequencies(nf, KeyFrequencyRule(min_share=0.0, min_neurons=5)) == [4, 6, 9]

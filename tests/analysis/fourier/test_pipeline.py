@@ -3,12 +3,14 @@
 import json
 import os
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier, load_cached
-from grokscope.analysis.fourier.report import report_figures, write_report
+import grokscope.analysis.fourier.report as report_module
+from grokscope.analysis.fourier.report import cached_report_path, report_figures, write_report, write_report_cached
 
 
 @pytest.fixture
@@ -98,6 +100,35 @@ def test_report_is_standalone_and_holds_every_figure(run_copy, tmp_path):
     assert html.count("plotly.js v") == 1  # the library is inlined once
     assert "<script src=" not in html  # nothing to fetch: opens offline
     assert fa.handover[:60] in html and "Key frequencies" in html
+
+
+def test_report_is_rendered_once_per_analysis(run_copy, tmp_path, monkeypatch):
+    fa = analyze_fourier(run_copy)
+    cached = write_report_cached(fa)
+    assert cached == cached_report_path(fa) == run_copy / CACHE_DIR / "report.html" and cached.is_file()
+    assert (cached.parent / "report.key").read_text() == fa.fingerprint
+    assert not [f for f in cached.parent.iterdir() if f.name.endswith(".tmp")]  # atomic writes: no leftovers
+
+    def render_again(_fa):
+        raise AssertionError("rendered again")
+
+    with monkeypatch.context() as m:  # same analysis: served from the cached report, copied to --out
+        m.setattr(report_module, "render_report", render_again)
+        assert write_report_cached(fa) == cached
+        out = write_report_cached(fa, tmp_path / "copy" / "r.html")
+        assert out == tmp_path / "copy" / "r.html" and out.read_bytes() == cached.read_bytes()
+    changed = replace(fa, fingerprint="another analysis")
+    write_report_cached(changed)
+    assert (cached.parent / "report.key").read_text() == "another analysis"
+
+    # A run folder that cannot be written ('analysis' is a file): an error unless out is given.
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / CACHE_DIR).write_text("not a folder")
+    blocked = replace(fa, path=str(tmp_path / "ro"))
+    with pytest.raises(OSError):
+        write_report_cached(blocked)
+    out = write_report_cached(blocked, tmp_path / "direct.html")
+    assert "Plotly.newPlot" in out.read_text()
 
 
 def test_lazy_namespaces():

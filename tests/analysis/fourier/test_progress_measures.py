@@ -7,21 +7,15 @@ import pytest
 import torch
 
 from grokscope.analysis.fourier.basis import sum_directions
-from grokscope.models.grok1l.grid import grid_cache
-from grokscope.numerics.workspace import Workspace
 from grokscope.analysis.fourier.progress_measures import (
     cross_entropy,
     excluded_logits,
     gini,
-    grid_forward,
     progress_measures,
     restricted_logits,
 )
-from grokscope.models.build import build_model
-from grokscope.models.grok1l.fused import final_position_cache
-from grokscope.tasks import ModularTask
+from grokscope.models.grok1l.params import as_params
 from tests.analysis import reference
-from tests.conftest import random_float64_model
 
 
 def fourier_logits(p: int, alphas: dict[int, float]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,50 +90,10 @@ def test_gini_of_one_hot_and_flat():
     assert 0 < gini(x).min() and gini(x).max() < gini(one_hot)
 
 
-def test_grid_forward_equals_the_fused_path_and_hooked_transformer():
-    task = ModularTask(p=13)
-    model = build_model("grok1l", task, seed=2).to(torch.float64, print_details=False)
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # weights far from init, biases too: every term matters
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=gen, dtype=torch.float64) * 0.5)
-    params = dict(model.named_parameters())
-    data = task.dataset()
-    with torch.no_grad():
-        grid = grid_cache({k: v[None].detach() for k, v in params.items()}, 13)
-        fused = final_position_cache(params, data.a, data.b, task.eq_token)
-        _, cache = model.run_with_cache(data.tokens())
-    flat = lambda t: t[0].reshape(13 * 13, *t.shape[3:])  # noqa: E731
-    torch.testing.assert_close(flat(grid.logits), fused.logits, atol=1e-10, rtol=1e-9)
-    torch.testing.assert_close(flat(grid.mlp_post), cache["blocks.0.mlp.hook_post"][:, -1], atol=1e-10, rtol=1e-9)
-    torch.testing.assert_close(flat(grid.pattern),
-                               cache["blocks.0.attn.hook_pattern"][:, :, -1], atol=1e-12, rtol=1e-9)
-
-
-
-@pytest.mark.parametrize("random_weights", [True, False])
-def test_grid_forward_fused_route_equals_hooked_transformer(random_weights):
-    # One CPU checkpoint with a workspace takes the numba route; p = 37 gives 1,369 rows, so the
-    # logits product runs in more than one row block. Random large weights in float64 (every term
-    # matters, tight check); the float32 initial weights the analysis meets in practice.
-    if random_weights:
-        task, model = random_float64_model(37, seed=3)
-        tol = dict(atol=1e-9, rtol=1e-9)
-    else:
-        task = ModularTask(p=37)
-        model = build_model("grok1l", task, seed=3)
-        tol = dict(atol=1e-5, rtol=1e-5)
-    params = {k: v[None].detach() for k, v in model.named_parameters()}
-    with torch.no_grad():
-        post, logits = grid_forward(params, 37, Workspace())
-        ref_logits, cache = model.run_with_cache(task.dataset().tokens())
-    torch.testing.assert_close(logits[0].reshape(37 * 37, -1), ref_logits[:, -1], **tol)
-    torch.testing.assert_close(post[0].reshape(37 * 37, -1), cache["blocks.0.mlp.hook_post"][:, -1], **tol)
-
 def _vectorized(run, dtype=torch.float32, steps=None, **kw):
     stack = run.stack(steps=steps)
     data = run.task.dataset()
-    params = {k: v.to(dtype) for k, v in stack.params.items()}
+    params = as_params(stack.params).map(lambda t: t.to(dtype))
     return progress_measures(stack.steps, params, run.task.p, data.labels, data.train_idx, data.test_idx, **kw)
 
 

@@ -1,6 +1,7 @@
 """Circuit and component ablations of the 1-layer modular-addition model.
 
-**The two circuits** (Nanda et al. 2023, ``../shared/reference/progress-measures.md`` section 4).
+**The two circuits** (Nanda et al. 2023, "Progress measures for grokking via mechanistic
+interpretability": the restricted and excluded losses).
 Let ``K`` be the key frequencies of the final checkpoint (:func:`~grokscope.analysis.analyze_fourier`)
 and ``U_K`` the ``2|K|`` unit vectors ``cos(w_k (a+b))``, ``sin(w_k (a+b))`` over the a-major grid
 of all ``p^2`` pairs (:func:`~grokscope.analysis.fourier.basis.sum_directions`). Take an activation ``X``

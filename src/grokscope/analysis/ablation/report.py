@@ -15,7 +15,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from grokscope.analysis.ablation.over_checkpoints import METRICS, CircuitAblations
-from grokscope.analysis.fourier.report import CSS
 from grokscope.analysis.report_page import figure_sections, html_page, summary_section, write_page
 from grokscope.analysis.fourier.progress_figures import LINE_COLORS, PHASE_COLORS, TEMPLATE, shade_phases
 
@@ -110,7 +109,7 @@ def _rows_table(res: CircuitAblations, circuit: str) -> str:
                  *(_fmt(r[f"{circuit}_{m}"]) for m in METRICS), _fmt(r["share_generalizing"]),
                  _fmt(r["share_memorizing"])]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return f"<table class='num'><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def crossing_sentence(cross: dict[str, int | None]) -> str:
@@ -139,7 +138,7 @@ def render_ablation_report(res: CircuitAblations, circuit: str) -> str:
     figures = {"Handover between the circuits": plot_circuit_handover(res),
                "Per-frequency importance": plot_frequency_importance(res)}
     parts += [*figure_sections(figures, id_prefix="abl"), summary_section(summary)]
-    return html_page(f"grokscope: ablations of {res.run}", CSS, parts)
+    return html_page(f"grokscope: ablations of {res.run}", parts)
 
 
 def write_ablation_report(res: CircuitAblations, path: str | Path, circuit: str = "generalize") -> Path:

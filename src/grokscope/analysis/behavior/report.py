@@ -9,16 +9,9 @@ from grokscope.analysis.behavior.result import BehaviorAnalysis
 from grokscope.analysis.behavior.figures import plot_failures, plot_loss_vs_behavior, plot_per_group, plot_termination
 from grokscope.analysis.report_page import figure_sections, html_page, summary_section, write_page
 
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1200px;
-       color: #222; line-height: 1.45; padding: 0 16px; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 8px 0; font-size: 0.92em; }
-td, th { border: 1px solid #ddd; padding: 3px 10px; text-align: left; } th { background: #f4f4f4; }
-td.mono { font-family: ui-monospace, Menlo, Consolas, monospace; }
+# The "exact match near zero, structure above chance" box; the rest of the style is the shared page's.
+EXTRA_CSS = """
 .gap { background: #fff6ec; border-left: 4px solid #ff7f0e; padding: 10px 14px; }
-.muted { color: #777; font-size: 0.9em; } .ok { color: #2a7d2a; } .bad { color: #a33; }
-.figure { margin: 18px 0 28px; }
 """
 
 METRIC_DEFINITIONS = {
@@ -114,7 +107,7 @@ def render_report(ba: BehaviorAnalysis) -> str:
     parts.append(f"<h2>Sample predictions ({split}), each failure named</h2>{samples_html(ba)}")
     parts.append(f"<h2>The scores</h2><ul>{defs}</ul>")
     parts.append(summary_section(s))
-    return html_page(f"grokscope: behaviour of {ba.run}", CSS, parts)
+    return html_page(f"grokscope: behaviour of {ba.run}", parts, extra_css=EXTRA_CSS)
 
 
 def write_report(ba: BehaviorAnalysis, path: str | Path) -> Path:

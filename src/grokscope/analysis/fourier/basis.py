@@ -1,6 +1,6 @@
 """The Fourier basis of Z_p and the projections the progress measures are built from.
 
-Conventions (Nanda et al. 2023, ``../shared/reference/progress-measures.md`` section 2):
+Conventions (Nanda et al. 2023, "Progress measures for grokking via mechanistic interpretability"):
 
 * The basis is a ``(p, p)`` matrix ``F`` whose rows are orthonormal functions of ``x = 0..p-1``:
   row 0 is ``const = 1/sqrt(p)``, row ``2k-1`` is ``cos k = cos(w_k x)/sqrt(p/2)`` and row ``2k`` is
@@ -150,7 +150,7 @@ def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"], *, workspace
     diagonal blocks. That is ~p/2 times fewer FLOPs than the full 2D transform for the second
     axis, and no ``(p, p, n)`` energy tensor. Float32 on CPU runs the two passes over the
     activations as numba kernels (``analysis/fourier/measure_kernels.py``).
-    ``workspace`` (:class:`grokscope.models.grok1l.grid.Workspace`) reuses the big temporaries.
+    ``workspace`` (:class:`grokscope.numerics.workspace.Workspace`) reuses the big temporaries.
     """
     p = acts.shape[-2]
     h = (p - 1) // 2
@@ -218,11 +218,11 @@ def _even_odd(acts: Float[Tensor, "*batch p p n"], workspace: "Workspace | None"
 
 def _row_view(x: Float[Tensor, "B p p n"]) -> Tensor | None:
     """``x`` as a 2D CPU array of its ``(a, b)`` rows (``(B p p, stride)``, first ``n`` columns used), if it is one."""
-    from grokscope.models.grok1l.fused import fused_available
+    from grokscope.models.grok1l.paths import fused_available
 
     B, p, _, n = x.shape
     s = x.stride(2)
-    if x.stride(3) != 1 or x.stride(1) != p * s or x.stride(0) != p * p * s or not fused_available(x.device):
+    if x.stride(3) != 1 or x.stride(1) != p * s or x.stride(0) != p * p * s or not fused_available(x.device.type):
         return None
     try:
         return x.as_strided((B * p * p, s), (s, 1))
@@ -237,9 +237,9 @@ def _fold_a(Yc: Float[Tensor, "B a h1 n"], Ys: Float[Tensor, "B a h n"],
     One numba pass over ``Yc`` and ``Ys`` (float32 on CPU; float64 energies), else two batched
     products and a square-and-sum.
     """
-    from grokscope.models.grok1l.fused import fused_available
+    from grokscope.models.grok1l.paths import fused_available
 
-    if Yc.dtype == torch.float32 and fused_available(Yc.device) and Yc.is_contiguous() and Ys.is_contiguous():
+    if Yc.dtype == torch.float32 and fused_available(Yc.device.type) and Yc.is_contiguous() and Ys.is_contiguous():
         from grokscope.analysis.fourier.measure_kernels import fold_a
 
         B, n, h = Yc.shape[0], Yc.shape[-1], Ys.shape[2]

@@ -7,13 +7,14 @@ Per checkpoint the measures need eight cross-entropies over rows of ``p^2`` logi
 test loss, restricted loss, excluded loss and one excluded loss per key frequency) and two
 accuracies. In PyTorch each is a chain of ~7 full passes over its own materialized logits
 (differences to the label, a scatter, a max, a subtraction, a clamp, an exp, a sum), after the
-restricted and excluded logits themselves were written out: about a fifth of the analysis time.
-Here every row is read once; the restricted and excluded rows are built in a 97-float buffer
-from ``U_key[:, x]`` and the key coefficients, and each cross-entropy is two vectorized sweeps
-over that buffer.
+restricted and excluded logits themselves were written out as full ``(p^2, p)`` tensors: some
+sixty passes over memory per checkpoint. Here every row of logits is read once; the restricted
+and excluded rows are built in a one-row buffer (``p`` floats, in cache) from ``U_key[:, x]`` and
+the key coefficients, and each cross-entropy is two vectorized sweeps over that buffer.
 
-The exp is ``numba_softmax.exp_parts``, a polynomial that vectorizes: numba's own would call libm
-one lane at a time and made a numba cross-entropy slower than PyTorch's.
+The exp is :func:`grokscope.numerics.margin_softmax.exp_parts`, a polynomial that vectorizes:
+numba's own would call libm one lane at a time and made a numba cross-entropy slower than
+PyTorch's.
 
 Each row writes only its own outputs, so results are independent of the thread schedule.
 """
@@ -31,7 +32,7 @@ ROW_BLOCK = 32  # rows per parallel task: scratch buffers are allocated once per
 @njit(inline="always", fastmath=True)
 @no_type_check
 def _cross_entropy(v, y, poly, bits):  # pragma: no cover - jitted
-    """``(loss, hit)`` of one logit row ``v`` with label ``y``, as ``progress.cross_entropy`` computes it.
+    """``(loss, hit)`` of one logit row ``v`` with label ``y``, as :func:`.progress_measures.cross_entropy` does.
 
     ``poly`` (float32) and ``bits`` (int32) are scratch rows as long as ``v``.
 

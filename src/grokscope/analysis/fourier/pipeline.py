@@ -1,8 +1,8 @@
 """The whole Fourier analysis of a run, cached in the run folder.
 
 ``analyze_fourier(run)`` stacks every readable checkpoint, finds the key frequencies of the last
-one, computes the progress measures at every checkpoint (:mod:`.progress`), places the phases and
-writes the handover summary (:mod:`.phases`). The result is cached as
+one, computes the progress measures at every checkpoint (:mod:`.progress_measures`), places the
+phases and writes the handover summary (:mod:`.phases`). The result is cached as
 ``<run>/analysis/fourier.json`` (small values, measures table) and ``fourier.safetensors``
 (per-frequency arrays), never pickle. The cache is keyed by a fingerprint of ``run.json``,
 ``manifest.json``, the size and mtime of every checkpoint file, the options and
@@ -143,7 +143,7 @@ def _code_hash() -> bytes:
     # The analysis code itself is part of the key: editing a rule must not serve stale results.
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for name in ("fourier.py", "grid.py", "progress.py", "phases.py", "results.py", "pipeline.py"):
+    for name in ("basis.py", "progress_measures.py", "measure_kernels.py", "phases.py", "results.py", "pipeline.py"):
         h.update((here / name).read_bytes())
     return h.digest()
 

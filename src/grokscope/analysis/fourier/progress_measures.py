@@ -1,11 +1,16 @@
 """Progress measures (Nanda et al. 2023) at every checkpoint, vectorized over a checkpoint stack.
 
-One pass over the checkpoints, a chunk at a time: ``torch.func.vmap`` runs the fused final-position
-forward (:mod:`grokscope.models.grok1l.fused`) on all ``p^2`` inputs for every checkpoint of the chunk, and
-each chunk is reduced to a few numbers per checkpoint before the next one is computed, so memory
-stays bounded whatever the number of checkpoints.
+One pass over the checkpoints, a chunk at a time (as many as fit a memory budget): the model's
+final position is computed on all ``p^2`` inputs for every checkpoint of the chunk at once by
+:func:`grokscope.models.grok1l.grid.grid_cache` (batched over the checkpoint axis), or, for a
+chunk of one checkpoint on CPU, by the fused numba forward
+(:func:`grokscope.models.grok1l.fused.fused_final_cache_into`) into reused buffers. Each chunk is
+reduced to a few numbers per checkpoint before the next one is computed, so memory stays bounded
+whatever the number of checkpoints. The float32 cross-entropies run as one numba pass over the
+logits (:mod:`grokscope.analysis.fourier.measure_kernels`) where they can.
 
-Measures per checkpoint (exact operators in ``../shared/reference/progress-measures.md`` section 3):
+Measures per checkpoint (as defined by Nanda et al. 2023, "Progress measures for grokking via
+mechanistic interpretability"):
 
 * ``train_loss``/``test_loss``/``*_acc``: on the run's split, from the full-grid logits.
 * ``restricted_loss``: logits ``L`` over ALL ``p^2`` pairs projected onto the sum directions
@@ -20,7 +25,8 @@ Measures per checkpoint (exact operators in ``../shared/reference/progress-measu
 * ``sq_weights``: sum of squared weights over all parameters (biases included), and per
   component ``sq_embed``, ``sq_pos_embed``, ``sq_attn``, ``sq_mlp``, ``sq_unembed``.
 
-All cross-entropies are in float64 (float32 loses the ~1e-7 losses of a grokked model).
+Every cross-entropy is taken around the margins to the correct logit, which keeps the ~1e-7
+losses of a grokked model exact even in float32, and averaged in float64.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -315,7 +321,7 @@ def _fused_losses_apply(L: Tensor, coefs: Tensor) -> bool:
 
 
 def _fused_losses(L, labels, train_idx, test_idx, U_key, coef_key) -> dict[str, Tensor]:
-    """:func:`logit_losses` in one numba pass over the logits (see :mod:`.kernels`)."""
+    """:func:`logit_losses` in one numba pass over the logits (see :mod:`.measure_kernels`)."""
     from grokscope.analysis.fourier.measure_kernels import logit_losses as kernel
 
     c, n, _ = L.shape

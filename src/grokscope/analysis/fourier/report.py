@@ -1,23 +1,22 @@
-"""One standalone HTML report per analysis: plotly.js inlined once, opens offline, no server."""
+"""One standalone HTML report per analysis: plotly.js inlined once, opens offline, no server.
+
+:func:`write_report` renders it to any file; :func:`write_report_cached` renders it once per
+analysis, into ``<run>/analysis/report.html`` beside the cached analysis (``report.key`` holds
+the analysis fingerprint it was rendered from), and copies that file where asked.
+"""
 
 import html
+import shutil
 from pathlib import Path
 
 import plotly.graph_objects as go
 
-from grokscope.analysis.fourier.pipeline import FINAL_COLUMNS, FourierAnalysis
+from grokscope.analysis.fourier.pipeline import CACHE_DIR, FINAL_COLUMNS, FourierAnalysis
 from grokscope.analysis.report_page import figure_sections, html_page, summary_section, write_page
 
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1200px;
-       color: #222; line-height: 1.45; padding: 0 16px; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 8px 0; font-size: 0.92em; }
-td, th { border: 1px solid #ddd; padding: 3px 10px; text-align: right; } th { background: #f4f4f4; }
-td:first-child, th:first-child { text-align: left; }
+# The handover paragraph's box; the rest of the style is the shared page's.
+EXTRA_CSS = """
 .handover { background: #f7f7fb; border-left: 4px solid #7b7bd1; padding: 10px 14px; }
-.warn { color: #a33; } .muted { color: #777; font-size: 0.9em; }
-.figure { margin: 18px 0 28px; }
 """
 
 
@@ -68,8 +67,8 @@ steps {s['first_step']} to {s['last_step']}; {html.escape(fa.path)}</p>
 <div class="handover">{html.escape(fa.handover)}</div>
 {skipped}
 <div style="display:flex; gap:40px; flex-wrap:wrap">
-<div><h2>Phases</h2><table><tr><th>phase</th><th>start</th><th>end</th><th>complete</th></tr>{rows}</table></div>
-<div><h2>Final measures (step {s['last_step']})</h2><table>{final}</table></div>
+<div><h2>Phases</h2><table class='num'><tr><th>phase</th><th>start</th><th>end</th><th>complete</th></tr>{rows}</table></div>
+<div><h2>Final measures (step {s['last_step']})</h2><table class='num'>{final}</table></div>
 </div>
 <p class="muted">Restricted loss: logits on all p&sup2; pairs kept only along cos/sin(w<sub>k</sub>(a+b)) for the key
 frequencies, plus their mean per class; cross-entropy over all pairs. Excluded loss: those directions removed;
@@ -81,7 +80,7 @@ key-frequency rule: see <code>grokscope.analysis.fourier.phases</code> and <code
 def render_report(fa: FourierAnalysis) -> str:
     """The report as one HTML string (plotly.js inlined in the first figure only)."""
     body = [_header(fa), *figure_sections(report_figures(fa)), summary_section(fa.summary())]
-    return html_page(f"grokscope: {fa.run}", CSS, body)
+    return html_page(f"grokscope: {fa.run}", body, extra_css=EXTRA_CSS)
 
 
 def write_report(fa: FourierAnalysis, path: str | Path) -> Path:
@@ -89,4 +88,49 @@ def write_report(fa: FourierAnalysis, path: str | Path) -> Path:
     return write_page(path, render_report(fa))
 
 
-__all__ = ["render_report", "report_figures", "write_report"]
+REPORT_FILE, REPORT_KEY = "report.html", "report.key"
+
+
+def cached_report_path(fa: FourierAnalysis) -> Path:
+    """Where :func:`write_report_cached` keeps the rendered report: beside the cached analysis."""
+    return Path(fa.path) / CACHE_DIR / REPORT_FILE
+
+
+def write_report_cached(fa: FourierAnalysis, out: str | Path | None = None) -> Path:
+    """Write the report to ``out`` (default: :func:`cached_report_path`), rendering it only when needed.
+
+    The rendered report is kept in the run folder next to ``report.key``, the fingerprint of the
+    analysis it shows (written atomically, after the report). While that matches ``fa`` the
+    report is reused, without importing torch, and ``out`` gets a copy of it. A run folder that
+    cannot be written is no error when ``out`` is given: the report is rendered straight to
+    ``out``. Raises ``OSError`` when the report cannot be written where it has to go (into the run
+    folder when ``out`` is None, else to ``out``).
+    """
+    cached = cached_report_path(fa)
+    key = cached.with_name(REPORT_KEY)
+    target = Path(out) if out is not None else cached
+    if not (fa.fingerprint and _key_matches(key, fa.fingerprint) and cached.is_file()):
+        from grokscope.store.files import write_bytes_atomic
+
+        try:
+            key.unlink(missing_ok=True)  # a report being replaced is never vouched for by the old key
+            write_report(fa, cached)
+            write_bytes_atomic(key, fa.fingerprint.encode())
+        except OSError:  # read-only run folder: render straight to the target
+            if out is None:
+                raise
+            return write_report(fa, target)
+    if target != cached and not (target.exists() and target.samefile(cached)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, target)
+    return target
+
+
+def _key_matches(key: Path, fingerprint: str) -> bool:
+    try:
+        return key.read_text() == fingerprint
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+__all__ = ["cached_report_path", "render_report", "report_figures", "write_report", "write_report_cached"]

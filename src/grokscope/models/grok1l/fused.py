@@ -119,7 +119,7 @@ class FusedTables(NamedTuple):
 
 
 class TableParts(NamedTuple):
-    """``FusedTables`` and the intermediates its hand-written backward reuses (``training.fused_grad``)."""
+    """``FusedTables`` and the intermediates its hand-written backward reuses (``backward.py``)."""
 
     tables: FusedTables
     resid: Float[Tensor, "two_p d_model"]  # token + position embeddings at positions 0 and 1

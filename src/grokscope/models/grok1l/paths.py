@@ -12,7 +12,10 @@ The first two apply only where :func:`supports` holds.
 """
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import torch
 
 ForwardPath = Literal["fused", "final_position", "hooked"]
 
@@ -41,15 +44,16 @@ def supports(cfg: Mapping[str, Any] | Any) -> bool:
     return True
 
 
-def choose_path(cfg: Mapping[str, Any] | Any, *, device: str, fast: bool = True) -> ForwardPath:
+def choose_path(cfg: Mapping[str, Any] | Any, *, device: "str | torch.device", fast: bool = True) -> ForwardPath:
     """The forward a run of ``cfg`` on ``device`` trains with: the fastest one that applies."""
     if not (fast and supports(cfg)):
         return "hooked"
     return "fused" if fused_available(device) else "final_position"
 
 
-def fused_available(device: str) -> bool:
-    """Whether the numba kernels can run here (a CPU device and numba importable)."""
+def fused_available(device: "str | torch.device") -> bool:
+    """Whether the numba kernels can run here (a CPU device and numba importable); ``device`` as a
+    name or a ``torch.device`` (``tensor.device``)."""
     import torch
 
     if torch.device(device).type != "cpu":
