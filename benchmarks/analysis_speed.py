@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))  # for tests.analysis.reference, the plain loop
 
 from grokscope.analysis.fourier.pipeline import analyze_fourier  # noqa: E402
 from grokscope.analysis.fourier.progress_measures import progress_measures  # noqa: E402
+from grokscope.runtime import speed_settings  # noqa: E402
 from grokscope.store.run import load_run  # noqa: E402
 from tests.analysis import reference  # noqa: E402
 
@@ -57,7 +58,8 @@ def main() -> None:
     reference.checkpoint_measures(run.model(steps[-1]), run.task.p, labels, train_idx, test_idx, [1])
 
     t0, c0 = time.perf_counter(), time.process_time()
-    fa = analyze_fourier(run, use_cache=False)
+    with speed_settings():  # as the command line runs it
+        fa = analyze_fourier(run, use_cache=False)
     t_fast, c_fast = time.perf_counter() - t0, time.process_time() - c0
     print(f"(a) grokscope vectorized: {t_fast:.1f} s wall, {c_fast:.1f} s CPU  (key frequencies {fa.key_frequencies}, "
           f"phases {[(ph.name, ph.start, ph.end) for ph in fa.phases]})")

@@ -19,20 +19,21 @@ import time
 import torch
 
 from grokscope.tasks import ModularTask
-from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.config import RunConfig, TrainConfig
+from grokscope.runtime import flush_denormals, speed_settings
 from grokscope.training.train import train
 from train_speed import PlainLoop, machine_line
 
 
 def plain_until_grok(task: ModularTask, seed: int, max_steps: int, every: int) -> tuple[int | None, float]:
     """``(grok step, seconds)`` of the plain loop, test accuracy checked every ``every`` steps."""
-    torch.set_flush_denormal(True)
     loop = PlainLoop(task, seed)
     t0 = time.perf_counter()
-    while loop.steps_done <= max_steps:
-        if loop.steps_done % every == 0 and loop.test_acc() >= TrainConfig().grok_threshold:
-            return loop.steps_done, time.perf_counter() - t0
-        loop.step()
+    with flush_denormals():
+        while loop.steps_done <= max_steps:
+            if loop.steps_done % every == 0 and loop.test_acc() >= TrainConfig().grok_threshold:
+                return loop.steps_done, time.perf_counter() - t0
+            loop.step()
     return None, time.perf_counter() - t0
 
 
@@ -41,7 +42,8 @@ def grokscope_until_grok(task: ModularTask, seed: int, max_steps: int) -> tuple[
     config = RunConfig(task=task, seed=seed, train=TrainConfig(steps=max_steps, stop_after_grok=0))
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        run = train(config, out, device="cpu")
+        with speed_settings():  # as the command line runs it
+            run = train(config, out, device="cpu")
         return run.grok_step, time.perf_counter() - t0
 
 

@@ -2,8 +2,9 @@
 
 The plain loop is what a notebook does: ``HookedTransformer(tokens)[:, -1]``, float64
 cross-entropy, ``backward()``, AdamW, on the full training batch of a+b mod 97 (30%).
-grokscope is timed through its public ``train()``, so its number includes test evaluation,
-metrics and checkpoint writes that the plain loop skips.
+grokscope is timed through its public ``train()`` inside ``speed_settings()``, as the command line
+runs it, so its number includes test evaluation, metrics and checkpoint writes that the plain loop
+skips.
 
     python benchmarks/train_speed.py [--steps 300] [--p 97]
 """
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 
 from grokscope.models.build import build_model
 from grokscope.tasks import ModularTask
-from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.config import RunConfig, TrainConfig
+from grokscope.runtime import speed_settings
 from grokscope.training.train import train
 
 
@@ -68,7 +70,8 @@ def grokscope_trainer(task: ModularTask, steps: int, out: str) -> float:
     """Seconds for ``steps`` steps of ``grokscope.train`` (checkpoints, evals and all)."""
     config = RunConfig(task=task, train=TrainConfig(steps=steps, stop_after_grok=None))
     t0 = time.perf_counter()
-    train(config, out, device="cpu")
+    with speed_settings():
+        train(config, out, device="cpu")
     return time.perf_counter() - t0
 
 

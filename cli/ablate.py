@@ -17,6 +17,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from grokscope.cli.errors import exits_on_user_error, info
+from grokscope.runtime import speed_settings
 
 app = typer.Typer()
 
@@ -59,11 +60,13 @@ def ablate_cmd(
     from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier
 
     announce = _Announce(handle)
-    fa = analyze_fourier(handle, progress=announce)
+    with speed_settings():
+        fa = analyze_fourier(handle, progress=announce)
     if not fa.cached:
         info(f"Fourier analysis of {handle.name} done in {fa.elapsed_s:.1f} s (key frequencies "
              f"{', '.join(map(str, fa.key_frequencies)) or 'none'})")
-    res = ablate_run(handle, fourier=fa, step=step, site=site, method=method, seed=seed)
+    with speed_settings():
+        res = ablate_run(handle, fourier=fa, step=step, site=site, method=method, seed=seed)
 
     from grokscope.analysis.ablation.report import write_ablation_report
 

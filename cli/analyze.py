@@ -18,6 +18,7 @@ import typer
 
 from grokscope.cli.errors import fail, info, user_errors
 from grokscope.cli.progress import CheckpointBar
+from grokscope.runtime import speed_settings
 
 app = typer.Typer(help="Open up trained runs: Fourier analysis and progress measures.", no_args_is_help=True)
 
@@ -90,7 +91,8 @@ def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: b
 
     bar = None if quiet else CheckpointBar(run_dir.name)
     try:
-        fa = analyze_fourier(run_dir, p=p, use_cache=use_cache, progress=bar)
+        with speed_settings():
+            fa = analyze_fourier(run_dir, p=p, use_cache=use_cache, progress=bar)
     finally:
         if bar is not None:
             bar.close()

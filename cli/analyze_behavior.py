@@ -17,6 +17,7 @@ import typer
 
 from grokscope.cli.errors import user_errors
 from grokscope.cli.progress import CheckpointBar
+from grokscope.runtime import speed_settings
 
 Opt = typer.Option
 REPORT = Path("analysis") / "behavior.html"
@@ -52,7 +53,8 @@ def behavior_cmd(
             asked = get_task(task)
         bar = None if quiet or as_json else CheckpointBar(r.name)
         try:
-            ba = analyze_behavior(r, config=config, task=asked, progress=bar)
+            with speed_settings():
+                ba = analyze_behavior(r, config=config, task=asked, progress=bar)
         finally:
             if bar is not None:
                 bar.close()

@@ -67,21 +67,15 @@ def train_cmd(
         _resume(resume, task=task, seed=seed, preset=preset, task_options=task_options, train_options=train_options,
                 init_from=init_from, device=device, callbacks=callbacks)
         return
-    from grokscope.config import make_config
-    from grokscope.tasks import is_text_task, make_task
+    from grokscope.config import config_from_options
 
-    t = make_task(task or "mod97", seed=seed, **task_options)
-    given = {k: v for k, v in train_options.items() if v is not None or k == "stop_after_grok"}
-    if init_from is not None and not is_text_task(t):
-        raise ValueError("--init-from applies to character-level tasks (arith, capitals, joint, wordops) only")
-    make_config(t, preset=preset, seed=seed, **given)  # every argument checked before any heavy import
+    given = {k: v for k, v in (task_options | train_options).items() if v is not None or k == "stop_after_grok"}
+    config, init_state = config_from_options(task or "mod97", preset=preset, seed=seed, init_from=init_from, **given)
     _check_writable(out)
-    from grokscope.api import train
+    from grokscope.training.train import train
 
     with speed_settings():
-        _report(train(task or "mod97", out=out, name=name, device=device, preset=preset, seed=seed,
-                      init_from=init_from, callbacks=callbacks, progress=False,
-                      **{k: v for k, v in task_options.items() if v is not None}, **given))
+        _report(train(config, out, name=name, device=device, callbacks=callbacks, init_state=init_state))
 
 
 def _resume(path: Path, *, task: str | None, seed: int | None, preset: str | None, task_options: dict[str, Any],

@@ -9,16 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grokscope.config import LMRunConfig, RunConfig, make_config
+from grokscope.config import LMRunConfig, RunConfig, config_from_options
 from grokscope.store.run import Run
-from grokscope.tasks import CHAR_OPTIONS, MODULAR_OPTIONS, WORD_OPS_OPTIONS, is_text_task, make_task
 from grokscope.training.callbacks import Callback, ProgressBar
 
-TASK_OPTIONS = (*MODULAR_OPTIONS, *CHAR_OPTIONS, *WORD_OPS_OPTIONS)
 
-
-def train(task: "str | RunConfig | LMRunConfig" = "mod97", *, out: str | Path = "checkpoints", name: str | None = None, device: str = "auto",
-          preset: str | None = None, seed: int | None = None, init_from: str | Path | None = None,
+def train(task: "str | RunConfig | LMRunConfig" = "mod97", *, out: str | Path = "checkpoints",
+          name: str | None = None, device: str = "auto", preset: str | None = None, seed: int | None = None, init_from: str | Path | None = None,
           callbacks: Sequence[Callback] = (), progress: bool = True, **options: Any) -> Run:
     """Train a run of any task and return it (a folder that already holds this run is continued).
 
@@ -36,16 +33,7 @@ def train(task: "str | RunConfig | LMRunConfig" = "mod97", *, out: str | Path = 
         if options or preset is not None or seed is not None or init_from is not None:
             raise ValueError("train(config) takes the config as it is: set options in the config instead")
         return train_config(task, out, name=name, device=device, callbacks=[*callbacks, *bars])
-    task_options = {k: options.pop(k) for k in TASK_OPTIONS if k in options}
-    t = make_task(task, seed=seed, **task_options)
-    init_state = None
-    if init_from is not None:
-        if not is_text_task(t):
-            raise ValueError("--init-from applies to character-level tasks (arith, capitals, joint, wordops) only")
-        from grokscope.models.init_from import init_state as read_init
-
-        preset, init_state = read_init(init_from, preset, t)
-    config = make_config(t, preset=preset, seed=seed, **options)
+    config, init_state = config_from_options(task, preset=preset, seed=seed, init_from=init_from, **options)
     return train_config(config, out, name=name, device=device, callbacks=[*callbacks, *bars], init_state=init_state)
 
 

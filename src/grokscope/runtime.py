@@ -10,7 +10,7 @@ notebook user's other work if set and left:
 - **Keeping freed memory in the process.** glibc serves blocks above its mmap threshold (128 KiB
   to 32 MiB, adaptive) with fresh pages and unmaps them on free, so every training step or
   checkpoint pass that allocates multi-MB temporaries faults its pages in again (~18% of a fused
-  step on a 2-core VM). :func:`keep_freed_memory` raises both thresholds; on leaving it sets them
+  step on a small CPU). :func:`keep_freed_memory` raises both thresholds; on leaving it sets them
   back to glibc's defaults and trims the heap, so big blocks are mapped and unmapped as before.
   (glibc cannot be asked for its adaptive threshold's current value, nor to re-enable the
   adaptation once set: after the context, the threshold is the fixed default.)

@@ -8,15 +8,18 @@ Torch-free, so arguments are validated before the heavy imports.
 """
 
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from grokscope.config.lm import LMRunConfig, LMTrainConfig, default_preset, default_train
 from grokscope.config.modular import RunConfig, TrainConfig
-from grokscope.tasks import Task, is_text_task, make_task, refuse_options
+from grokscope.tasks import (CHAR_OPTIONS, MODULAR_OPTIONS, WORD_OPS_OPTIONS, Task, is_text_task, make_task,
+                             refuse_options)
 
 # Train options only the character-level trainer has (the modular one has its own warm-up of 10).
 CHAR_TRAIN_OPTIONS = ("dropout", "warmup", "min_lr")
 MODULAR_TRAIN_OPTIONS = ("stop_after_grok",)
+TASK_OPTIONS = (*MODULAR_OPTIONS, *CHAR_OPTIONS, *WORD_OPS_OPTIONS)
 
 
 def config_from_dict(d: dict[str, Any]) -> RunConfig | LMRunConfig:
@@ -51,10 +54,32 @@ def make_config(task: Task | str, *, preset: str | None = None, seed: int | None
     return LMRunConfig(task=task, preset=preset, seed=1337 if seed is None else seed, train=LMTrainConfig(**full))
 
 
+def config_from_options(task: str, *, preset: str | None = None, seed: int | None = None,
+                        init_from: "str | Path | None" = None, **options: Any) -> tuple[RunConfig | LMRunConfig, Any]:
+    """The config of a new run from a task name and every option a user gives (the CLI's and ``gs.train``'s).
+
+    ``options`` are the task's (:func:`grokscope.tasks.make_task`) and the train config's fields.
+    ``init_from`` (character-level tasks): a TransformerLens model folder whose weights the run
+    starts from; its architecture picks the preset when none is given. Returns the config and
+    those initial weights (``None`` without ``init_from``).
+    """
+    task_options = {k: options.pop(k) for k in TASK_OPTIONS if k in options}
+    t = make_task(task, seed=seed, **task_options)
+    init_state = None
+    if init_from is not None:
+        if not is_text_task(t):
+            raise ValueError("--init-from applies to character-level tasks (arith, capitals, joint, wordops) only")
+        from grokscope.models.init_from import init_state as read_init
+
+        preset, init_state = read_init(init_from, preset, t)
+    return make_config(t, preset=preset, seed=seed, **options), init_state
+
+
 def _check_fields(given: dict[str, Any], cls: type) -> None:
     unknown = sorted(set(given) - {f.name for f in fields(cls)})
     if unknown:
         raise ValueError(f"unknown train option {unknown[0]!r}: choose from {', '.join(f.name for f in fields(cls))}")
 
 
-__all__ = ["LMRunConfig", "LMTrainConfig", "RunConfig", "TrainConfig", "config_from_dict", "make_config"]
+__all__ = ["LMRunConfig", "LMTrainConfig", "RunConfig", "TrainConfig", "config_from_dict", "config_from_options",
+           "make_config"]

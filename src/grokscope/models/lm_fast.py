@@ -2,9 +2,8 @@
 
 ``HookedTransformer`` routes every activation through a hook point, computes attention with
 einsums, an explicit mask and a softmax over rows of 9 to 24 keys, and LayerNorm as five
-elementwise ops. For the tiny n-models (d_model 14 to 56) those per-op costs are the whole step:
-about 17 ms per training step of n14 on one core, two thirds of it in autograd's backward over
-~100 small nodes. Here the same maths runs on the same parameter tensors with
+elementwise ops. For the tiny n-models (d_model 14 to 56) those per-op costs are the whole step,
+two thirds of it in autograd's backward over ~100 small nodes. Here the same maths runs on the same parameter tensors with
 ``F.layer_norm``, ``F.scaled_dot_product_attention`` (causal, scaled by ``1/sqrt(d_head)`` like
 ``use_attn_scale``) and ``F.gelu``; gradients reach the model's own parameters, so the trainer,
 its optimizer and checkpoints are unchanged. Tested equal to ``HookedTransformer`` (logits and

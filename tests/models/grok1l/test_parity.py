@@ -61,6 +61,14 @@ def random_subset(task: ModularTask, n: int | None, seed: int):
     return data.a[pick], data.b[pick], data.tokens()[pick], data.labels[pick]
 
 
+def _assert_matches_cache(ours, ref_logits, cache) -> None:
+    """Logits and the three cached activations of ``reference_forward`` against ``run_with_cache``."""
+    torch.testing.assert_close(ours.logits, ref_logits, **TIGHT)
+    torch.testing.assert_close(ours.pattern, cache[PATTERN], **TIGHT_PATTERN)
+    torch.testing.assert_close(ours.resid_mid, cache[RESID_MID], **TIGHT)
+    torch.testing.assert_close(ours.mlp_post, cache[MLP_POST], **TIGHT)
+
+
 # --- reference_forward: every position ---------------------------------------------------------
 
 
@@ -71,10 +79,7 @@ def test_reference_forward_equals_hooked_transformer_at_every_position_float64(p
     with torch.no_grad():
         ref_logits, cache = model.run_with_cache(tokens)
         ours = reference_forward(params_of(model), tokens)
-    torch.testing.assert_close(ours.logits, ref_logits, **TIGHT)
-    torch.testing.assert_close(ours.pattern, cache[PATTERN], **TIGHT_PATTERN)
-    torch.testing.assert_close(ours.resid_mid, cache[RESID_MID], **TIGHT)
-    torch.testing.assert_close(ours.mlp_post, cache[MLP_POST], **TIGHT)
+    _assert_matches_cache(ours, ref_logits, cache)
     assert not ours.pattern.triu(1).any()  # causal: no query sees a later key
 
 
@@ -86,10 +91,7 @@ def test_reference_forward_equals_hooked_transformer_on_any_tokens_float64(n_pos
     with torch.no_grad():
         ref_logits, cache = model.run_with_cache(tokens)
         ours = reference_forward(params_of(model), tokens)
-    torch.testing.assert_close(ours.logits, ref_logits, **TIGHT)
-    torch.testing.assert_close(ours.pattern, cache[PATTERN], **TIGHT_PATTERN)
-    torch.testing.assert_close(ours.resid_mid, cache[RESID_MID], **TIGHT)
-    torch.testing.assert_close(ours.mlp_post, cache[MLP_POST], **TIGHT)
+    _assert_matches_cache(ours, ref_logits, cache)
 
 
 # --- final-position paths: logits, the last query's pattern, mlp_post ----------------------------

@@ -141,10 +141,14 @@ def fingerprint(run_dir: Path, options: dict[str, Any]) -> str:
 @lru_cache(maxsize=1)
 def _code_hash() -> bytes:
     # The analysis code itself is part of the key: editing a rule must not serve stale results.
+    # So is the model's forward on the grid, which lives with the model (models/grok1l/).
     here = Path(__file__).parent
+    model = here.parents[1] / "models" / "grok1l"
     h = hashlib.sha256()
-    for name in ("basis.py", "progress_measures.py", "measure_kernels.py", "phases.py", "results.py", "pipeline.py"):
-        h.update((here / name).read_bytes())
+    for path in (*(here / n for n in ("basis.py", "progress_measures.py", "measure_kernels.py", "phases.py",
+                                      "results.py", "pipeline.py")),
+                 *(model / n for n in ("grid.py", "fused.py", "gather_kernels.py", "params.py"))):
+        h.update(path.read_bytes())
     return h.digest()
 
 

@@ -1,7 +1,7 @@
 """The fused training step's loss and gradients, with the backward written out by hand (CPU).
 
 Autograd through ``fused_tables`` and the gather builds about eighty graph nodes of small ops
-per step; on a 2-core CPU their dispatch, the extra copies and the per-node bookkeeping cost
+per step; on a small CPU their dispatch, the extra copies and the per-node bookkeeping cost
 about as much as the per-example work itself. Here the forward keeps what the backward needs
 (``table_parts``), the backward applies the chain rule directly in a few larger products, and
 the gradients are written to each parameter's ``.grad``. Tested equal to autograd through
@@ -68,7 +68,7 @@ def _cross_entropy_into(logits: Float[Tensor, "batch classes"], labels: Int[Tens
     non-finite logits (a diverged run, which fastmath code must not see) take PyTorch.
     """
     # A NaN or inf anywhere makes the sum non-finite (so does a finite overflow, which is then sent
-    # to PyTorch needlessly but correctly): one pass, where isfinite().all() took four (~0.5 ms).
+    # to PyTorch needlessly but correctly): one pass, where isfinite().all() takes four.
     if logits.dtype == torch.float32 and math.isfinite(logits.sum().item()):
         from grokscope.numerics.cross_entropy_kernel import margin_cross_entropy
 

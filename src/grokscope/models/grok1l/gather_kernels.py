@@ -9,7 +9,7 @@ backward. PyTorch has no fused gather-weight-accumulate on CPU, and doing it wit
 ``index_select`` and broadcasting costs more in memory traffic than the matmuls it replaces.
 
 Compiled code is cached in ``__pycache__`` (numba's own format, keyed by source and CPU), so only
-the first run on a machine pays the ~5 s compile.
+the first run on a machine pays the compile (``python -m grokscope.precompile`` does it at set-up).
 
 Every loop writes disjoint outputs per iteration (an example's rows in the forward; in the
 backward, one token's table rows and the rows of the examples holding that token), so results
