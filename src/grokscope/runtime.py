@@ -5,8 +5,8 @@ notebook user's other work if set and left:
 
 - **Flushing denormal floats to zero.** A grokked model's losses (~1e-8) and their gradients make
   denormal float32 products, which x86 computes 10-100x slower: late in training a step takes
-  twice as long. :func:`flush_denormals` turns flushing on and puts back what it found; the
-  trainer and the progress measures enter it around their own work only.
+  twice as long. :func:`flush_denormals` turns flushing on for the calling thread and puts back
+  what it found; the trainer and the progress measures enter it around their own work.
 - **Keeping freed memory in the process.** glibc serves blocks above its mmap threshold (128 KiB
   to 32 MiB, adaptive) with fresh pages and unmaps them on free, so every training step or
   checkpoint pass that allocates multi-MB temporaries faults its pages in again (~18% of a fused
@@ -15,8 +15,15 @@ notebook user's other work if set and left:
   (glibc cannot be asked for its adaptive threshold's current value, nor to re-enable the
   adaptation once set: after the context, the threshold is the fixed default.)
 
-:func:`speed_settings` is both: the command line enters it for the whole command; in a notebook,
-``with gs.speed_settings(): ...`` gives the same speed for that block.
+:func:`speed_settings` is what the command line enters for a whole command; in a notebook,
+``with gs.speed_settings(): ...`` gives a block the same speed.
+
+Denormal flushing is a property of each thread, and a new thread starts with its creator's. The
+compute functions flush in the thread that calls them, as they always have; the worker threads
+of torch's and numba's pools keep the setting they were created with. ``speed_settings`` leaves
+that alone on purpose: flushing before the pools exist (so in every worker too) makes late
+grokking steps several times faster but changes a run's trajectory from the step where
+denormals first appear, so it is a decision for its own change, not a side effect of a scope.
 """
 
 import ctypes
@@ -87,8 +94,9 @@ def keep_freed_memory() -> Iterator[bool]:
 
 @contextmanager
 def speed_settings() -> Iterator[None]:
-    """Both settings above for the block; everything is as it was after it."""
-    with keep_freed_memory(), flush_denormals():
+    """Keep freed memory for the block (denormals are flushed by the compute functions themselves);
+    everything is as it was after it."""
+    with keep_freed_memory():
         yield
 
 

@@ -43,11 +43,8 @@ class StoredRunConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def conflicts(self, other: "StoredRunConfig") -> list[str]:
-        """Differences that would change the trajectory (endpoint fields are allowed to differ)."""
-        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
-        return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b))
-                if a.get(k) != b.get(k) and k.split(".")[-1] not in self.endpoint_fields]
-
+        """Differences from ``other`` that would change the trajectory (endpoint fields may differ)."""
+        return self.mismatches(other.flat())
 
     def flat(self) -> dict[str, Any]:
         """Every field as a dotted key (``train.lr``, ``task.p``), plus ``task.name``."""
@@ -60,7 +57,7 @@ class StoredRunConfig:
         """
         have = self.flat()
         out = []
-        for key, value in asked.items():
+        for key, value in sorted(asked.items()):
             if key.split(".")[-1] in self.endpoint_fields:
                 continue
             shown = key.removeprefix("train.")

@@ -15,6 +15,7 @@ trained the run is recorded in ``run.json`` as ``forward``.
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 import torch
@@ -88,7 +89,7 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
     t0 = time.perf_counter()
 
     # Tiny losses make denormal floats, which make a late step 2x slower on CPU.
-    with flush_denormals(device == "cpu"):
+    with flush_denormals() if device == "cpu" else nullcontext():
         while True:
             batch = train_set
             if tc.batch_size is not None:
