@@ -24,6 +24,14 @@ def cli_cmd() -> list[str]:
     return [sys.executable, "-m", "grokscope.cli.main"]
 
 
+def one_line_error(result, needle: str) -> None:
+    """A typer ``CliRunner`` result that failed the way every bad input must: exit code 2 and one
+    ``error: ...`` line on stderr that contains ``needle``."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
+
+
 def ckpt_bytes(run_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((Path(run_dir) / "ckpt").glob("*.safetensors"))}
 

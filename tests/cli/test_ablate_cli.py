@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from grokscope.analysis.fourier.pipeline import CACHE_DIR
 from grokscope.cli.main import app
+from tests.conftest import one_line_error
 
 runner = CliRunner()
 NAME = "mod23-grok1l-f0.8-s0"
@@ -25,12 +26,6 @@ def run_dir(tiny_run, tmp_path_factory):
     dst = tmp_path_factory.mktemp("ablate") / NAME
     shutil.copytree(tiny_run.path, dst, ignore=shutil.ignore_patterns(CACHE_DIR))
     return dst
-
-
-def one_line_error(result, needle):
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
 
 
 def test_json_keys_and_report(run_dir, tmp_path):

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from grokscope.analysis.fourier.pipeline import CACHE_DIR
 from grokscope.cli.main import app
+from tests.conftest import one_line_error
 
 runner = CliRunner()
 
@@ -24,12 +25,6 @@ def runs(tiny_run, tmp_path):
     folder = tmp_path / "runs"
     shutil.copytree(tiny_run.path, folder / tiny_run.path.name, ignore=shutil.ignore_patterns(CACHE_DIR))
     return folder
-
-
-def one_line_error(result, needle):
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
 
 
 def test_json_summary_keys(runs, tmp_path):

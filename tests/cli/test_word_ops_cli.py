@@ -7,16 +7,11 @@ import torch
 from typer.testing import CliRunner
 
 from grokscope.cli.main import app
+from tests.conftest import one_line_error
 
 runner = CliRunner()
 SMALL = ["--operands", "0..20", "--decimals", "1", "--n-train", "200", "--n-test", "40", "--steps", "20",
          "--eval-every", "10", "--ckpt-every", "10", "--device", "cpu", "--quiet"]
-
-
-def one_line_error(result, needle):
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
 
 
 @pytest.fixture(scope="module")
