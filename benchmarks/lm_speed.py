@@ -29,9 +29,9 @@ TASKS = {"arith": CharArithTask, "joint": lambda: JointTask(block_size=24, allow
 def ms_per_step(preset: str, task, steps: int, fast: bool) -> float:
     """Median milliseconds per training step (after 10 warm-up steps)."""
     model = build_model(preset, task, seed=0)
-    sync_tied_(model)
     params = dict(model.named_parameters())
-    opt = torch.optim.AdamW(optimizer_groups(model, 0.1), lr=1e-3, betas=(0.9, 0.99), fused=True)
+    sync_tied_(params)
+    opt = torch.optim.AdamW(optimizer_groups(params, 0.1), lr=1e-3, betas=(0.9, 0.99), fused=True)
     gen = torch.Generator().manual_seed(0)
     times = []
     for i in range(steps + 10):
@@ -41,10 +41,10 @@ def ms_per_step(preset: str, task, steps: int, fast: bool) -> float:
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        tie_grads_(model)
+        tie_grads_(params)
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
         opt.step()
-        sync_tied_(model)
+        sync_tied_(params)
         if i >= 10:
             times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)

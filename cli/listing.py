@@ -38,7 +38,7 @@ def models_cmd(task: Annotated[str, typer.Option(help="task that sizes the vocab
     from grokscope.cli.errors import user_errors
 
     with user_errors():
-        from grokscope.models.build import count_params, count_params_nanogpt
+        from grokscope.models.state import count_params, count_params_nanogpt
         from grokscope.models.presets import NANOGPT_PRESETS, PRESET_NOTES, PRESETS
         from grokscope.tasks import get_task
 

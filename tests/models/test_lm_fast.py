@@ -19,7 +19,7 @@ def _perturbed(preset: str, task, seed: int):
         for name, p in model.named_parameters():
             if p.requires_grad:
                 p.add_(0.3 * torch.randn(p.shape, generator=gen) * (p.std() if p.numel() > 1 and p.std() > 0 else 1))
-    sync_tied_(model)
+    sync_tied_(dict(model.named_parameters()))
     return model
 
 

@@ -73,7 +73,7 @@ def test_tied_gradient_equals_autograd_through_a_shared_weight():
     idx = torch.randint(17, (8, 9), generator=torch.Generator().manual_seed(2))
     y = torch.randint(17, (8, 9), generator=torch.Generator().manual_seed(3))
     F.cross_entropy(model(idx).flatten(0, 1), y.flatten()).backward()
-    tie_grads_(model)
+    tie_grads_(dict(model.named_parameters()))
     w = model.embed.W_E.detach().clone().requires_grad_(True)
     ref = nanogpt_forward(model, idx, wte=w)
     F.cross_entropy(ref.flatten(0, 1), y.flatten()).backward()

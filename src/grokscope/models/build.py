@@ -1,117 +1,224 @@
-"""The one place that imports ``HookedTransformer``: configs and models from presets.
+"""The one place that touches TransformerLens's model classes: a preset's model, for the installed version.
+
+grokscope keeps every model as a state dict in TransformerLens 3.x's names and layouts
+(``models/state.py``): that is what checkpoints hold and what the trainers update. This module
+turns such a state into the installed TransformerLens's model and back:
+
+- **3.x**: a ``HookedTransformer``; the state loads as it is.
+- **4.x**: a ``TransformerBridge`` booted natively from the same config. Its weights are
+  ``nn.Linear``-shaped, so the state is mapped on the way in and out (:func:`to_bridge_state`):
+  per-head ``W_Q/W_K/W_V`` ``(h, d, k)`` become ``(h*k, d)`` matrices, ``W_O`` ``(h, k, d)``
+  becomes ``(d, h*k)``, ``W_in``, ``W_out`` and ``W_U`` are transposed, LayerNorm ``w``/``b``
+  are ``weight``/``bias``. Hook names are the same in both (``blocks.0.mlp.hook_post`` ...), so
+  analyses and ablations run unchanged.
 
 TransformerLens is imported inside the functions that need it: importing it (and the HF
-``transformers`` it pulls in) is ~5 s, half of a training command's start-up, and the fused
-trainer only needs the initial parameters (``initial_params``).
+``transformers`` it pulls in) takes seconds, and the fused trainer never needs it.
 """
 
-import math
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import Any
 
+import einops
 import torch
 from torch import Tensor
 
-from grokscope.models.nanogpt import freeze_biases_, nanogpt_init_, nanogpt_param_count
-from grokscope.models.grok1l.params import param_shapes
-from grokscope.models.grok1l.paths import supports
+from grokscope.models.nanogpt import is_bias
 from grokscope.models.presets import NANOGPT_PRESETS, model_kwargs
+from grokscope.models.state import count_params, count_params_nanogpt, initial_state
 from grokscope.tasks import Task
 
-if TYPE_CHECKING:
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+@lru_cache(maxsize=1)
+def tl_major() -> int:
+    """The installed TransformerLens's major version, from package metadata (no import)."""
+    from importlib.metadata import version
+
+    return int(version("transformer-lens").split(".")[0])
 
 
 @contextmanager
-def _quiet_deprecation() -> Iterator[None]:
-    # transformer-lens 3.x warns that HookedTransformer goes away in 4.0; we pin <4 on purpose.
+def _quiet() -> Iterator[None]:
+    # transformer-lens 3.x warns that HookedTransformer goes away in 4.0, once per model built;
+    # 4.x's bridge warns about its own compatibility layer. Neither is the user's business here.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="HookedTransformer is deprecated", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", module="transformer_lens")
         yield
 
 
-def tl_config(preset: str, task: Task, *, device: str = "cpu") -> "HookedTransformerConfig":
-    """The ``HookedTransformerConfig`` of ``preset`` sized for ``task`` (no seed: no global RNG side effects)."""
+def tl_config(preset: str, task: Task, *, device: str = "cpu") -> Any:
+    """The installed TransformerLens's config of ``preset`` sized for ``task`` (``HookedTransformerConfig``
+    on 3.x, ``TransformerBridgeConfig`` on 4.x); no seed, so no global RNG side effects."""
+    if tl_major() >= 4:
+        from transformer_lens import TransformerBridgeConfig
+
+        return TransformerBridgeConfig(**model_kwargs(preset, task), device=device)
     from transformer_lens import HookedTransformerConfig
 
     return HookedTransformerConfig(**model_kwargs(preset, task), device=device)
 
 
-def build_model(preset: str, task: Task, *, seed: int | None = 0, device: str = "cpu") -> "HookedTransformer":
-    """A freshly initialised model; ``seed`` fixes the init without touching the global RNG."""
-    from transformer_lens import HookedTransformer
+def build_model(preset: str, task: Task, *, seed: int | None = 0, device: str = "cpu") -> Any:
+    """A freshly initialised model of the installed TransformerLens, in training mode.
 
-    cfg = tl_config(preset, task, device=device)
-    with torch.random.fork_rng(devices=[]), _quiet_deprecation():
-        if seed is not None:
-            torch.manual_seed(seed)
-        model = HookedTransformer(cfg, move_to_device=False)
-    if preset in NANOGPT_PRESETS:
-        nanogpt_init_(model, torch.Generator().manual_seed(0 if seed is None else seed))
-        freeze_biases_(model)
-    return model.to(device, print_details=False)
-
-
-def initial_params(preset: str, task: Task, *, seed: int = 0) -> dict[str, Tensor]:
-    """The parameters ``build_model(preset, task, seed=seed)`` starts from, without TransformerLens.
-
-    For the models of :func:`grokscope.models.grok1l.paths.supports` (tested equal to
-    ``build_model``'s state, bit for bit): TransformerLens's "gpt2" init draws every ``W_`` tensor
-    from N(0, (0.8 / sqrt(d_model))^2) in ``named_parameters`` order from the seeded global RNG,
-    and leaves the biases at zero. Returned in that order, as plain float32 tensors.
+    Its weights are :func:`~grokscope.models.state.initial_state` (bit-equal to what TransformerLens
+    3.x's own init draws); ``seed`` fixes them without touching the global RNG.
     """
-    kw = model_kwargs(preset, task)
-    if not supports(kw):
-        raise ValueError(f"initial_params covers the 1-layer grokking model only, not {preset!r} on {task.name}: "
-                         "use build_model")
-    shapes = param_shapes(**{k: kw[k] for k in ("d_vocab", "d_vocab_out", "n_ctx", "n_heads", "d_model", "d_head",
-                                                "d_mlp")})
-    std = 0.8 / math.sqrt(kw["d_model"])
-    params = {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for name, shape in shapes.items():
-            params[name] = torch.zeros(shape) if "W_" not in name else torch.empty(shape).normal_(0.0, std)
-    return params
+    model = _assemble(preset, task, initial_state(preset, task, seed=seed), device=device)
+    return model.train()
 
 
-def model_from_state(preset: str, task: Task, state: Mapping[str, Tensor], *,
-                     device: str = "cpu") -> "HookedTransformer":
-    """A ``HookedTransformer`` holding ``state`` (a checkpoint's parameters)."""
-    from transformer_lens import HookedTransformer
+def model_from_state(preset: str, task: Task, state: Mapping[str, Tensor], *, device: str = "cpu") -> Any:
+    """The installed TransformerLens's model holding ``state`` (a checkpoint's parameters), in eval mode."""
+    return _assemble(preset, task, state, device=device).eval()
 
-    cfg = tl_config(preset, task, device=device)
-    cfg.init_weights = False
-    with _quiet_deprecation():
-        model = HookedTransformer(cfg, move_to_device=False)
-    missing, unexpected = model.load_state_dict(dict(state), strict=False)
-    # Only buffers (causal masks, IGNORE) are absent from checkpoints.
-    missing = [k for k in missing if not k.endswith((".mask", ".IGNORE"))]
+
+def _assemble(preset: str, task: Task, state: Mapping[str, Tensor], *, device: str) -> Any:
+    cfg = tl_config(preset, task, device="cpu")
+    if tl_major() >= 4:
+        from transformer_lens import TransformerBridge
+
+        with _quiet():
+            model = TransformerBridge.boot_native(cfg)
+    else:
+        from transformer_lens import HookedTransformer
+
+        cfg.init_weights = False
+        with _quiet():
+            model = HookedTransformer(cfg, move_to_device=False)
+    load_state_(model, state)
+    if preset in NANOGPT_PRESETS:  # nanoGPT's bias=False: the model's biases are zero and frozen
+        for name, p in model.named_parameters():
+            if is_bias(name):
+                p.requires_grad_(False)
+    return model.to(device, print_details=False) if tl_major() < 4 else model.to(device)
+
+
+def load_state_(model: Any, state: Mapping[str, Tensor]) -> None:
+    """Copy ``state`` (TransformerLens 3.x names) into ``model``'s weights in place.
+
+    Every parameter must be there with its shape: a missing or extra entry is a ``ValueError``.
+    """
+    mine = to_model_state(model, state)
+    target = model.state_dict()
+    missing = [k for k in target if k not in mine and not _is_buffer_name(k)]
+    unexpected = [k for k in mine if k not in target]
     if missing or unexpected:
-        raise ValueError(f"checkpoint does not fit preset {preset!r}: missing {missing}, unexpected {unexpected}")
-    if preset in NANOGPT_PRESETS:
-        freeze_biases_(model)
-    return model.to(device, print_details=False).eval()
+        raise ValueError(f"checkpoint does not fit the model: missing {missing[:4]}, unexpected {unexpected[:4]}")
+    wrong = [k for k in mine if tuple(mine[k].shape) != tuple(target[k].shape)]
+    if wrong:
+        raise ValueError(f"checkpoint does not fit the model: {wrong[0]} has shape {tuple(mine[wrong[0]].shape)}, "
+                         f"the model {tuple(target[wrong[0]].shape)}")
+    model.load_state_dict(mine, strict=False)
 
 
-def _meta_model(preset: str, task: Task) -> "HookedTransformer":
-    from transformer_lens import HookedTransformer
-
-    cfg = tl_config(preset, task, device="meta")
-    cfg.init_weights = False
-    with torch.device("meta"), _quiet_deprecation():
-        return HookedTransformer(cfg, move_to_device=False)
+def _is_buffer_name(name: str) -> bool:
+    # Buffers that checkpoints do not hold: causal masks and TransformerLens 3.x's IGNORE constant.
+    return name.endswith((".mask", ".IGNORE", "causal_mask"))
 
 
-def count_params(preset: str, task: Task) -> int:
-    """Parameters of the ``HookedTransformer``, counted the TransformerLens way: every tensor
-    (biases, frozen or not, the separate ``W_U`` and the position embeddings included)."""
-    return sum(p.numel() for p in _meta_model(preset, task).parameters())
+def to_model_state(model: Any, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` in the names and layouts of ``model``'s own ``state_dict()`` (differentiable)."""
+    if tl_major() < 4:
+        return dict(state)
+    return to_bridge_state(state)
 
 
-def count_params_nanogpt(preset: str, task: Task) -> int:
-    """Parameters counted nanoGPT's way (no biases, tied ``W_U`` once, no position embeddings):
-    the convention of "Too Big to Think"'s tables."""
-    return nanogpt_param_count(_meta_model(preset, task))
+def model_state(model: Any) -> dict[str, Tensor]:
+    """``model``'s parameters in TransformerLens 3.x's names and layouts (the checkpoint format)."""
+    sd = model.state_dict()
+    if tl_major() < 4:
+        return {k: v for k, v in sd.items() if not _is_buffer_name(k)}
+    return from_bridge_state({k: v for k, v in sd.items() if not _is_buffer_name(k)}, n_heads=model.cfg.n_heads)
+
+
+def functional_logits(model: Any, state: Mapping[str, Tensor], tokens: Tensor) -> Tensor:
+    """``model(tokens)`` computed with ``state`` (3.x names) as its weights; gradients reach ``state``.
+
+    The trainers keep their parameters as such a state (the checkpoint format) and run the
+    model through this, so the same training code serves both TransformerLens versions.
+    """
+    mine = to_model_state(model, state)
+    if tl_major() >= 4:
+        # The bridge's parameters have internal names; its state_dict names point at the same tensors.
+        names = _bridge_param_names(model)
+        mine = {names[k]: v for k, v in mine.items() if k in names}
+    return torch.func.functional_call(model, mine, (tokens,))
+
+
+def _bridge_param_names(model: Any) -> dict[str, str]:
+    by_id = {id(t): n for n, t in (*model.named_parameters(), *model.named_buffers())}
+    return {k: by_id[id(v)] for k, v in model.state_dict(keep_vars=True).items() if id(v) in by_id}
+
+
+# TransformerLens 3.x name suffix -> (4.x bridge name suffix, 3.x -> 4.x layout, 4.x -> 3.x layout)
+_HEADS_IN = ("h d k -> (h k) d", "(h k) d -> h d k")
+_LAYOUT: dict[str, tuple[str, str | None, str | None]] = {
+    "attn.W_Q": ("attn.q.weight", *_HEADS_IN), "attn.W_K": ("attn.k.weight", *_HEADS_IN),
+    "attn.W_V": ("attn.v.weight", *_HEADS_IN),
+    "attn.b_Q": ("attn.q.bias", "h k -> (h k)", "(h k) -> h k"),
+    "attn.b_K": ("attn.k.bias", "h k -> (h k)", "(h k) -> h k"),
+    "attn.b_V": ("attn.v.bias", "h k -> (h k)", "(h k) -> h k"),
+    "attn.W_O": ("attn.o.weight", "h k d -> d (h k)", "d (h k) -> h k d"), "attn.b_O": ("attn.o.bias", None, None),
+    "mlp.W_in": ("mlp.in.weight", "d m -> m d", "m d -> d m"), "mlp.b_in": ("mlp.in.bias", None, None),
+    "mlp.W_out": ("mlp.out.weight", "m d -> d m", "d m -> m d"), "mlp.b_out": ("mlp.out.bias", None, None),
+    "ln1.w": ("ln1.weight", None, None), "ln1.b": ("ln1.bias", None, None),
+    "ln2.w": ("ln2.weight", None, None), "ln2.b": ("ln2.bias", None, None),
+}
+_TOP = {"embed.W_E": ("embed.weight", None, None), "pos_embed.W_pos": ("pos_embed.weight", None, None),
+        "ln_final.w": ("ln_final.weight", None, None), "ln_final.b": ("ln_final.bias", None, None),
+        "unembed.W_U": ("unembed.weight", "d v -> v d", "v d -> d v"), "unembed.b_U": ("unembed.bias", None, None)}
+
+
+def _rule(name: str) -> tuple[str, str, str | None, str | None]:
+    """``(prefix, 3.x suffix, 4.x suffix, ...)`` for a 3.x name."""
+    if name in _TOP:
+        return ("", name, *_TOP[name])
+    block, _, rest = name.partition(".")
+    index, _, suffix = rest.partition(".")
+    if block != "blocks" or suffix not in _LAYOUT:
+        raise ValueError(f"no TransformerLens 4.x counterpart for parameter {name!r}")
+    return (f"blocks.{index}.", suffix, *_LAYOUT[suffix])
+
+
+def to_bridge_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """3.x names and layouts -> ``TransformerBridge.state_dict()`` names and layouts."""
+    heads = _n_heads(state)
+    out = {}
+    for name, t in state.items():
+        prefix, _, new, forward, _ = _rule(name)
+        out[prefix + new] = einops.rearrange(t, forward, **_axes(forward, heads)) if forward else t
+    return out
+
+
+def from_bridge_state(state: Mapping[str, Tensor], *, n_heads: int) -> dict[str, Tensor]:
+    """``TransformerBridge.state_dict()`` names and layouts -> 3.x names and layouts (the inverse)."""
+    back = {new: (old, inverse) for old, (new, _, inverse) in {**_LAYOUT, **_TOP}.items()}
+    out = {}
+    for name, t in state.items():
+        prefix, suffix = "", name
+        if name.startswith("blocks."):
+            block, index, suffix = name.split(".", 2)
+            prefix = f"{block}.{index}."
+        if suffix not in back:
+            raise ValueError(f"no TransformerLens 3.x counterpart for bridge parameter {name!r}")
+        old, inverse = back[suffix]
+        out[prefix + old] = t if inverse is None else einops.rearrange(t, inverse, **_axes(inverse, n_heads))
+    return out
+
+
+def _n_heads(state: Mapping[str, Tensor]) -> int | None:
+    w_q = next((t for k, t in state.items() if k.endswith("attn.W_Q")), None)
+    return None if w_q is None else w_q.shape[-3]
+
+
+def _axes(rule: str, heads: int | None) -> dict[str, int]:
+    return {"h": heads} if "(h k)" in rule.split("->")[0] and heads is not None else {}
+
+
+__all__ = ["build_model", "count_params", "count_params_nanogpt", "from_bridge_state", "functional_logits",
+           "load_state_", "model_from_state", "model_state", "tl_config", "tl_major", "to_bridge_state"]

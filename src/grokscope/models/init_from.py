@@ -77,9 +77,9 @@ def init_state(folder: str | Path, preset: str | None, task: Any) -> tuple[str, 
 
 def fit_state(state: Mapping[str, Tensor], cfg: Mapping[str, Any], task: Any, preset: str) -> dict[str, Tensor]:
     """Re-index token axes by character and crop positions so ``state`` fits ``preset`` on ``task``."""
-    from grokscope.models.build import build_model
+    from grokscope.models.state import initial_state
 
-    target = dict(build_model(preset, task, seed=0).state_dict())
+    target = initial_state(preset, task, seed=0)
     chars = cfg.get("chars")
     if chars is not None:
         missing = sorted(set(task.vocab.chars) - set(chars))

@@ -26,10 +26,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from grokscope.config.lm import LMRunConfig
-from grokscope.models.build import build_model
+from grokscope.models.build import functional_logits, load_state_, model_from_state
 from grokscope.models.lm_fast import lm_logits, supports_lm_fast_path
-from grokscope.models.nanogpt import add_dropout_hooks, is_tied, optimizer_groups, sync_tied_, tie_grads_
+from grokscope.models.nanogpt import (add_dropout_hooks, freeze_biases_, is_tied, optimizer_groups, sync_tied_,
+                                      tie_grads_)
 from grokscope.models.presets import NANOGPT_PRESETS
+from grokscope.models.state import initial_state
 from grokscope.store.run import Run
 from grokscope.store.writer import RunWriter
 from grokscope.tasks.text import IGNORE
@@ -47,24 +49,32 @@ def train_steps(config: LMRunConfig, writer: RunWriter, device: str, callbacks: 
     ``init_state`` (parameters by TransformerLens name) replaces the initial weights of a new run.
     """
     tc, task = config.train, config.task
-    model = build_model(config.preset, task, seed=config.seed, device=device)
+    # The parameters are a state dict in the checkpoint format (TransformerLens 3.x names); the
+    # model of the installed TransformerLens runs on them (functional_logits) and is refreshed
+    # from them before each evaluation, so one loop serves both TransformerLens versions.
+    params = {k: torch.nn.Parameter(v.to(device))
+              for k, v in initial_state(config.preset, task, seed=config.seed).items()}
+    if config.preset in NANOGPT_PRESETS:
+        freeze_biases_(params)
     if init_state is not None:
-        _load_params(model, init_state)
+        _load_params(params, init_state)
         writer.info["init_from_state"] = True
     writer.info.setdefault("init_from_state", False)
-    tied = config.preset in NANOGPT_PRESETS and is_tied(model)
+    tied = config.preset in NANOGPT_PRESETS and is_tied(params)
     if tied:
-        sync_tied_(model)
+        sync_tied_(params)
+    model = model_from_state(config.preset, task, params, device=device)
     add_dropout_hooks(model, tc.dropout)
-    params = dict(model.named_parameters())
     # The same maths in fewer, fused ops on the same parameters (models/lm_fast.py), where it applies.
     fast = tc.fast and supports_lm_fast_path(model.cfg, params, tc.dropout)
     writer.info["forward"] = "fast_ops" if fast else "hooked"
 
     def forward(x: Tensor) -> Tensor:
-        return lm_logits(params, x, n_layers=model.cfg.n_layers, eps=model.cfg.eps) if fast else model(x)
+        if fast:
+            return lm_logits(params, x, n_layers=model.cfg.n_layers, eps=model.cfg.eps)
+        return functional_logits(model, params, x)
 
-    opt = torch.optim.AdamW(optimizer_groups(model, tc.weight_decay) if tied else
+    opt = torch.optim.AdamW(optimizer_groups(params, tc.weight_decay) if tied else
                             [p for p in params.values() if p.requires_grad],
                             lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay, fused=True)
     sampler = torch.Generator().manual_seed(config.seed)
@@ -85,6 +95,7 @@ def train_steps(config: LMRunConfig, writer: RunWriter, device: str, callbacks: 
             new_best = False
             if step % tc.eval_every == 0 or done:
                 row = {"step": step, **_losses(model, forward, task, config, batch, device), "lr": lr}
+                load_state_(model, params)  # the model the task's evaluation generates with
                 model.eval()
                 row |= task.evaluate(model, generator=torch.Generator().manual_seed(config.seed + _EVAL_SEED + step))
                 row["elapsed_s"] = round(elapsed0 + time.perf_counter() - t0, 3)
@@ -105,14 +116,14 @@ def train_steps(config: LMRunConfig, writer: RunWriter, device: str, callbacks: 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if tied:
-                tie_grads_(model)
+                tie_grads_(params)
             if tc.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], tc.grad_clip)
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.step()
             if tied:
-                sync_tied_(model)
+                sync_tied_(params)
             step += 1
     model.eval()
     writer.close()  # the best step is read back from the metrics just written
@@ -140,8 +151,7 @@ def _losses(model: Any, forward: Callable[[Tensor], Tensor], task: Any, config: 
     return out
 
 
-def _load_params(model: Any, state: Mapping[str, Tensor]) -> None:
-    params = dict(model.named_parameters())
+def _load_params(params: Mapping[str, Tensor], state: Mapping[str, Tensor]) -> None:
     missing = sorted(set(params) - set(state))
     unexpected = sorted(set(state) - set(params) - {k for k in state if k.endswith((".mask", ".IGNORE"))})
     if missing or unexpected:

@@ -21,12 +21,14 @@ from typing import Any, NamedTuple
 import torch
 
 from grokscope.config.modular import RunConfig
+from grokscope.models.build import functional_logits
 from grokscope.models.grok1l.backward import fused_loss_and_grad
 from grokscope.models.grok1l.final_position import final_position_logits
 from grokscope.models.grok1l.fused import OperandBatch, fused_final_logits
 from grokscope.models.grok1l.params import Grok1LParams
 from grokscope.models.grok1l.paths import choose_path
 from grokscope.models.presets import model_kwargs
+from grokscope.models.state import initial_state
 from grokscope.numerics.cross_entropy import cross_entropy
 from grokscope.runtime import flush_denormals
 from grokscope.store.writer import RunWriter
@@ -47,19 +49,15 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
     tc, task = config.train, config.task
     data = task.dataset()
     path = choose_path(model_kwargs(config.preset, task), device=device, fast=tc.fast)
+    # The parameters are a state dict in the checkpoint format; the fast paths need nothing else
+    # (no TransformerLens import: seconds of start-up), HookedTransformer runs on them.
+    params = {k: torch.nn.Parameter(v.to(device))
+              for k, v in initial_state(config.preset, task, seed=config.seed).items()}
+    model = None
     if path == "hooked":
         from grokscope.models.build import build_model
 
         model = build_model(config.preset, task, seed=config.seed, device=device)
-        params = dict(model.named_parameters())
-        model.train()
-    else:
-        # The fast paths need only the parameters: no TransformerLens import (~5 s of start-up).
-        from grokscope.models.build import initial_params
-
-        model = None
-        params = {k: torch.nn.Parameter(v.to(device))
-                  for k, v in initial_params(config.preset, task, seed=config.seed).items()}
     w = Grok1LParams.from_state(params) if path != "hooked" else None
     writer.info["forward"] = path
     # fused: one kernel for all 16 tensors instead of a Python loop over them (bit-deterministic too).
@@ -78,7 +76,7 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
             return fused_final_logits(w, batch.operands, task.eq_token)
         if path == "final_position":
             return final_position_logits(w, batch.a, batch.b, task.eq_token)
-        return model(batch.tokens)[:, -1]
+        return functional_logits(model, params, batch.tokens)[:, -1]
 
     extra, rows = writer.begin(params, opt)
     if "sampler" in extra:

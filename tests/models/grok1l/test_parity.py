@@ -6,7 +6,7 @@ grid over all ``p^2`` pairs for a stack of checkpoints, and the training step's 
 backward. Each is compared with ``HookedTransformer.run_with_cache`` in float64 on random large
 weights (biases too, so every term matters: tight tolerances), and spot-checked in float32 on
 the initial weights. Then the choice between them (``supports``, ``choose_path``) and the
-parameters they read (``Grok1LParams``, ``initial_params``).
+parameters they read (``Grok1LParams``).
 """
 
 from functools import cache
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from grokscope.analysis.fourier.progress_measures import grid_forward
-from grokscope.models.build import build_model, initial_params, tl_config
+from grokscope.models.build import build_model, tl_config
 from grokscope.models.grok1l.backward import fused_loss_and_grad
 from grokscope.models.grok1l.final_position import final_position_cache, final_position_logits
 from grokscope.models.grok1l.fused import OperandBatch, fused_final_cache, fused_final_cache_into, fused_final_logits
@@ -456,26 +456,7 @@ def test_fused_is_chosen_on_cpu_where_numba_is_installed():
     assert choose_path(model_kwargs("grok1l", ModularTask(p=13)), device="cpu") == "fused"
 
 
-# --- the parameters: initial_params and Grok1LParams ------------------------------------------
-
-
-@pytest.mark.parametrize("task", [ModularTask(p=13), ModularTask(p=97), ModularTask(p=113, op="x3xy", seed=4)],
-                         ids=lambda t: t.name)
-@pytest.mark.parametrize("seed", [0, 7])
-def test_initial_params_equal_transformer_lens_init_bit_for_bit(task, seed):
-    # The fused trainer starts from these without importing TransformerLens; its checkpoints must
-    # stay those of build_model's HookedTransformer (same names, order, dtype and bits).
-    ref = {k: v.detach() for k, v in build_model("grok1l", task, seed=seed).named_parameters()}
-    ours = initial_params("grok1l", task, seed=seed)
-    assert list(ours) == list(ref)
-    for k in ref:
-        assert ours[k].dtype == ref[k].dtype and torch.equal(ours[k], ref[k]), k
-    assert not torch.equal(initial_params("grok1l", task, seed=seed + 1)["embed.W_E"], ours["embed.W_E"])
-
-
-def test_initial_params_refuses_presets_it_does_not_cover():
-    with pytest.raises(ValueError, match="use build_model"):
-        initial_params("power2l", ModularTask(p=13))
+# --- the parameters: Grok1LParams (the initial values are tests/models/test_state.py's) -------------
 
 
 def test_params_round_trip_state_names_and_order():
