@@ -29,7 +29,7 @@ def test_run_store_and_run_api(tmp_path):
     assert list(df.index) == [0, 10, 20, 30]
     assert isinstance(run.task, CharArithTask)
     model = run.model(30)
-    assert type(model).__name__ == "HookedTransformer" and not model.training
+    assert type(model).__name__ in ("HookedTransformer", "TransformerBridge") and not model.training
     assert torch.equal(model.unembed.W_U, model.embed.W_E.T)  # tied through training
     # The stored step-30 weights reproduce the step-30 evaluation.
     again = run.task.evaluate(model, generator=torch.Generator())

@@ -16,6 +16,8 @@ TransformerLens is imported inside the functions that need it: importing it (and
 ``transformers`` it pulls in) takes seconds, and the fused trainer never needs it.
 """
 
+import contextlib
+import io
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -82,8 +84,8 @@ def _assemble(preset: str, task: Task, state: Mapping[str, Tensor], *, device: s
     if tl_major() >= 4:
         from transformer_lens import TransformerBridge
 
-        with _quiet():
-            model = TransformerBridge.boot_native(cfg)
+        with _quiet(), contextlib.redirect_stdout(io.StringIO()):  # it announces its device on stdout
+            model = TransformerBridge.boot_native(cfg, device=device)
     else:
         from transformer_lens import HookedTransformer
 
@@ -95,7 +97,7 @@ def _assemble(preset: str, task: Task, state: Mapping[str, Tensor], *, device: s
         for name, p in model.named_parameters():
             if is_bias(name):
                 p.requires_grad_(False)
-    return model.to(device, print_details=False) if tl_major() < 4 else model.to(device)
+    return model.to(device, print_details=False) if tl_major() < 4 else model
 
 
 def load_state_(model: Any, state: Mapping[str, Tensor]) -> None:
@@ -174,8 +176,8 @@ _TOP = {"embed.W_E": ("embed.weight", None, None), "pos_embed.W_pos": ("pos_embe
         "unembed.W_U": ("unembed.weight", "d v -> v d", "v d -> d v"), "unembed.b_U": ("unembed.bias", None, None)}
 
 
-def _rule(name: str) -> tuple[str, str, str | None, str | None]:
-    """``(prefix, 3.x suffix, 4.x suffix, ...)`` for a 3.x name."""
+def _rule(name: str) -> tuple[str, str, str, str | None, str | None]:
+    """``(prefix, 3.x suffix, 4.x suffix, 3.x -> 4.x layout, 4.x -> 3.x layout)`` of a 3.x name."""
     if name in _TOP:
         return ("", name, *_TOP[name])
     block, _, rest = name.partition(".")
@@ -208,7 +210,21 @@ def from_bridge_state(state: Mapping[str, Tensor], *, n_heads: int) -> dict[str,
             raise ValueError(f"no TransformerLens 3.x counterpart for bridge parameter {name!r}")
         old, inverse = back[suffix]
         out[prefix + old] = t if inverse is None else einops.rearrange(t, inverse, **_axes(inverse, n_heads))
-    return out
+    return dict(sorted(out.items(), key=lambda kv: _order(kv[0])))
+
+
+# TransformerLens 3.x's named_parameters() order: the embeddings, each block, the final LayerNorm, W_U.
+_BLOCK_ORDER = ("ln1.w", "ln1.b", "ln2.w", "ln2.b", "attn.W_Q", "attn.W_O", "attn.b_Q", "attn.b_O", "attn.W_K",
+                "attn.W_V", "attn.b_K", "attn.b_V", "mlp.W_in", "mlp.b_in", "mlp.W_out", "mlp.b_out")
+_TOP_ORDER = ("embed.W_E", "pos_embed.W_pos", "ln_final.w", "ln_final.b", "unembed.W_U", "unembed.b_U")
+
+
+def _order(name: str) -> tuple[int, int, int]:
+    if name.startswith("blocks."):
+        _, index, suffix = name.split(".", 2)
+        return (1, int(index), _BLOCK_ORDER.index(suffix))
+    rank = _TOP_ORDER.index(name)
+    return (0 if rank < 2 else 2, 0, rank)
 
 
 def _n_heads(state: Mapping[str, Tensor]) -> int | None:
