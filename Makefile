@@ -4,26 +4,42 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# A second, test-only environment with TransformerLens 4.x: the suite runs under both versions.
+TL4     := .venv-tl4
+TL4_BIN := $(TL4)/bin
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup setup-tl4 demo test test-slow bench clean
 
 setup: $(VENV)/.installed
 
 # torch is pinned in its own step: an unpinned torch would pull a CUDA build of several GB.
+# transformer-lens is installed before grokscope, which keeps whatever version it finds (>= 3.9).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q torch==2.13.0 transformer-lens==3.9.0
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/python -m grokscope.precompile   # numba kernels compiled here, not in the first run
+	touch $@
+
+setup-tl4: $(TL4)/.installed
+
+$(TL4)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TL4)
+	$(TL4_BIN)/pip install -q --upgrade pip
+	$(TL4_BIN)/pip install -q torch==2.13.0 transformer-lens==4.3.0
+	$(TL4_BIN)/pip install -q -e '.[dev]'
+	$(TL4_BIN)/python -m grokscope.precompile
 	touch $@
 
 demo: setup
 	$(BIN)/grokscope train --task mod97 --out checkpoints
 	$(BIN)/grokscope analyze fourier checkpoints/mod97-grok1l-s0 --out reports/mod97.html
 
-test: setup
-	$(BIN)/python -m pytest -q
+# The whole suite under TransformerLens 3.9, then under 4.x; each compares checkpoints with the other.
+test: setup setup-tl4
+	GROKSCOPE_OTHER_PYTHON=$(abspath $(TL4_BIN))/python GROKSCOPE_EXPECT_TL=3 $(BIN)/python -m pytest -q
+	GROKSCOPE_OTHER_PYTHON=$(abspath $(BIN))/python GROKSCOPE_EXPECT_TL=4 $(TL4_BIN)/python -m pytest -q
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
@@ -34,4 +50,4 @@ bench: setup
 	$(BIN)/python benchmarks/lm_speed.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(TL4) build *.egg-info

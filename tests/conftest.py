@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grokscope.models.build import build_model
+from grokscope.models.build import build_model, load_state_, model_state
 from grokscope.tasks import ModularTask
 from grokscope.config import RunConfig, TrainConfig
 
@@ -39,12 +39,13 @@ def ckpt_bytes(run_dir: Path) -> dict[str, bytes]:
 def random_float64_model(p: int, seed: int):
     """A float64 ``grok1l`` model on a+b mod p with random weights and biases (for tight comparisons)."""
     # Weights far from init (biases too) exercise every term; float64 makes the check tight.
+    # Drawn in the state's 3.x names, layouts and order (HookedTransformer's parameters() order), so the
+    # weights are the same whichever TransformerLens is installed; 4.x's bridge holds b_U as a buffer.
     task = ModularTask(p=p)
     model = build_model("grok1l", task, seed=seed).to(torch.float64, print_details=False)
     gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(torch.randn(param.shape, generator=gen, dtype=torch.float64) * 0.5)
+    state = {k: torch.randn(v.shape, generator=gen, dtype=torch.float64) * 0.5 for k, v in model_state(model).items()}
+    load_state_(model, state)
     return task, model
 
 

@@ -1,9 +1,10 @@
 """Naive, frozen reference of the progress measures: one checkpoint at a time, the plain way.
 
-Each checkpoint goes into a ``HookedTransformer`` (``Run.model``), ``run_with_cache`` runs on all
-``p^2`` token rows, and every measure is computed with explicit loops in numpy from the
-definitions of Nanda et al. 2023 ("Progress measures for grokking via mechanistic
-interpretability"). Nothing here is shared with
+Each checkpoint goes into the installed TransformerLens's model (``Run.model``: a
+``HookedTransformer`` on 3.x, a ``TransformerBridge`` on 4.x), ``run_with_cache`` runs on all
+``p^2`` token rows, its weights are read back in 3.x names (``model_state``), and every measure
+is computed with explicit loops in numpy from the definitions of Nanda et al. 2023 ("Progress
+measures for grokking via mechanistic interpretability"). Nothing here is shared with
 ``grokscope.analysis``: it is the yardstick the vectorized code is tested against (and the
 "plain loop" of ``benchmarks/analysis_speed.py``).
 """
@@ -12,6 +13,8 @@ import math
 
 import numpy as np
 import torch
+
+from grokscope.models.build import model_state
 
 
 def basis(p: int) -> np.ndarray:
@@ -66,7 +69,7 @@ def sum_dirs(p: int, freqs: list[int]) -> list[np.ndarray]:
 
 def checkpoint_measures(model, p: int, labels: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray,
                         key_freqs: list[int]) -> dict:
-    """Every measure of one checkpoint, from a HookedTransformer."""
+    """Every measure of one checkpoint, from TransformerLens's model of it (either version)."""
     a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
     tokens = torch.tensor(np.stack([a.flatten(), b.flatten(), np.full(p * p, p)], axis=1))
     with torch.no_grad():
@@ -101,7 +104,8 @@ def checkpoint_measures(model, p: int, labels: np.ndarray, train_idx: np.ndarray
                                    for i in range((p - 1) // 2)])
 
     F = basis(p)
-    sd = {k: v.detach().double().numpy() for k, v in model.named_parameters()}
+    # The parameters in TransformerLens 3.x names and layouts, whichever TransformerLens built the model.
+    sd = {k: v.detach().double().numpy() for k, v in model_state(model).items()}
     W_E = sd["embed.W_E"][:p]
     W_L = sd["blocks.0.mlp.W_out"] @ sd["unembed.W_U"]
     e_comp, l_comp = np.linalg.norm(F @ W_E, axis=1), np.linalg.norm(F @ W_L.T, axis=1)
@@ -122,7 +126,7 @@ def checkpoint_measures(model, p: int, labels: np.ndarray, train_idx: np.ndarray
 
 
 def run_measures(run, key_freqs: list[int], *, dtype: torch.dtype = torch.float32, steps=None) -> list[dict]:
-    """``checkpoint_measures`` for each checkpoint of ``run`` (default all), each loaded into a HookedTransformer."""
+    """``checkpoint_measures`` for each checkpoint of ``run`` (default all), each in TransformerLens's model."""
     data = run.task.dataset()
     labels, train_idx, test_idx = data.labels.numpy(), data.train_idx.numpy(), data.test_idx.numpy()
     rows = []

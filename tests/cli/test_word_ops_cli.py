@@ -17,7 +17,7 @@ SMALL = ["--operands", "0..20", "--decimals", "1", "--n-train", "200", "--n-test
 @pytest.fixture(scope="module")
 def init_folder(tmp_path_factory):
     """A tiny model saved by the test itself, with its vocabulary, as --init-from reads it."""
-    from grokscope.models.build import build_model
+    from grokscope.models.build import build_model, load_state_, model_state
     from grokscope.models.init_from import save_init_folder
     from grokscope.tasks.word_ops import WordOpsTask
 
@@ -25,12 +25,12 @@ def init_folder(tmp_path_factory):
     model = build_model("n14", task, seed=7)
     # Saved with its characters reversed: --init-from must re-index the embeddings by character.
     perm = torch.arange(task.vocab.size).flip(0)
-    state = model.state_dict()
-    with torch.no_grad():
-        state["embed.W_E"].copy_(state["embed.W_E"][perm])
-        state["unembed.W_U"].copy_(state["unembed.W_U"][:, perm])
+    state = model_state(model)
+    state["embed.W_E"] = state["embed.W_E"][perm]
+    state["unembed.W_U"] = state["unembed.W_U"][:, perm]
+    load_state_(model, state)
     folder = save_init_folder(model, tmp_path_factory.mktemp("init") / "tiny", chars=task.vocab.chars[::-1])
-    return folder, build_model("n14", task, seed=7).state_dict()
+    return folder, model_state(build_model("n14", task, seed=7))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ turns such a state into the installed TransformerLens's model and back:
   per-head ``W_Q/W_K/W_V`` ``(h, d, k)`` become ``(h*k, d)`` matrices, ``W_O`` ``(h, k, d)``
   becomes ``(d, h*k)``, ``W_in``, ``W_out`` and ``W_U`` are transposed, LayerNorm ``w``/``b``
   are ``weight``/``bias``. Hook names are the same in both (``blocks.0.mlp.hook_post`` ...), so
-  analyses and ablations run unchanged.
+  analyses and ablations run unchanged (see ``models/hooks.py`` for the one point that differs).
 
 TransformerLens is imported inside the functions that need it: importing it (and the HF
 ``transformers`` it pulls in) takes seconds, and the fused trainer never needs it.

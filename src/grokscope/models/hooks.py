@@ -1,8 +1,11 @@
 """Typed names of TransformerLens hook points: no code in grokscope spells a hook string by hand.
 
-Each helper returns the exact key of ``HookedTransformer.hook_dict`` for that activation (checked
-against a real model in ``tests/models/test_hooks.py``). Shapes are those TransformerLens passes
-to a forward hook at that point, for a batch of token rows of length ``pos``.
+Each helper returns the exact key of the model's ``hook_dict`` for that activation, the same on
+TransformerLens 3.x and 4.x (checked against a real model in ``tests/models/test_hooks.py``). On
+4.x's ``TransformerBridge`` an edit at :func:`resid_mid` reaches the MLP but not the residual
+stream's skip path; reading it, and editing every other point here, behaves as on 3.x. Shapes
+are those TransformerLens passes to a forward hook at that point, for a batch of token rows of
+length ``pos``.
 
 >>> mlp_post(0)
 'blocks.0.mlp.hook_post'

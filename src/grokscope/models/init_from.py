@@ -106,16 +106,17 @@ def fit_state(state: Mapping[str, Tensor], cfg: Mapping[str, Any], task: Any, pr
 
 
 def save_init_folder(model: Any, folder: str | Path, *, chars: str | None = None) -> Path:
-    """Write ``model`` (a ``HookedTransformer``) as an init folder: its config's JSON fields and weights."""
+    """Write ``model`` (a TransformerLens model of either version) as an init folder: the config
+    fields that define its architecture and vocabulary, and its weights by TransformerLens 3.x name."""
+    from grokscope.models.build import model_state
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = {k: v for k, v in model.cfg.to_dict().items() if isinstance(v, (int, float, str, bool, type(None)))}
+    cfg = {k: getattr(model.cfg, k) for k in (*ARCH_KEYS, "d_vocab", "d_vocab_out", "n_ctx")}
     if chars is not None:
         cfg["chars"] = chars
     (folder / CONFIG_FILE).write_text(json.dumps(cfg, indent=1, sort_keys=True))
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()
-             if not k.endswith((".mask", ".IGNORE"))}
-    save_file(state, str(folder / WEIGHTS_FILE))
+    save_file({k: v.detach().contiguous().clone() for k, v in model_state(model).items()}, str(folder / WEIGHTS_FILE))
     return folder
 
 

@@ -1,12 +1,14 @@
-"""Every computation of the 1-layer grokking model against ``HookedTransformer``, the yardstick.
+"""Every computation of the 1-layer grokking model against TransformerLens's model, the yardstick.
 
 The paths (``grokscope.models.grok1l``): the plain reference forward at every position, the
 final-position forward in PyTorch, the numba-fused one (and its buffer-reusing variant), the
 grid over all ``p^2`` pairs for a stack of checkpoints, and the training step's hand-written
-backward. Each is compared with ``HookedTransformer.run_with_cache`` in float64 on random large
-weights (biases too, so every term matters: tight tolerances), and spot-checked in float32 on
-the initial weights. Then the choice between them (``supports``, ``choose_path``) and the
-parameters they read (``Grok1LParams``).
+backward. Each is compared with the installed TransformerLens's model (``HookedTransformer`` on
+3.x, ``TransformerBridge`` on 4.x: ``run_with_cache``, and for gradients its forward run on a
+3.x-named state through ``functional_logits``) in float64 on random large weights (biases too,
+so every term matters: tight tolerances), and spot-checked in float32 on the initial weights.
+Then the choice between them (``supports``, ``choose_path``) and the parameters they read
+(``Grok1LParams``).
 """
 
 from functools import cache
@@ -16,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from grokscope.analysis.fourier.progress_measures import grid_forward
-from grokscope.models.build import build_model, tl_config
+from grokscope.models.build import build_model, functional_logits, model_state, tl_config
 from grokscope.models.grok1l.backward import fused_loss_and_grad
 from grokscope.models.grok1l.final_position import final_position_cache, final_position_logits
 from grokscope.models.grok1l.fused import OperandBatch, fused_final_cache, fused_final_cache_into, fused_final_logits
@@ -42,8 +44,29 @@ def require_fused() -> None:
 
 
 def params_of(model) -> Grok1LParams:
-    """The model's own parameter tensors (autograd reaches ``model``'s ``.grad``)."""
-    return Grok1LParams.from_state(dict(model.named_parameters()))
+    """The model's parameters in TransformerLens 3.x names and layouts (no gradient: forward checks)."""
+    return Grok1LParams.from_state(model_state(model))
+
+
+def leaf_params(model) -> Grok1LParams:
+    """The model's parameters as fresh leaf tensors that require grad: autograd, through the paths
+    here or through the model (:func:`model_logits`), and the hand-written backward set their ``.grad``."""
+    return Grok1LParams.from_state({k: v.detach().clone().requires_grad_(True) for k, v in model_state(model).items()})
+
+
+def model_logits(model, w: Grok1LParams, tokens: torch.Tensor) -> torch.Tensor:
+    """TransformerLens's forward of ``model`` with ``w`` as its weights; gradients reach ``w``."""
+    return functional_logits(model, w.to_state(), tokens)
+
+
+def grads_of(w: Grok1LParams) -> dict[str, torch.Tensor | None]:
+    """``.grad`` of each tensor of ``w`` by state name, in ``named_parameters()`` order."""
+    return {k: t.grad for k, t in w.to_state().items()}
+
+
+def clear_grads(w: Grok1LParams) -> None:
+    for _, t in w.items():
+        t.grad = None
 
 
 def stacked(w: Grok1LParams) -> Grok1LParams:
@@ -262,7 +285,7 @@ def test_float32_logits_within_1e5_of_hooked_transformer(path, p):
     assert (ours - ref_at).abs().max().item() < 1e-5
 
 
-# --- gradients: autograd through HookedTransformer against every training path -----------------
+# --- gradients: autograd through TransformerLens's model against every training path ----------
 
 GRAD_CASES = {
     # name: (model, n_examples). The initial float64 weights on every pair; random large weights
@@ -274,12 +297,11 @@ GRAD_CASES = {
 }
 
 
-def _path_gradients(path: str, model, task, a, b, labels) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def _path_gradients(path: str, w: Grok1LParams, task, a, b, labels) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """``(loss, logits, grads by state name)`` of the mean cross-entropy at the final position."""
-    w = params_of(model)
-    model.zero_grad(set_to_none=True)
+    clear_grads(w)
     if path == "hand_written":
-        for t in model.parameters():
+        for _, t in w.items():
             t.grad = torch.full_like(t, 7.0)  # replaced, not accumulated into
         loss, logits = fused_loss_and_grad(w, OperandBatch(a, b, task.p), labels, task.eq_token)
     else:
@@ -289,7 +311,7 @@ def _path_gradients(path: str, model, task, a, b, labels) -> tuple[torch.Tensor,
             logits = fused_final_cache(w, OperandBatch(a, b, task.p), task.eq_token)[2]
         loss = F.cross_entropy(logits, labels)
         loss.backward()
-    return loss.detach(), logits.detach(), {k: v.grad for k, v in model.named_parameters()}
+    return loss.detach(), logits.detach(), grads_of(w)
 
 
 @pytest.mark.parametrize("path", ["final_position", "fused_autograd", "hand_written"])
@@ -300,19 +322,21 @@ def test_gradients_of_every_path_equal_hooked_transformer_float64(case, path):
     build, n_examples = GRAD_CASES[case]
     task, model = build()
     a, b, tokens, labels = random_subset(task, n_examples, seed=1)
-    ref_logits = model(tokens)[:, -1]
+    w = leaf_params(model)
+    ref_logits = model_logits(model, w, tokens)[:, -1]
+    with torch.no_grad():  # the functional call is the model's own forward on its own weights
+        assert torch.equal(ref_logits, model(tokens)[:, -1])
     ref_loss = F.cross_entropy(ref_logits, labels)
-    model.zero_grad(set_to_none=True)
     ref_loss.backward()
-    ref = {k: v.grad.clone() for k, v in model.named_parameters()}
+    ref = {k: g.clone() for k, g in grads_of(w).items()}
 
-    loss, logits, ours = _path_gradients(path, model, task, a, b, labels)
+    loss, logits, ours = _path_gradients(path, w, task, a, b, labels)
     torch.testing.assert_close(loss, ref_loss.detach(), atol=0, rtol=1e-12)
     torch.testing.assert_close(logits, ref_logits.detach(), **TIGHT)
     # b_K's true gradient is zero (softmax ignores a shift): compare on the overall scale too.
     scale = max(g.abs().max().item() for g in ref.values())
-    assert list(ours) == list(ref)
-    for k, v in model.named_parameters():
+    assert list(ours) == list(ref) == list(STATE_NAMES.values())
+    for k, v in w.to_state().items():
         assert ours[k] is not None and ours[k].shape == v.shape, k
         if path == "hand_written":
             assert ours[k].is_contiguous(), k
@@ -324,15 +348,15 @@ def test_fused_gradient_through_mlp_post_alone():
     require_fused()
     task, model = random_float64_model(11, seed=2)
     data = task.dataset()
-    w = params_of(model)
+    w = leaf_params(model)
     _, post, _ = fused_final_cache(w, OperandBatch(data.a, data.b, task.p), task.eq_token)
     post.square().sum().backward()
-    ours = {k: v.grad for k, v in model.named_parameters()}
-    model.zero_grad(set_to_none=True)
+    ours = grads_of(w)
+    clear_grads(w)
     final_position_cache(w, data.a, data.b, task.eq_token).mlp_post.square().sum().backward()
     # b_K's true gradient is zero (softmax ignores a shift), so compare on the overall scale.
-    scale = max(v.grad.abs().max().item() for v in model.parameters() if v.grad is not None)
-    for k, v in model.named_parameters():
+    scale = max(v.grad.abs().max().item() for _, v in w.items() if v.grad is not None)
+    for k, v in w.to_state().items():
         if v.grad is None:  # W_out, b_out, b_U do not reach post
             assert ours[k] is None or not ours[k].any(), k
         else:
@@ -344,17 +368,17 @@ def test_fused_paths_are_bit_deterministic():
     task = ModularTask(p=23)
     model = build_model("grok1l", task, seed=0)
     data = task.dataset()
-    w = params_of(model)
+    w = leaf_params(model)
     batch = OperandBatch(data.a, data.b, task.p)
 
     def autograd():
-        model.zero_grad(set_to_none=True)
+        clear_grads(w)
         fused_final_logits(w, batch, task.eq_token).logsumexp(-1).sum().backward()
-        return [v.grad.clone() for v in model.parameters()]
+        return [v.grad.clone() for _, v in w.items()]
 
     def hand_written():
         loss, logits = fused_loss_and_grad(w, batch, data.labels, task.eq_token)
-        return [loss, logits] + [v.grad.clone() for v in model.parameters()]
+        return [loss, logits] + [v.grad.clone() for _, v in w.items()]
 
     for run in (autograd, hand_written):
         first, second = run(), run()
@@ -365,11 +389,12 @@ def test_hand_written_gradients_skip_frozen_parameters():
     require_fused()
     task, model = random_float64_model(11, seed=5)
     data = task.dataset()
-    w = params_of(model)
+    w = leaf_params(model)
     w.b_O.requires_grad_(False)
     fused_loss_and_grad(w, OperandBatch(data.a, data.b, task.p), data.labels, task.eq_token)
-    assert model.get_parameter("blocks.0.attn.b_O").grad is None
-    assert all(v.grad is not None for k, v in model.named_parameters() if k != "blocks.0.attn.b_O")
+    grads = grads_of(w)
+    assert grads["blocks.0.attn.b_O"] is None
+    assert all(g is not None for k, g in grads.items() if k != "blocks.0.attn.b_O")
 
 
 def test_hand_written_gradients_in_float32_match_float64():
@@ -382,16 +407,18 @@ def test_hand_written_gradients_in_float32_match_float64():
     model = build_model("grok1l", task, seed=6)
     data = task.dataset()
     a, b, tokens, labels = (t[data.train_idx] for t in (data.a, data.b, data.tokens(), data.labels))
-    loss, logits = fused_loss_and_grad(params_of(model), OperandBatch(a, b, task.p), labels, task.eq_token)
-    ours = {k: v.grad.double() for k, v in model.named_parameters()}
+    w = leaf_params(model)
+    loss, logits = fused_loss_and_grad(w, OperandBatch(a, b, task.p), labels, task.eq_token)
+    ours = {k: g.double() for k, g in grads_of(w).items()}
     model64 = build_model("grok1l", task, seed=6).to(torch.float64, print_details=False)
-    ref_logits = model64(tokens)[:, -1]
+    w64 = leaf_params(model64)
+    ref_logits = model_logits(model64, w64, tokens)[:, -1]
     ref_loss = F.cross_entropy(ref_logits, labels)
     ref_loss.backward()
     torch.testing.assert_close(loss, ref_loss.detach(), atol=0, rtol=1e-6)
     torch.testing.assert_close(logits.double(), ref_logits.detach(), atol=1e-5, rtol=0)
-    scale = max(v.grad.abs().max().item() for v in model64.parameters())
-    for k, v in model64.named_parameters():
+    scale = max(v.grad.abs().max().item() for _, v in w64.items())
+    for k, v in w64.to_state().items():
         own = v.grad.abs().max().item()  # b_K's is 0 up to rounding: the global scale bounds it
         torch.testing.assert_close(ours[k], v.grad, atol=3e-3 * own + 1e-6 * scale, rtol=0, msg=k)
 
@@ -461,14 +488,15 @@ def test_fused_is_chosen_on_cpu_where_numba_is_installed():
 
 def test_params_round_trip_state_names_and_order():
     model = build_model("grok1l", ModularTask(p=13), seed=0)
-    named = dict(model.named_parameters())
+    named = model_state(model)
     w = Grok1LParams.from_state(named)
     back = w.to_state()
     assert list(back) == list(named) == list(STATE_NAMES.values())
     assert all(back[k] is named[k] for k in named)  # the same tensors, not copies
     assert [f for f, _ in w.items()] == list(STATE_NAMES)
-    # state_dict() holds buffers too (causal masks): ignored.
-    state = model.state_dict()
+    # Extra entries are ignored: the model's state_dict() (on 3.x it is this state plus buffers,
+    # causal masks, and its tensors win; on 4.x it is in the bridge's own names).
+    state = {**named, **model.state_dict()}
     assert set(state) > set(named)
     from_sd = Grok1LParams.from_state(state).to_state()
     assert list(from_sd) == list(named)
@@ -485,7 +513,7 @@ def test_params_round_trip_state_names_and_order():
 
 @pytest.mark.parametrize("missing", ["embed.W_E", "blocks.0.attn.b_K", "unembed.b_U"])
 def test_from_state_of_a_state_missing_a_tensor_is_a_value_error(missing):
-    state = dict(build_model("grok1l", ModularTask(p=13), seed=0).named_parameters())
+    state = model_state(build_model("grok1l", ModularTask(p=13), seed=0))
     del state[missing]
     with pytest.raises(ValueError, match=f"missing.*{missing}"):
         Grok1LParams.from_state(state)
