@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from grokscope.models.build import count_params, count_params_nanogpt
+from grokscope.models.state import count_params, count_params_nanogpt
 from grokscope.tasks import CapitalsTask, CharArithTask, JointTask
 from grokscope.training.train import train as train_run
 from grokscope.config.lm import LMRunConfig, LMTrainConfig, default_train

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grokscope.models.build import build_model, count_params, count_params_nanogpt, functional_logits, model_state, \
-    tl_major
+from grokscope.models.build import build_model, functional_logits, model_state, tl_major
+from grokscope.models.state import count_params, count_params_nanogpt
 from grokscope.models.nanogpt import add_dropout_hooks, dropout_hook_names, freeze_biases_, tie_grads_
 from grokscope.tasks import CapitalsTask, CharArithTask, JointTask
 

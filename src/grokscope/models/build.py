@@ -30,7 +30,7 @@ from torch import Tensor
 
 from grokscope.models.nanogpt import is_bias
 from grokscope.models.presets import NANOGPT_PRESETS, model_kwargs
-from grokscope.models.state import count_params, count_params_nanogpt, initial_state
+from grokscope.models.state import initial_state
 from grokscope.tasks import Task
 
 
@@ -189,11 +189,10 @@ def _rule(name: str) -> tuple[str, str, str, str | None, str | None]:
 
 def to_bridge_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """3.x names and layouts -> ``TransformerBridge.state_dict()`` names and layouts."""
-    heads = _n_heads(state)
     out = {}
     for name, t in state.items():
         prefix, _, new, forward, _ = _rule(name)
-        out[prefix + new] = einops.rearrange(t, forward, **_axes(forward, heads)) if forward else t
+        out[prefix + new] = einops.rearrange(t, forward) if forward else t
     return out
 
 
@@ -227,14 +226,10 @@ def _order(name: str) -> tuple[int, int, int]:
     return (0 if rank < 2 else 2, 0, rank)
 
 
-def _n_heads(state: Mapping[str, Tensor]) -> int | None:
-    w_q = next((t for k, t in state.items() if k.endswith("attn.W_Q")), None)
-    return None if w_q is None else w_q.shape[-3]
+def _axes(rule: str, heads: int) -> dict[str, int]:
+    # Only the way back splits a merged (h k) axis, which needs the number of heads.
+    return {"h": heads} if "(h k)" in rule.split("->")[0] else {}
 
 
-def _axes(rule: str, heads: int | None) -> dict[str, int]:
-    return {"h": heads} if "(h k)" in rule.split("->")[0] and heads is not None else {}
-
-
-__all__ = ["build_model", "count_params", "count_params_nanogpt", "from_bridge_state", "functional_logits",
+__all__ = ["build_model", "from_bridge_state", "functional_logits",
            "load_state_", "model_from_state", "model_state", "tl_config", "tl_major", "to_bridge_state"]
