@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from grokscope.store.files import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
-from grokscope.store.run import MANIFEST_FILE, METRICS_FILE
+from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, metrics_row
 
 
 def save_checkpoint(path: Path, manifest: dict[str, Any], step: int, params: Mapping[str, Tensor],
@@ -62,9 +62,28 @@ def load_checkpoint(path: Path, manifest: dict[str, Any], start: dict[str, Any],
     return {k: v for k, v in state.items() if "." not in k}
 
 
-def rewrite_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Replace ``metrics.jsonl`` with ``rows`` (a resumed run drops the rows past its checkpoint)."""
-    write_bytes_atomic(path / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows).encode())
+def truncate_metrics(path: Path, step: int) -> None:
+    """Cut ``metrics.jsonl`` just before its first row at ``step`` or later (a resumed run writes those
+    again). Every line before it stays byte for byte, damaged ones included; nothing is rewritten
+    when nothing is past ``step``."""
+    file = path / METRICS_FILE
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        write_bytes_atomic(file, b"")
+        return
+    keep, offset = len(data), 0
+    for line in data.split(b"\n"):
+        row = metrics_row(line)
+        if row is not None and row["step"] >= step:
+            keep = offset
+            break
+        offset += len(line) + 1
+    if keep < len(data) or not data.endswith(b"\n") and data:
+        kept = data[:keep]
+        if kept and not kept.endswith(b"\n"):  # a torn last line gets its end, so appends start a line
+            kept += b"\n"
+        write_bytes_atomic(file, kept)
 
 
-__all__ = ["load_checkpoint", "rewrite_metrics", "save_checkpoint"]
+__all__ = ["load_checkpoint", "save_checkpoint", "truncate_metrics"]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from grokscope.store.files import CorruptCheckpointError, load_tensors
 from grokscope.config import config_from_dict
@@ -68,19 +68,47 @@ def is_run_dir(path: Path) -> bool:
     return (Path(path) / RUN_FILE).is_file()
 
 
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Rows of ``metrics.jsonl``; a torn last line (the process was killed mid-write) is dropped."""
-    rows = []
+class MetricsFile(NamedTuple):
+    """``metrics.jsonl`` as read: the rows, and the lines that are not rows (1-based line numbers)."""
+
+    rows: list[dict[str, Any]]
+    bad_lines: list[int]
+
+
+def read_metrics_file(path: Path) -> MetricsFile:
+    """Every row of ``metrics.jsonl``. A line that is not a JSON object with an integer ``step`` (a
+    torn last line after a kill, or a damaged one) is skipped and reported by number, never
+    silently ends the reading."""
+    rows: list[dict[str, Any]] = []
+    bad: list[int] = []
     try:
-        text = (Path(path) / METRICS_FILE).read_text()
+        data = (Path(path) / METRICS_FILE).read_bytes()
     except FileNotFoundError:
-        return rows
-    for line in text.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
+        return MetricsFile(rows, bad)
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        row = metrics_row(line)
+        if row is None:
+            bad.append(number)
+        else:
+            rows.append(row)
+    return MetricsFile(rows, bad)
+
+
+def metrics_row(line: bytes) -> dict[str, Any] | None:
+    """One line of ``metrics.jsonl`` as a row, or None when it is not one (a JSON object with an integer ``step``)."""
+    try:
+        row = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    ok = isinstance(row, dict) and isinstance(row.get("step"), int) and not isinstance(row["step"], bool)
+    return row if ok else None
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl`` (see :func:`read_metrics_file` for the lines that are not rows)."""
+    return read_metrics_file(path).rows
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ Both trainers (modular and character-level) go through it, so the bookkeeping of
 metrics past it, where each row and checkpoint goes — exists once.
 """
 
+import fcntl
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -13,7 +15,7 @@ from typing import IO, Any
 import torch
 from torch import Tensor
 
-from grokscope.store.checkpoint import load_checkpoint, rewrite_metrics, save_checkpoint
+from grokscope.store.checkpoint import load_checkpoint, save_checkpoint, truncate_metrics
 from grokscope.store.files import write_json_atomic
 from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, read_metrics, read_run_info, run_info
 
@@ -42,16 +44,19 @@ class RunWriter:
         """Mark the run unfinished; on a resume, load the checkpoint into ``params`` and ``opt``.
 
         Returns the trainer's own saved state (sampler, RNG states; empty for a new run) and the
-        metrics rows before the starting step, which are all that stay in ``metrics.jsonl``.
+        metrics rows before the starting step. ``metrics.jsonl`` is only ever cut at the first row
+        of the starting step (those rows are written again); the lines before it stay as they are.
+        The caller holds the run's lock (:class:`RunLock`), so temporary files left by a killed
+        writer are removed here.
         """
         extra: dict[str, Tensor] = {}
-        rows: list[dict[str, Any]] = []
-        if self.start is not None:
+        _remove_stale_temporaries(self.path)
+        if self.start is not None:  # everything is loaded before anything is rewritten
             self.manifest = json.loads((self.path / MANIFEST_FILE).read_text())
             extra = load_checkpoint(self.path, self.manifest, self.start, params, opt)
-            rows = [r for r in read_metrics(self.path) if r["step"] < self.start_step]
         self._write_info(finished=False)
-        rewrite_metrics(self.path, rows)
+        truncate_metrics(self.path, self.start_step)
+        rows = read_metrics(self.path)
         self._metrics = open(self.path / METRICS_FILE, "a")
         return extra, rows
 
@@ -86,4 +91,57 @@ class RunWriter:
             self.created = read_run_info(self.path).get("created")
 
 
-__all__ = ["RunWriter"]
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """The one-writer lock of a run folder: ``fcntl.flock`` on ``<run>/.lock``, which names its holder.
+
+    Taken before a trainer reads or writes anything of the run and held until :meth:`release`
+    (the operating system drops it if the process dies). A second writer is refused at once
+    with the holder's process id. Readers (analyses) never take it: every file they read is
+    replaced atomically.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:  # read-only folder, no permission, or .lock is a symlink (not followed)
+            raise ValueError(f"cannot take the writer's lock {self.path / LOCK_FILE} ({e.strerror}): train in a "
+                             "writable folder of your own (--out)") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise ValueError(f"{self.path} is being trained by another process (pid {holder}): wait for it to "
+                             "finish or stop it, then run the command again") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    # write_bytes_atomic's temporaries are ".<name>.<random>.tmp" beside their target; one left
+    # behind was being written when its writer died (the lock says no writer is running now).
+    for folder in (path, path / "ckpt", path / "resume"):
+        if folder.is_dir() and not folder.is_symlink():
+            for tmp in folder.glob(".*.tmp"):
+                if tmp.is_file() and not tmp.is_symlink():
+                    tmp.unlink(missing_ok=True)
+
+
+__all__ = ["LOCK_FILE", "RunLock", "RunWriter"]

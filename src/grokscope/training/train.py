@@ -8,6 +8,7 @@ and ``lm.py`` (the character-level tasks). Both report each evaluation to ``call
 (``callbacks.py``) and write the folder through one :class:`~grokscope.store.writer.RunWriter`.
 """
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from grokscope.config.lm import LMRunConfig
 from grokscope.config.modular import RunConfig
 from grokscope.store.run import NotARunError, Run, is_run_dir
-from grokscope.store.writer import RunWriter
+from grokscope.store.writer import LOCK_FILE, RunLock, RunWriter
 from grokscope.training.callbacks import Callback
 
 KEEP = "keep"  # resume(): leave stop_after_grok as the run has it
@@ -47,7 +48,7 @@ def prepare_run_dir(config: RunConfig | LMRunConfig, out: str | Path, name: str 
             raise ValueError(f"{path} holds a run with another config ({diff[0]}): pass --name for a new run "
                              f"or --resume {path} to continue that one")
         return path, True
-    if path.exists() and any(path.iterdir()):
+    if path.exists() and not _unstarted(path):
         raise ValueError(f"{path} exists and is not a grokscope run: choose another --out or --name")
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -57,6 +58,15 @@ def prepare_run_dir(config: RunConfig | LMRunConfig, out: str | Path, name: str 
     except OSError as e:
         raise ValueError(f"cannot write to {path} ({e.strerror}): choose a writable --out") from e
     return path, False
+
+
+def _unstarted(path: Path) -> bool:
+    """An empty folder, or one a trainer killed before its first ``run.json`` left: only the lock,
+    the write probe and temporary files."""
+    if not path.is_dir():
+        return False
+    return all(p.name in (LOCK_FILE, ".write-test") or (p.name.startswith(".") and p.name.endswith(".tmp"))
+               for p in path.iterdir())
 
 
 def train(config: RunConfig | LMRunConfig, out: str | Path = "checkpoints", *, name: str | None = None,
@@ -73,10 +83,14 @@ def train(config: RunConfig | LMRunConfig, out: str | Path = "checkpoints", *, n
     if init_state is not None and not isinstance(config, LMRunConfig):
         raise ValueError("init_state applies to character-level runs only")
     path, exists = prepare_run_dir(config, out, name)
-    if exists:
-        return resume(path, steps=config.train.steps, device=device, callbacks=callbacks,
-                      stop_after_grok=getattr(config.train, "stop_after_grok", KEEP))
-    return _run(config, RunWriter(path, config), device, callbacks, init_state=init_state)
+    with RunLock(path):
+        if exists and Run(path).manifest().get("resume") is not None:
+            return _resume(path, steps=config.train.steps, device=device, callbacks=callbacks, expect=None,
+                           stop_after_grok=getattr(config.train, "stop_after_grok", KEEP))
+        if exists:  # killed before its first checkpoint: nothing was committed, so nothing is lost
+            warnings.warn(f"{path} holds this run but no checkpoint of it yet: starting it afresh",
+                          RuntimeWarning, stacklevel=2)
+        return _run(config, RunWriter(path, config), device, callbacks, init_state=init_state)
 
 
 def resume(run_dir: str | Path, *, steps: int | None = None, stop_after_grok: int | None | str = KEEP,
@@ -90,10 +104,17 @@ def resume(run_dir: str | Path, *, steps: int | None = None, stop_after_grok: in
     """
     device = resolve_device(device)
     run = Run(run_dir)
+    _check_expected(run, expect)  # before the lock: a refused resume writes nothing, not even the lock file
+    with RunLock(run.path):
+        return _resume(run_dir, steps=steps, stop_after_grok=stop_after_grok, device=device, callbacks=callbacks,
+                       expect=expect)
+
+
+def _resume(run_dir: str | Path, *, steps: int | None, stop_after_grok: int | None | str, device: str,
+            callbacks: Sequence[Callback], expect: Mapping[str, Any] | None) -> Run:
+    run = Run(run_dir)  # read again under the lock
+    _check_expected(run, expect)
     config = run.config
-    wrong = config.mismatches(dict(expect or {}))
-    if wrong:
-        raise ValueError(f"--resume {run.path}: {wrong[0]}; drop the flag or start a new run with --name")
     changes: dict[str, Any] = {} if steps is None else {"steps": steps}
     if stop_after_grok != KEEP:
         if not isinstance(config, RunConfig):
@@ -105,6 +126,12 @@ def resume(run_dir: str | Path, *, steps: int | None = None, stop_after_grok: in
     if start is None:
         raise NotARunError(f"{run.path} has no resumable checkpoint yet: start it again with grokscope train")
     return _run(config, RunWriter(run.path, config, start=start), device, callbacks)
+
+
+def _check_expected(run: Run, expect: Mapping[str, Any] | None) -> None:
+    wrong = run.config.mismatches(dict(expect or {}))
+    if wrong:
+        raise ValueError(f"--resume {run.path}: {wrong[0]}; drop the flag or start a new run with --name")
 
 
 def _run(config: RunConfig | LMRunConfig, writer: RunWriter, device: str, callbacks: Sequence[Callback],
