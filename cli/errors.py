@@ -1,5 +1,7 @@
-"""One-line errors with exit code 2 for anything the user can fix."""
+"""One-line errors with exit code 2 for anything the user can fix: the library's errors (``user_errors``)
+and the command line's usage errors (``OneLineUsageErrors``, the root group)."""
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -7,6 +9,7 @@ from functools import wraps
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, NotADirectoryError,
                                                 PermissionError)
@@ -38,3 +41,85 @@ def exits_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def info(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+# click's UsageError as the installed typer raises it: typer >= 0.2x carries its own copy of click
+# (typer._click), older typers use click itself; either way it is the base class of typer.BadParameter.
+UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The root command group: a usage error is one line on stderr and exit code 2.
+
+    An unknown option or command, a value of the wrong type, a missing argument, an extra one:
+    ``error: <what is wrong>: run grokscope <command> --help`` instead of click's usage block. The
+    errors of every subcommand pass through here (``invoke``), whether the app is run as the
+    ``grokscope`` script, as ``python -m grokscope.cli.main`` or by a ``CliRunner``. ``--help``, and
+    the help a bare group (``grokscope``, ``grokscope analyze``) prints, are left as they are.
+    """
+
+    _argv: tuple[str, ...] = ()
+
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        if parent is None:
+            self._argv = tuple(args)
+        with self._one_line():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with self._one_line():
+            return super().invoke(ctx)
+
+    @contextmanager
+    def _one_line(self) -> Iterator[None]:
+        try:
+            yield
+        except UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as click prints it
+                raise
+            fail(f"{usage_problem(e)}: run {self._command_path(e)} --help")
+
+    def _command_path(self, e: BaseException) -> str:
+        """``grokscope train``, ``grokscope analyze fourier``: the command the error is about."""
+        ctx, names = getattr(e, "ctx", None), []
+        if ctx is not None:
+            while ctx.parent is not None:
+                names.append(ctx.info_name)
+                ctx = ctx.parent
+            names.reverse()
+        else:  # the option parser's errors carry no context: follow the command names given
+            cmd: Any = self
+            for token in self._argv:
+                sub = getattr(cmd, "commands", None)
+                if not sub or token not in sub:
+                    break
+                names.append(token)
+                cmd = sub[token]
+        return " ".join(["grokscope", *names])
+
+
+def usage_problem(e: BaseException) -> str:
+    """click's message of a usage error on one line, in the project's style (lower case, no final period),
+    naming the value typer refused where its message does not."""
+    msg = " ".join(str(e.format_message()).split()).rstrip(".")  # type: ignore[attr-defined]
+    # "No such command 'trian'. Did you mean 'train'?" -> "no such command 'trian' (did you mean 'train'?)"
+    msg = re.sub(r"\. Did you mean (.*)\?$", r" (did you mean \1?)", msg)
+    value = _refused_value(e)
+    if value is not None and repr(value) not in msg and msg.startswith("Invalid value for "):
+        msg = msg.replace("Invalid value for ", f"Invalid value {value!r} for ", 1)
+    return ": ".join(_lower_first(part) for part in msg.split(": "))
+
+
+def _refused_value(e: BaseException) -> Any:
+    """The value behind a ``BadParameter`` of typer's validation (its cause lists the input), if any."""
+    errors = getattr(e.__cause__, "errors", None)
+    try:
+        first = errors()[0] if callable(errors) else None
+    except Exception:  # noqa: BLE001 - only a nicety of the message
+        return None
+    value = first.get("input") if isinstance(first, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _lower_first(text: str) -> str:
+    return text[0].lower() + text[1:] if text[:1].isupper() and text[1:2].islower() else text

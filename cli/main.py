@@ -4,9 +4,11 @@ import typer
 
 from grokscope.cli import analyze, listing, train
 from grokscope.cli import ablate
+from grokscope.cli.errors import OneLineUsageErrors
 
 app = typer.Typer(
     name="grokscope",
+    cls=OneLineUsageErrors,  # usage errors of every command: one line, exit code 2
     help="Train small transformers until they grok, then open them up.",
     no_args_is_help=True,
     add_completion=False,

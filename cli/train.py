@@ -1,6 +1,7 @@
 """``grokscope train``: train a run with dense checkpoints, or resume one."""
 
 import os
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -74,8 +75,12 @@ def train_cmd(
     _check_writable(out)
     from grokscope.training.train import train
 
-    with speed_settings():
-        _report(train(config, out, name=name, device=device, callbacks=callbacks, init_state=init_state))
+    with speed_settings(), warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", RuntimeWarning)
+        run = train(config, out, name=name, device=device, callbacks=callbacks, init_state=init_state)
+    for w in said:  # e.g. a folder killed before its first checkpoint, started afresh
+        info(f"warning: {w.message}")
+    _report(run)
 
 
 def _resume(path: Path, *, task: str | None, seed: int | None, preset: str | None, task_options: dict[str, Any],

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "grokscope"
 
 LAYERS = [
-    ("grokscope.version", "grokscope.numerics", "grokscope.runtime"),
+    ("grokscope.version", "grokscope.bounds", "grokscope.numerics", "grokscope.runtime"),
     ("grokscope.tasks",),
     ("grokscope.models",),
     ("grokscope.config",),

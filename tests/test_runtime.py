@@ -7,8 +7,7 @@ import sys
 import pytest
 import torch
 
-from grokscope.runtime import denormals_flushed, flush_denormals, keep_freed_memory, speed_settings
-from tests.conftest import tiny_config
+from grokscope.runtime import denormals_flushed, flush_denormals
 
 BIG = 64 << 20  # above glibc's largest adaptive mmap threshold (32 MiB): mapped fresh by default
 
@@ -63,33 +62,74 @@ def test_flush_denormals_restores_what_it_found(denormals_as):
     assert denormals_flushed() == denormals_as
 
 
+# glibc's heap keeps its history: once big blocks were served from it (inside keep_freed_memory,
+# by an earlier test in this process), a free chunk in the middle of the heap can serve the next
+# big request even with the default thresholds. So the malloc checks run in fresh interpreters.
+ISOLATED = """
+from tests.test_runtime import big_blocks_are_mapped
+from grokscope.runtime import denormals_flushed, keep_freed_memory, speed_settings
+seen = []
+""".strip()
+
+
+def run_isolated(body: str) -> list:
+    """Run ``body`` after ISOLATED in a fresh interpreter; it appends what it observes to ``seen``."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ISOLATED + "\n" + body + "\nimport json; print(json.dumps(seen))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def test_keep_freed_memory_is_undone_on_exit():
-    assert big_blocks_are_mapped()
-    with keep_freed_memory() as ok:
-        assert ok
-        big_blocks_are_mapped()  # the first one grows the heap and stays there
-        assert not big_blocks_are_mapped()
-        with keep_freed_memory():  # nested: the inner block must not undo the outer one
-            pass
-        assert not big_blocks_are_mapped()
-    assert big_blocks_are_mapped()
+    _glibc()
+    seen = run_isolated("""
+seen.append(big_blocks_are_mapped())
+with keep_freed_memory() as ok:
+    seen.append(ok)
+    big_blocks_are_mapped()  # the first one grows the heap and stays there
+    seen.append(big_blocks_are_mapped())
+    with keep_freed_memory():  # nested: the inner block must not undo the outer one
+        pass
+    seen.append(big_blocks_are_mapped())
+seen.append(big_blocks_are_mapped())
+""")
+    assert seen == [True, True, False, False, True]
 
 
-@pytest.mark.parametrize("denormals_as", [False, True], indirect=True)
-def test_speed_settings_keep_memory_and_leave_denormals_to_the_compute(denormals_as):
-    with speed_settings():
-        assert denormals_flushed() == denormals_as
-        big_blocks_are_mapped()
-        assert not big_blocks_are_mapped()
-    assert denormals_flushed() == denormals_as and big_blocks_are_mapped()
+@pytest.mark.parametrize("flush", [False, True])
+def test_speed_settings_keep_memory_and_leave_denormals_to_the_compute(flush):
+    _glibc()
+    seen = run_isolated(f"""
+import torch
+torch.set_flush_denormal({flush})
+with speed_settings():
+    seen.append(denormals_flushed())
+    big_blocks_are_mapped()
+    seen.append(big_blocks_are_mapped())
+seen += [denormals_flushed(), big_blocks_are_mapped()]
+""")
+    assert seen == [flush, False, flush, True]
 
 
-@pytest.mark.parametrize("denormals_as", [False, True], indirect=True)
-def test_train_and_analyze_leave_the_process_as_they_found_it(denormals_as, tmp_path):
-    from grokscope.analysis.fourier.pipeline import analyze_fourier
-    from grokscope.training.train import train
-
-    run = train(tiny_config(steps=30, eval_every=10, ckpt_every=10), tmp_path, device="cpu")
-    assert denormals_flushed() == denormals_as and big_blocks_are_mapped()
+@pytest.mark.parametrize("flush", [False, True])
+def test_train_and_analyze_leave_the_process_as_they_found_it(flush):
+    _glibc()
+    seen = run_isolated(f"""
+import tempfile, torch
+from grokscope.analysis.fourier.pipeline import analyze_fourier
+from grokscope.training.train import train
+from tests.conftest import tiny_config
+torch.set_flush_denormal({flush})
+with tempfile.TemporaryDirectory() as out:
+    run = train(tiny_config(steps=30, eval_every=10, ckpt_every=10), out, device="cpu")
+    seen += [denormals_flushed(), big_blocks_are_mapped()]
     analyze_fourier(run, use_cache=False)
-    assert denormals_flushed() == denormals_as and big_blocks_are_mapped()
+    seen += [denormals_flushed(), big_blocks_are_mapped()]
+""")
+    assert seen == [flush, True, flush, True]

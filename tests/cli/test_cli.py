@@ -23,7 +23,7 @@ def run_cli(cli_cmd, *args, timeout=120):
     (["--op", "pow"], "unknown operation 'pow'"),
     (["--frac", "0"], "between 0 and 1"),
     (["--frac", "1.2"], "between 0 and 1"),
-    (["--steps", "0"], "steps must be positive"),
+    (["--steps", "0"], "steps must be an integer in 1..1000000000, got 0"),
 ])
 def test_bad_arguments(cli_cmd, tmp_path, args, needle):
     r = run_cli(cli_cmd, "train", "--out", str(tmp_path), *args)

@@ -81,7 +81,7 @@ def test_round_trip_through_dict():
     ({"low": 5, "high": 1}, "empty"),
     ({"decimals": -1}, "decimals"),
     ({"decimals": 40}, "decimals"),
-    ({"n_train": 0}, "positive"),
+    ({"n_train": 0}, "n_train must be an integer in 1.."),
     ({"low": 0, "high": 3, "n_train": 60, "n_test": 10}, "give only"),
 ])
 def test_bad_options(kw, needle):

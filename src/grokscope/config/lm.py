@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from grokscope.bounds import check_bool, check_float, check_int, check_seed
 from grokscope.models.presets import check_preset
 from grokscope.tasks import is_text_task
 from grokscope.config.base import StoredRunConfig
@@ -94,20 +95,21 @@ class LMTrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "eval_iters", "ckpt_every"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.warmup < 0 or self.lr_decay_steps < 0:
-            raise ValueError(f"warmup and lr_decay_steps must be >= 0, got {self.warmup}, {self.lr_decay_steps}")
-        if not 0 < self.min_lr <= self.lr:
+            check_int(name, getattr(self, name))
+        check_int("warmup", self.warmup, lo=0)
+        check_int("lr_decay_steps", self.lr_decay_steps, lo=0)
+        check_int("batch_size", self.batch_size, none_ok=True)
+        check_float("lr", self.lr, lo=0, lo_open=True)
+        check_float("min_lr", self.min_lr, lo=0, lo_open=True)
+        if self.min_lr > self.lr:
             raise ValueError(f"need 0 < min_lr <= lr, got min_lr {self.min_lr} and lr {self.lr}")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            raise ValueError(f"weight_decay and grad_clip must be >= 0, got {self.weight_decay}, {self.grad_clip}")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"betas must lie in [0, 1), got {self.beta1}, {self.beta2}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.batch_size is not None and self.batch_size <= 0:
-            raise ValueError(f"batch size must be positive, got {self.batch_size}")
+        check_float("weight_decay", self.weight_decay, lo=0)
+        check_float("grad_clip", self.grad_clip, lo=0)
+        check_float("beta1", self.beta1, lo=0, hi=1, hi_open=True)
+        check_float("beta2", self.beta2, lo=0, hi=1, hi_open=True)
+        check_float("dropout", self.dropout, lo=0, hi=1, hi_open=True)
+        check_bool("keep_best", self.keep_best)
+        check_bool("fast", self.fast)
 
 
 LM_ENDPOINT_FIELDS = frozenset({"steps"})
@@ -128,6 +130,7 @@ class LMRunConfig(StoredRunConfig):
 
     def __post_init__(self) -> None:
         check_preset(self.preset)
+        check_seed("seed", self.seed)
         if not is_text_task(self.task):
             raise ValueError(f"task {getattr(self.task, 'name', self.task)!r} is not a character-level task")
 

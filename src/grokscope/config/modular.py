@@ -6,6 +6,7 @@ Torch-free, so the command line validates arguments before the heavy imports.
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from grokscope.bounds import check_bool, check_float, check_int, check_seed
 from grokscope.config.base import StoredRunConfig
 from grokscope.models.presets import check_preset
 from grokscope.tasks import Task
@@ -36,19 +37,17 @@ class TrainConfig:
     fast: bool = True
 
     def __post_init__(self) -> None:
-        _positive(self, "steps", "eval_every", "ckpt_every")
-        if self.warmup < 0:
-            raise ValueError(f"warmup must be >= 0, got {self.warmup}")
-        if self.batch_size is not None and self.batch_size <= 0:
-            raise ValueError(f"batch size must be positive, got {self.batch_size}")
-        if self.stop_after_grok is not None and self.stop_after_grok < 0:
-            raise ValueError(f"stop_after_grok must be >= 0 or None, got {self.stop_after_grok}")
-        if not 0 < self.grok_threshold <= 1:
-            raise ValueError(f"grok_threshold must be in (0, 1], got {self.grok_threshold}")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"betas must lie in [0, 1), got {self.beta1}, {self.beta2}")
+        for name in ("steps", "eval_every", "ckpt_every"):
+            check_int(name, getattr(self, name))
+        check_int("warmup", self.warmup, lo=0)
+        check_int("batch_size", self.batch_size, none_ok=True)
+        check_int("stop_after_grok", self.stop_after_grok, lo=0, none_ok=True)
+        check_float("grok_threshold", self.grok_threshold, lo=0, hi=1, lo_open=True)
+        check_float("lr", self.lr, lo=0, lo_open=True)
+        check_float("weight_decay", self.weight_decay, lo=0)
+        check_float("beta1", self.beta1, lo=0, hi=1, hi_open=True)
+        check_float("beta2", self.beta2, lo=0, hi=1, hi_open=True)
+        check_bool("fast", self.fast)
 
 
 # Fields that only decide where a run ends: a resumed run may change them freely.
@@ -69,14 +68,10 @@ class RunConfig(StoredRunConfig):
 
     def __post_init__(self) -> None:
         check_preset(self.preset)
+        check_seed("seed", self.seed)
 
     @property
     def default_name(self) -> str:
         frac = f"-f{self.task.frac:g}" if self.task.frac != 0.3 else ""
         return f"{self.task.name}-{self.preset}{frac}-s{self.seed}"
 
-
-def _positive(obj: object, *names: str) -> None:
-    for name in names:
-        if getattr(obj, name) <= 0:
-            raise ValueError(f"{name} must be positive, got {getattr(obj, name)}")

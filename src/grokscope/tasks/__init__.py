@@ -19,7 +19,7 @@ CHAR_TASKS: dict[str, Callable[..., Any]] = {"arith": CharArithTask, "capitals":
 TASK_KINDS: dict[str, Callable[..., Any]] = {"modular": ModularTask, "char_arith": CharArithTask,
                                              "capitals": CapitalsTask, "joint": JointTask}
 # Word-operation arithmetic (issue #6): `grokscope train --task wordops`, kind "word_ops".
-from grokscope.tasks.word_ops import WordOpsTask  # noqa: E402
+from grokscope.tasks.word_ops import MAX_OPERAND, WordOpsTask  # noqa: E402
 
 CHAR_TASKS["wordops"] = WordOpsTask
 TASK_KINDS["word_ops"] = WordOpsTask
@@ -65,7 +65,7 @@ def get_char_task(name: str, **kwargs: Any) -> Any:
 MODULAR_OPTIONS = ("op", "frac")
 CHAR_OPTIONS = ("block_size", "facts_file")
 WORD_OPS_OPTIONS = ("ops", "operands", "decimals", "n_train", "n_test")
-_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
+_RANGE = re.compile(r"^(-?[0-9]+)\.\.(-?[0-9]+)$")
 
 
 def make_task(name: str, *, seed: int | None = None, **options: Any) -> Task:
@@ -115,14 +115,21 @@ def refuse_options(given: dict[str, Any], names: tuple[str, ...], where: str, su
         raise ValueError(f"--{bad[0].replace('_', '-')} applies to {where} only{suffix}")
 
 
-def _operand_range(value: Any) -> tuple[int, int]:
+def _operand_range(value: Any) -> tuple[Any, Any]:
+    """``"LOW..HIGH"`` or a pair as ``(low, high)``; :class:`WordOpsTask` checks they are integers in range."""
     if isinstance(value, str):
         m = _RANGE.match(value.strip())
         if m is None:
             raise ValueError(f"--operands {value!r}: write the range as LOW..HIGH, e.g. 0..999")
+        if max(len(m.group(1)), len(m.group(2))) > 20:  # int() of thousands of digits fails, slowly
+            shown = value.strip() if len(value.strip()) <= 50 else value.strip()[:40] + "..."
+            raise ValueError(f"--operands {shown}: operands must lie in {-MAX_OPERAND}..{MAX_OPERAND}")
         return int(m.group(1)), int(m.group(2))
-    low, high = value
-    return int(low), int(high)
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise ValueError(f"operands {value!r}: give a pair LOW, HIGH or the string 'LOW..HIGH'") from None
+    return low, high
 
 
 def is_char_task_name(name: str) -> bool:

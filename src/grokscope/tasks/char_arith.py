@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from grokscope.bounds import check_int, check_seed
 from grokscope.tasks.char_eval import arith_eval, check_mode, extrapolation_eval
 from grokscope.tasks.text import WindowedText
 
@@ -58,11 +59,12 @@ class CharArithTask(WindowedText):
                       for op in self.ops for a in range(self.max_operand + 1) for b in range(self.max_operand + 1))
         if self.line_len < longest:
             raise ValueError(f"line_len {self.line_len} is too short for the longest line ({longest} characters)")
+        check_int("block_size", self.block_size)
         if self.block_size < self.line_len:
             raise ValueError(f"block size {self.block_size} is shorter than a line ({self.line_len} characters): "
                              f"use --block-size {self.line_len} or more")
-        if self.batch_size <= 0:
-            raise ValueError(f"batch size must be positive, got {self.batch_size}")
+        check_int("batch_size", self.batch_size)
+        check_seed("data_seed", self.data_seed)
         check_mode(self.eval_mode)
         _check_sampling(self.eval_samples, self.eval_temperature, self.eval_top_k)
 

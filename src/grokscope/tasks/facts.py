@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grokscope.bounds import check_int
 from grokscope.tasks.char_arith import CharArithTask, _check_sampling
 from grokscope.tasks.char_eval import arith_eval, check_mode, facts_eval
 from grokscope.tasks.text import WindowedText
@@ -63,8 +64,7 @@ def _block_size(lines: tuple[str, ...], block_size: int | None, allow_short: boo
     longest = max(lines, key=len)
     if block_size is None:
         return len(longest)
-    if block_size < 2:
-        raise ValueError(f"block size must be >= 2, got {block_size}")
+    check_int("block_size", block_size, lo=2)
     if block_size < len(longest) and not allow_short:
         raise ValueError(f"block size {block_size} is shorter than the longest line ({len(longest)} characters: "
                          f"{longest.rstrip()!r}): use --block-size {len(longest)}, or allow_short_block=True "
@@ -84,8 +84,7 @@ class _TextBase(WindowedText):
     eval_top_k: int | None = 10
 
     def _validate(self) -> None:
-        if self.batch_size <= 0:
-            raise ValueError(f"batch size must be positive, got {self.batch_size}")
+        check_int("batch_size", self.batch_size)
         check_mode(self.eval_mode)
         _check_sampling(self.eval_samples, self.eval_temperature, self.eval_top_k)
         object.__setattr__(self, "block_size", _block_size(self.lines, self.block_size, self.allow_short_block))

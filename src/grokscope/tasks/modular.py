@@ -6,7 +6,10 @@ torch so the CLI can validate arguments instantly; the tensors live in ``modular
 """
 
 from dataclasses import asdict, dataclass, field
+from numbers import Real
 from typing import TYPE_CHECKING, Literal, get_args
+
+from grokscope.bounds import check_seed
 
 if TYPE_CHECKING:
     from grokscope.tasks.modular_data import ModularData
@@ -47,15 +50,16 @@ class ModularTask:
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ValueError(f"unknown operation {self.op!r}: choose one of {', '.join(OPS)}")
-        if not isinstance(self.p, int) or self.p < 3:
+        if isinstance(self.p, bool) or not isinstance(self.p, int) or self.p < 3:
             raise ValueError(f"p must be an integer >= 3, got {self.p!r}")
         if self.op == "div" and not is_prime(self.p):
             raise ValueError(
                 f"p={self.p} is not prime, so division mod p is not defined for every b: "
                 "use a prime such as 97 or 113"
             )
-        if not 0.0 < self.frac < 1.0:
-            raise ValueError(f"train fraction must be strictly between 0 and 1, got {self.frac}")
+        if isinstance(self.frac, bool) or not isinstance(self.frac, Real) or not 0.0 < self.frac < 1.0:  # NaN too
+            raise ValueError(f"frac (the train fraction) must be strictly between 0 and 1, got {self.frac!r}")
+        check_seed("seed", self.seed)
 
     @property
     def name(self) -> str:

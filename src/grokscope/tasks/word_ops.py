@@ -19,11 +19,14 @@ in :mod:`grokscope.tasks.word_ops_data`.
 """
 
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from numbers import Integral
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from grokscope.bounds import check_int, check_seed
 from grokscope.tasks.text import VocabSized
 from grokscope.tasks.vocab import CharVocab
 
@@ -37,6 +40,7 @@ WORD_OPS: tuple[str, ...] = get_args(WordOp)
 END = ";"  # end of answer: a character no answer contains, so "stopped" is unambiguous
 SEP = "="
 MAX_DECIMALS = 12
+MAX_OPERAND = 10**9 - 1  # nine digits: operands beyond are a typo, and their problems could not be drawn
 
 Problem = tuple[str, int, int]
 
@@ -87,15 +91,23 @@ class WordOpsTask(VocabSized):
                 raise ValueError(f"unknown operation {op!r}: choose from {', '.join(WORD_OPS)}")
         if len(set(self.ops)) != len(self.ops):
             raise ValueError(f"operations repeat in {', '.join(self.ops)}: give each once")
+        if any(isinstance(x, bool) or not isinstance(x, Integral) for x in (self.low, self.high)):
+            raise ValueError(f"operands must be integers, got low={self.low!r} and high={self.high!r}")
+        if not -MAX_OPERAND <= min(self.low, self.high) <= max(self.low, self.high) <= MAX_OPERAND:
+            raise ValueError(f"operands must lie in {-MAX_OPERAND}..{MAX_OPERAND} (nine digits), got "
+                             f"{self.low}..{self.high}")
         if self.low > self.high:
             raise ValueError(f"operand range {self.low}..{self.high} is empty: need low <= high")
         if "DIVIDE" in self.ops and self.low == self.high == 0:
             raise ValueError("operand range 0..0 makes DIVIDE divide by zero: widen the range or drop DIVIDE")
-        if not 0 <= self.decimals <= MAX_DECIMALS:
-            raise ValueError(f"decimals must be in 0..{MAX_DECIMALS}, got {self.decimals}")
-        if self.n_train <= 0 or self.n_test <= 0 or self.batch_size <= 0:
-            raise ValueError(f"n_train, n_test and batch_size must be positive, got {self.n_train}, "
-                             f"{self.n_test}, {self.batch_size}")
+        check_int("decimals", self.decimals, lo=0, hi=MAX_DECIMALS)
+        for name in ("n_train", "n_test", "batch_size"):
+            check_int(name, getattr(self, name))
+        check_seed("seed", self.seed)
+        if self.n_problems > sys.maxsize:  # random.sample draws from a range of them
+            raise ValueError(f"operands {self.low}..{self.high} give {self.n_problems:.3g} problems with "
+                             f"{len(self.ops)} operation(s), more than can be drawn from ({sys.maxsize:.3g}): "
+                             "narrow the range")
         if self.n_train + self.n_test > self.n_problems:
             raise ValueError(f"{self.n_train} + {self.n_test} examples asked for, but operands {self.low}..{self.high} "
                              f"give only {self.n_problems} problems: widen the range or ask for fewer")
