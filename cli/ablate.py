@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from grokscope.cli.errors import exits_on_user_error, info
+from grokscope.cli.errors import exits_on_user_error, info, warn_skipped
 from grokscope.runtime import speed_settings
 
 app = typer.Typer()
@@ -38,7 +38,7 @@ def ablate_cmd(
 ) -> None:
     """Remove a circuit (generalizing or memorizing) at every checkpoint and measure what is left."""
     from grokscope.analysis.ablation.names import CIRCUITS, METHODS, SITES, check_choice
-    from grokscope.analysis.fourier.pipeline import is_run_dir
+    from grokscope.store.run import is_run_dir
 
     check_choice(circuit, CIRCUITS, "circuit")
     check_choice(method, METHODS, "ablation method")
@@ -48,16 +48,19 @@ def ablate_cmd(
     if out is not None and out.is_dir():
         raise ValueError(f"--out {out} is a folder: give a file name such as {out / 'ablation.html'}")
 
+    from grokscope.analysis.fourier.pipeline import CACHE_DIR
+    from grokscope.store.folder import RunFolder
     from grokscope.store.run import Run
 
     handle = Run(run)
+    RunFolder(run).check_contained(CACHE_DIR)  # the cached analysis goes there: refused now, not after the work
     if step is not None and step not in handle.steps:
         steps = handle.steps
         shown = ", ".join(map(str, steps[:8])) + (f", ... {steps[-1]}" if len(steps) > 8 else "")
         raise ValueError(f"no checkpoint at step {step} in {handle.name}; steps present: {shown or 'none'}")
 
     from grokscope.analysis.ablation.over_checkpoints import ablate_run
-    from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier
+    from grokscope.analysis.fourier.pipeline import analyze_fourier
 
     announce = _Announce(handle)
     with speed_settings():
@@ -65,6 +68,7 @@ def ablate_cmd(
     if not fa.cached:
         info(f"Fourier analysis of {handle.name} done in {fa.elapsed_s:.1f} s (key frequencies "
              f"{', '.join(map(str, fa.key_frequencies)) or 'none'})")
+    warn_skipped(handle.name, fa.skipped)
     with speed_settings():
         res = ablate_run(handle, fourier=fa, step=step, site=site, method=method, seed=seed)
 
@@ -72,7 +76,7 @@ def ablate_cmd(
 
     target = out if out is not None else handle.path / CACHE_DIR / "ablation.html"
     try:
-        report = write_ablation_report(res, target, circuit)
+        report = write_ablation_report(res, target, circuit, inside=None if out is not None else handle.path)
     except OSError as e:
         hint = "choose a writable --out" if out is not None else "pass --out FILE"
         raise ValueError(f"cannot write the report to {target} ({e.strerror}): {hint}") from e

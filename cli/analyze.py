@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from grokscope.cli.errors import fail, info, user_errors
+from grokscope.cli.errors import fail, user_errors, warn_skipped
 from grokscope.cli.progress import CheckpointBar
 from grokscope.runtime import speed_settings
 
@@ -44,11 +44,15 @@ def fourier_cmd(
             raise ValueError(f"--out {out} is a folder: give a file name such as {out / 'report.html'}")
     summaries: list[dict[str, Any]] = []
     failures: list[str] = []
+    unwritten: list[str] = []  # analysed, but the report could not go where it had to
     for run_dir in dirs:
         try:
             with _errors_as_values():
-                summaries.append(_analyze_one(run_dir, p=p, out=_out_for(out, run_dir, len(dirs)),
-                                              use_cache=not no_cache, quiet=quiet or as_json))
+                summary = _analyze_one(run_dir, p=p, out=_out_for(out, run_dir, len(dirs)),
+                                       use_cache=not no_cache, quiet=quiet or as_json)
+                summaries.append(summary)
+                if summary["report"] is None:
+                    unwritten.append(summary.pop("report_error"))
         except _Failed as e:
             failures.append(str(e))
             if len(dirs) > 1:
@@ -59,6 +63,8 @@ def fourier_cmd(
         typer.echo(json.dumps(summaries[0] if len(dirs) == 1 else summaries, indent=2))
     else:
         typer.echo("\n\n".join(_table(s) for s in summaries))
+    if unwritten:  # the analysis is printed above; the report it could not write is the error
+        fail(unwritten[0] if len(unwritten) == 1 else f"{len(unwritten)} reports could not be written ({unwritten[0]})")
 
 
 class _Failed(Exception):
@@ -87,8 +93,11 @@ def _out_for(out: Path | None, run_dir: Path, n_runs: int) -> Path | None:
 
 
 def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: bool, quiet: bool) -> dict[str, Any]:
-    from grokscope.analysis.fourier.pipeline import analyze_fourier
+    from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier
+    from grokscope.store.folder import RunFolder
 
+    if out is None:  # where the report goes must not be a link: refused before the work, not after
+        RunFolder(run_dir).check_contained(CACHE_DIR)
     bar = None if quiet else CheckpointBar(run_dir.name)
     try:
         with speed_settings():
@@ -96,23 +105,28 @@ def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: b
     finally:
         if bar is not None:
             bar.close()
-    for step, reason in fa.skipped:
-        info(f"warning: {fa.run}: skipped unreadable checkpoint at step {step}: {reason}")
+    warn_skipped(fa.run, fa.skipped)
     summary = fa.summary()
-    summary["report"] = str(_write_report(fa, out))
+    try:
+        summary["report"] = str(_write_report(fa, out))
+    except ValueError as e:
+        summary |= {"report": None, "report_error": str(e)}
     return summary
 
 
 def _write_report(fa, out: Path | None) -> Path:
     """The report, rendered once per analysis (the library keeps a copy beside the cached analysis)."""
     from grokscope.analysis.fourier.report import cached_report_path, write_report_cached
+    from grokscope.store.folder import RunFolderWriteError
 
     try:
         return write_report_cached(fa, out)
-    except OSError as e:
+    except (OSError, RunFolderWriteError) as e:
+        why = e.why if isinstance(e, RunFolderWriteError) else e.strerror
         if out is None:
-            raise ValueError(f"cannot write the report into {cached_report_path(fa).parent}: pass --out FILE") from None
-        raise ValueError(f"cannot write the report to {out} ({e.strerror}): choose a writable --out") from e
+            raise ValueError(f"cannot write the report into {cached_report_path(fa).parent} ({why}): pass "
+                             "--out FILE") from None
+        raise ValueError(f"cannot write the report to {out} ({why}): choose a writable --out") from None
 
 
 def _g(x: float | None) -> str:
@@ -143,7 +157,7 @@ def _table(s: dict[str, Any]) -> str:
     if s["skipped"]:
         lines.append(f"skipped {len(s['skipped'])} unreadable checkpoint(s): "
                      + ", ".join(str(x["step"]) for x in s["skipped"]))
-    lines += ["", f"report: {s['report']}"]
+    lines += ["", f"report: {s['report'] or 'not written'}"]
     return "\n".join(lines)
 
 

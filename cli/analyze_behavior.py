@@ -71,7 +71,7 @@ def _write(ba: Any, out: Path | None, run_path: Path) -> Path:
 
     target = out if out is not None else run_path / REPORT
     try:
-        return write_report(ba, target)
+        return write_report(ba, target, inside=None if out is not None else run_path)
     except OSError as e:
         hint = "choose a writable --out" if out is not None else "pass --out FILE"
         raise ValueError(f"cannot write the report to {target} ({e.strerror}): {hint}") from e

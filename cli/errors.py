@@ -1,8 +1,10 @@
 """One-line errors with exit code 2 for anything the user can fix: the library's errors (``user_errors``)
 and the command line's usage errors (``OneLineUsageErrors``, the root group)."""
 
+import errno
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -11,6 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+RESOURCE_ERRNOS = (errno.ENAMETOOLONG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, NotADirectoryError,
                                                 PermissionError)
 
@@ -22,12 +25,25 @@ def fail(message: str) -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's ``ValueError`` (and friends) into ``error: ...`` and exit code 2."""
+    """Turn the library's ``ValueError`` (and friends) into ``error: ...`` and exit code 2, and its
+    warnings (a run started afresh, an analysis not cached) into one ``warning: ...`` line each."""
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            yield
     except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         fail(str(msg).splitlines()[0] if msg else type(e).__name__)
+    except OSError as e:  # the filesystem's refusals a user can fix, wherever they surface
+        if e.errno not in RESOURCE_ERRNOS:
+            raise
+        where = f"{str(e.filename)[:80]}: " if e.filename else ""
+        fail(f"{where}{e.strerror}: choose another path, or free space or fix the permissions, and run it again")
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    text = str(message).splitlines()
+    info(f"warning: {text[0] if text else category.__name__}")
 
 
 def exits_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,6 +57,12 @@ def exits_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def info(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def warn_skipped(run: str, skipped: list[tuple[int, str]]) -> None:
+    """One warning line per checkpoint an analysis could not read (and so left out)."""
+    for step, reason in skipped:
+        info(f"warning: {run}: skipped unreadable checkpoint at step {step}: {reason}")
 
 
 # click's UsageError as the installed typer raises it: typer >= 0.2x carries its own copy of click

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from grokscope.cli.errors import exits_on_user_error
+from grokscope.cli.errors import exits_on_user_error, info
 
 app = typer.Typer()
 
@@ -14,15 +14,19 @@ app = typer.Typer()
 @exits_on_user_error
 def runs_cmd(folder: Annotated[Path, typer.Argument(help="folder of runs")] = Path("checkpoints")) -> None:
     """List runs under FOLDER: task, steps, when train and test accuracy reached 99%."""
-    from grokscope.store.run import find_runs
+    from grokscope.store.run import Run, run_folders
 
-    runs = find_runs(folder)
-    if not runs:
+    paths = run_folders(folder)
+    if not paths:
         raise ValueError(f"no runs in {folder}: train one with grokscope train --out {folder}")
     header = f"{'run':<28} {'task':<10} {'preset':<8} {'steps':>7} {'ckpts':>5} {'train99':>8} {'test99':>8} {'test_acc':>8}"
     typer.echo(header)
-    for run in runs:
-        s = run.summary()
+    for path in paths:
+        try:  # one damaged run is reported and the others are listed
+            s = Run(path).summary()
+        except ValueError as e:
+            info(f"warning: {path.name} not listed: {str(e).splitlines()[0]}")
+            continue
         acc = "-" if s["test_acc"] is None else f"{s['test_acc']:.4f}"
         typer.echo(f"{s['run']:<28} {s['task']:<10} {s['preset']:<8} {_d(s['steps']):>7} {s['checkpoints']:>5} "
                    f"{_d(s['train_99']):>8} {_d(s['test_99']):>8} {acc:>8}")

@@ -1,7 +1,6 @@
 """``grokscope train``: train a run with dense checkpoints, or resume one."""
 
 import os
-import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -75,11 +74,8 @@ def train_cmd(
     _check_writable(out)
     from grokscope.training.train import train
 
-    with speed_settings(), warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always", RuntimeWarning)
+    with speed_settings():
         run = train(config, out, name=name, device=device, callbacks=callbacks, init_state=init_state)
-    for w in said:  # e.g. a folder killed before its first checkpoint, started afresh
-        info(f"warning: {w.message}")
     _report(run)
 
 
@@ -109,6 +105,9 @@ def _resume(path: Path, *, task: str | None, seed: int | None, preset: str | Non
 
 
 def _check_writable(out: Path) -> None:
+    from grokscope.store.folder import check_name_lengths
+
+    check_name_lengths(out)
     probe = out
     while not probe.exists():
         probe = probe.parent

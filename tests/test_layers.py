@@ -17,7 +17,7 @@ LAYERS = [
     ("grokscope.models",),
     ("grokscope.config",),
     ("grokscope.store",),
-    ("grokscope.training",),
+    ("grokscope.training", "grokscope.imports"),
     ("grokscope.analysis",),
     ("grokscope.api", "grokscope.precompile"),
     ("grokscope.cli",),

@@ -145,3 +145,46 @@ def test_a_symlinked_lock_file_is_not_followed(tmp_path):
     with warnings.catch_warnings(), pytest.raises(ValueError, match="cannot take the writer's lock"):
         resume(run.path, steps=20)
     assert target.read_text() == "keep me"
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before_and_ends_the_same(tmp_path):
+    ref = train(tiny_config(steps=60, ckpt_every=20), tmp_path / "ref")
+    cut = train(tiny_config(steps=40, ckpt_every=20), tmp_path / "cut")
+    newest = cut.path / "ckpt" / "step_0000040.safetensors"
+    newest.write_bytes(newest.read_bytes()[:100])
+    with pytest.warns(RuntimeWarning, match="resuming from step 20, the newest whole one"):
+        resume(cut.path, steps=60, device="cpu")
+    assert ckpt_bytes(cut.path) == ckpt_bytes(ref.path)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]  # noqa: E731
+    assert strip(Run(cut.path).metrics_rows()) == strip(Run(ref.path).metrics_rows())
+
+
+def test_a_resume_that_cannot_load_rewrites_nothing(tmp_path):
+    run = train(tiny_config(steps=40, ckpt_every=20), tmp_path)
+    for name in ("step_0000040", "step_0000020"):
+        f = run.path / "ckpt" / f"{name}.safetensors"
+        f.write_bytes(b"garbage")
+    snapshot = {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file() and p.name != ".lock"}
+    with pytest.raises(ValueError, match="no checkpoint of .* can be resumed .*restore the files from a backup"):
+        resume(run.path, steps=60, device="cpu")
+    assert {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file() and p.name != ".lock"} == snapshot
+    assert json.loads((run.path / "run.json").read_text())["finished"] is True
+
+
+def test_readers_never_block_nor_see_a_half_written_checkpoint(tmp_path):
+    trainer = start_cli(*TRAIN, "--steps", "100000", "--stop-after-grok", "-1", "--ckpt-every", "5",
+                        "--out", str(tmp_path))
+    run_dir = tmp_path / "mod13-grok1l-f0.5-s0"
+    try:
+        wait_for(lambda: (run_dir / "manifest.json").is_file())
+        seen: set[int] = set()
+        t0 = time.time()
+        while time.time() - t0 < 4.0:  # read every committed checkpoint while the trainer writes more
+            run = Run(run_dir)
+            stack = run.stack(["embed.W_E"])
+            assert stack.skipped == [], stack.skipped
+            seen |= set(stack.steps)
+        assert len(seen) > 5 and trainer.poll() is None
+    finally:
+        trainer.kill()
+        trainer.wait()

@@ -4,15 +4,17 @@ import pytest
 import torch
 
 from grokscope.store.files import CorruptCheckpointError, load_tensors, save_tensors
+from grokscope.store.folder import RunFolder
+from grokscope.store.records import FileEntry
 from grokscope.training.train import train
 from tests.conftest import tiny_config
 
 
 def test_roundtrip_and_manifest_entry(tmp_path):
     t = {"w": torch.randn(3, 4), "b": torch.arange(5)}
-    entry = save_tensors(tmp_path / "x.safetensors", t, {"step": "7"})
-    assert entry["bytes"] == (tmp_path / "x.safetensors").stat().st_size
-    back = load_tensors(tmp_path / "x.safetensors", entry)
+    size, sha = save_tensors(RunFolder(tmp_path), ("x.safetensors",), t, {"step": "7"})
+    assert size == (tmp_path / "x.safetensors").stat().st_size
+    back = load_tensors(RunFolder(tmp_path), ("x.safetensors",), FileEntry("x.safetensors", size, sha, 7))
     assert torch.equal(back["w"], t["w"]) and torch.equal(back["b"], t["b"])
     assert not list(tmp_path.glob(".*tmp")), "no temporary files left behind"
 
@@ -26,7 +28,7 @@ def test_truncated_checkpoint_is_detected_not_loaded(tmp_path):
         run.state_dict(12)
     # Even without a manifest entry, safetensors refuses the torn file.
     with pytest.raises(CorruptCheckpointError):
-        load_tensors(victim)
+        load_tensors(run.folder, ("ckpt", victim.name))
     stack = run.stack(["embed.W_E"])
     assert 12 not in stack.steps and [s for s, _ in stack.skipped] == [12]
     assert stack.params["embed.W_E"].shape[0] == len(run.steps) - 1

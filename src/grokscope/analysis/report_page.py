@@ -52,11 +52,19 @@ def html_page(title: str, body: Iterable[str], *, extra_css: str = "") -> str:
     return "\n".join([head, *body, "</body></html>"])
 
 
-def write_page(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` (parents created) through a temporary file, so a reader never sees half a report."""
+def write_page(path: str | Path, text: str, *, inside: str | Path | None = None) -> Path:
+    """Write ``text`` to ``path`` (parents created) through a temporary file, so a reader never sees half a report.
+
+    ``inside`` is the run folder when ``path`` lies in it: the write then stays inside it, never
+    through a link there (:class:`~grokscope.store.folder.RunFolder`).
+    """
     from grokscope.store.files import write_bytes_atomic
+    from grokscope.store.folder import RunFolder
 
     path = Path(path)
+    if inside is not None:
+        RunFolder(inside).write_bytes(*path.relative_to(inside).parts, data=text.encode("utf-8"))
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, text.encode("utf-8"))
     return path

@@ -26,6 +26,9 @@ def config_from_dict(d: dict[str, Any]) -> RunConfig | LMRunConfig:
     """The run config stored in ``run.json``: a language-model run or a modular one."""
     if not isinstance(d, dict):
         raise ValueError(f"a run config is a JSON object, not {type(d).__name__}")
+    task = d.get("task")
+    if isinstance(task, dict) and task.get("facts_file") is not None:  # never read: it may point anywhere
+        raise ValueError("it names a facts file; a run keeps its facts in run.json itself (fact_pairs)")
     return LMRunConfig.from_dict(d) if d.get("trainer") == "lm" else RunConfig.from_dict(d)
 
 

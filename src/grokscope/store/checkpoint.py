@@ -1,58 +1,71 @@
 """A run's checkpoints as the trainers write and resume them: parameters, resume state, manifest.
 
-Shared by the grokking trainer (``loop``) and the character-level one (``lm``). A checkpoint is
+Shared by the grokking trainer (``modular``) and the character-level one (``lm``). A checkpoint is
 two safetensors files, the parameters under ``ckpt/`` and the resume state (AdamW moments as
 ``"{moment}.{param}"`` plus the trainer's own dot-free entries: sampler, RNG states) under
-``resume/``, committed by rewriting the manifest that points at both. Only the newest resume
-state is kept.
+``resume/``, committed by rewriting the manifest that points at both. The two newest resume
+states are kept, so that a damaged newest checkpoint can be resumed from the one before.
 """
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from grokscope.store.files import load_tensors, save_tensors, write_bytes_atomic, write_json_atomic
-from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, metrics_row
+from grokscope.store.files import CorruptCheckpointError, load_tensors, save_tensors
+from grokscope.store.folder import RunFolder
+from grokscope.store.records import (CKPT_DIR, MANIFEST_FILE, METRICS_FILE, RESUME_DIR, FileEntry, Manifest,
+                                     checkpoint_name, resume_name)
+from grokscope.store.run import metrics_row
+
+KEEP_RESUME_STATES = 2
 
 
-def save_checkpoint(path: Path, manifest: dict[str, Any], step: int, params: Mapping[str, Tensor],
-                    opt: torch.optim.Optimizer, extra: Mapping[str, Tensor]) -> dict[str, Any]:
+def save_checkpoint(folder: RunFolder, manifest: Manifest, step: int, params: Mapping[str, Tensor],
+                    opt: torch.optim.Optimizer, extra: Mapping[str, Tensor]) -> Manifest:
     """Parameters, then resume state (moments and ``extra``), then the manifest: returns the new manifest."""
     if any("." in k for k in extra):
         raise ValueError(f"resume-state names must not contain '.': {sorted(extra)}")
-    (path / "ckpt").mkdir(exist_ok=True)
-    (path / "resume").mkdir(exist_ok=True)
     meta = {"step": str(step)}
-    entry = save_tensors(path / "ckpt" / f"step_{step:07d}.safetensors", params, meta) | {"step": step}
+    ckpt = FileEntry(checkpoint_name(step), *save_tensors(folder, (CKPT_DIR, checkpoint_name(step)), params, meta),
+                     step)
     state = dict(extra)
     for name, p in params.items():
         for k, v in opt.state.get(p, {}).items():
             state[f"{k}.{name}"] = v
-    resume_entry = save_tensors(path / "resume" / f"state_{step:07d}.safetensors", state, meta) | {"step": step}
-    old = manifest.get("resume")
-    manifest = {"checkpoints": [e for e in manifest["checkpoints"] if e["step"] < step] + [entry],
-                "resume": resume_entry}
-    write_json_atomic(path / MANIFEST_FILE, manifest)
-    if old and old["file"] != resume_entry["file"]:
-        (path / "resume" / old["file"]).unlink(missing_ok=True)
-    return manifest
+    resume = FileEntry(resume_name(step), *save_tensors(folder, (RESUME_DIR, resume_name(step)), state, meta), step)
+    kept = tuple(r for r in manifest.resume if r.step < step)[-(KEEP_RESUME_STATES - 1):] + (resume,)
+    new = Manifest(tuple(e for e in manifest.checkpoints if e.step < step) + (ckpt,), kept)
+    folder.write_bytes(MANIFEST_FILE, data=(json.dumps(new.to_json(), indent=2, sort_keys=True) + "\n").encode())
+    for old in manifest.resume:
+        if old not in kept:
+            folder.unlink(RESUME_DIR, old.file)
+    return new
 
 
-def load_checkpoint(path: Path, manifest: dict[str, Any], start: dict[str, Any], params: Mapping[str, Tensor],
+def load_checkpoint(folder: RunFolder, manifest: Manifest, start: FileEntry, params: Mapping[str, Tensor],
                     opt: torch.optim.Optimizer) -> dict[str, Tensor]:
     """Restore parameters and moments from the checkpoint that ``start`` (a resume entry) names.
 
-    Returns the ``extra`` entries saved with them, for the trainer to restore its sampler and RNGs.
+    Both files are read and verified before anything is restored (``CorruptCheckpointError`` when
+    one is damaged). Returns the ``extra`` entries saved with them, for the trainer to restore its
+    sampler and RNGs.
     """
-    entry = next(e for e in manifest["checkpoints"] if e["step"] == start["step"])
-    weights = load_tensors(path / "ckpt" / entry["file"], entry)
-    state = load_tensors(path / "resume" / start["file"], start)
+    entry = manifest.checkpoint(start.step)
+    if entry is None:
+        raise CorruptCheckpointError(f"{folder.path(MANIFEST_FILE)}: no checkpoint at step {start.step}")
+    weights = load_tensors(folder, (CKPT_DIR, entry.file), entry)
+    state = load_tensors(folder, (RESUME_DIR, start.file), start)
+    missing = [name for name in params if name not in weights]
+    if missing:
+        raise CorruptCheckpointError(f"{folder.path(CKPT_DIR, entry.file)}: no {missing[0]}")
     with torch.no_grad():
         for name, p in params.items():
+            if weights[name].shape != p.shape:
+                raise CorruptCheckpointError(f"{folder.path(CKPT_DIR, entry.file)}: {name} has shape "
+                                             f"{tuple(weights[name].shape)}, the model {tuple(p.shape)}")
             p.copy_(weights[name])
     for name, p in params.items():
         per_param = {k.split(".", 1)[0]: v.to(p.device) for k, v in state.items()
@@ -62,15 +75,14 @@ def load_checkpoint(path: Path, manifest: dict[str, Any], start: dict[str, Any],
     return {k: v for k, v in state.items() if "." not in k}
 
 
-def truncate_metrics(path: Path, step: int) -> None:
+def truncate_metrics(folder: RunFolder, step: int) -> None:
     """Cut ``metrics.jsonl`` just before its first row at ``step`` or later (a resumed run writes those
     again). Every line before it stays byte for byte, damaged ones included; nothing is rewritten
     when nothing is past ``step``."""
-    file = path / METRICS_FILE
     try:
-        data = file.read_bytes()
+        data = folder.read_bytes(METRICS_FILE)
     except FileNotFoundError:
-        write_bytes_atomic(file, b"")
+        folder.write_bytes(METRICS_FILE, data=b"")
         return
     keep, offset = len(data), 0
     for line in data.split(b"\n"):
@@ -83,7 +95,7 @@ def truncate_metrics(path: Path, step: int) -> None:
         kept = data[:keep]
         if kept and not kept.endswith(b"\n"):  # a torn last line gets its end, so appends start a line
             kept += b"\n"
-        write_bytes_atomic(file, kept)
+        folder.write_bytes(METRICS_FILE, data=kept)
 
 
-__all__ = ["load_checkpoint", "save_checkpoint", "truncate_metrics"]
+__all__ = ["KEEP_RESUME_STATES", "load_checkpoint", "save_checkpoint", "truncate_metrics"]

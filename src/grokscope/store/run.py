@@ -16,34 +16,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from grokscope.store.files import CorruptCheckpointError, load_tensors
 from grokscope.config import config_from_dict
+from grokscope.store.folder import RunFolder, UnsafeRunFolderError
+from grokscope.store.records import (CKPT_DIR, MANIFEST_FILE, METRICS_FILE, RUN_FILE, CorruptCheckpointError,
+                                     DamagedRunError, FileEntry, Manifest, RunInfo, damaged, read_info,
+                                     read_manifest)
 
 if TYPE_CHECKING:
     import pandas as pd
     from torch import Tensor
     from transformer_lens import HookedTransformer
 
-RUN_FILE, MANIFEST_FILE, METRICS_FILE = "run.json", "manifest.json", "metrics.jsonl"
-
 
 class NotARunError(ValueError):
     """A folder that holds no grokscope run."""
 
 
-def run_info(config: Any, *, finished: bool, created: str | None = None, **extra: Any) -> dict[str, Any]:
+def run_info(config: Any, *, finished: bool, created: str | None = None, **extra: Any) -> RunInfo:
     """What a trainer writes to ``run.json``: its config (a ``to_dict()``), the creation time (kept
     across resumes through ``created``), whether it finished, the software versions and ``extra``."""
-    return {"config": config.to_dict(), "created": created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "finished": finished, "versions": _software_versions(), **extra}
-
-
-def read_run_info(path: Path) -> dict[str, Any]:
-    """``run.json`` as written so far; ``{}`` when it is missing or unreadable."""
-    try:
-        return json.loads((Path(path) / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
+    return RunInfo(config.to_dict(), finished, created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                   _software_versions(), dict(extra))
 
 
 def _software_versions() -> dict[str, str]:
@@ -64,8 +57,10 @@ def _software_versions() -> dict[str, str]:
             "transformer_lens": tl_version}
 
 
-def is_run_dir(path: Path) -> bool:
-    return (Path(path) / RUN_FILE).is_file()
+def is_run_dir(path: str | Path) -> bool:
+    """A folder with a ``run.json`` (a file, or a link that :class:`Run` then refuses to follow)."""
+    info = Path(path) / RUN_FILE
+    return info.is_symlink() or info.is_file()
 
 
 class MetricsFile(NamedTuple):
@@ -82,7 +77,7 @@ def read_metrics_file(path: Path) -> MetricsFile:
     rows: list[dict[str, Any]] = []
     bad: list[int] = []
     try:
-        data = (Path(path) / METRICS_FILE).read_bytes()
+        data = RunFolder(path).read_bytes(METRICS_FILE)
     except FileNotFoundError:
         return MetricsFile(rows, bad)
     for number, line in enumerate(data.split(b"\n"), start=1):
@@ -102,7 +97,8 @@ def metrics_row(line: bytes) -> dict[str, Any] | None:
         row = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         return None
-    ok = isinstance(row, dict) and isinstance(row.get("step"), int) and not isinstance(row["step"], bool)
+    ok = isinstance(row, dict) and isinstance(row.get("step"), int) and not isinstance(row["step"], bool) \
+        and row["step"] >= 0
     return row if ok else None
 
 
@@ -132,15 +128,17 @@ class Run:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.folder = RunFolder(self.path)
         if not is_run_dir(self.path):
             raise NotARunError(f"{self.path} is not a grokscope run (no {RUN_FILE})")
-        try:
-            info = json.loads((self.path / RUN_FILE).read_text())
-            # A modular (grokking) run or a character-level language-model run.
-            self.config = config_from_dict(info["config"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise NotARunError(f"{self.path / RUN_FILE} is unreadable: {e}") from e
-        self.info: dict[str, Any] = info
+        record = read_info(self.folder)
+        try:  # a modular (grokking) run or a character-level language-model run
+            self.config = config_from_dict(record.config)
+        except (KeyError, TypeError, ValueError) as e:
+            problem = f"no {e.args[0]!r} in its config" if isinstance(e, KeyError) else str(e).split(":")[0]
+            raise damaged(self.path / RUN_FILE, f"its config is not valid: {problem}") from None
+        self.record = record
+        self.info: dict[str, Any] = record.to_json()
 
     @property
     def name(self) -> str:
@@ -150,19 +148,17 @@ class Run:
     def task(self):
         return self.config.task
 
-    def manifest(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.path / MANIFEST_FILE).read_text())
-        except FileNotFoundError:
-            return {"checkpoints": [], "resume": None}
+    def manifest(self) -> Manifest:
+        """``manifest.json``, validated: every committed checkpoint and the resume states."""
+        return read_manifest(self.folder)
 
     @property
     def steps(self) -> list[int]:
         """Checkpointed steps, ascending."""
-        return [e["step"] for e in self.manifest()["checkpoints"]]
+        return self.manifest().steps
 
-    def _entry(self, step: int) -> dict[str, Any]:
-        entries = {e["step"]: e for e in self.manifest()["checkpoints"]}
+    def _entry(self, step: int) -> FileEntry:
+        entries = {e.step: e for e in self.manifest().checkpoints}
         if step not in entries:
             have = sorted(entries)
             shown = ", ".join(map(str, have[:8])) + (f", ... {have[-1]}" if len(have) > 8 else "")
@@ -171,9 +167,14 @@ class Run:
 
     def state_dict(self, step: int | None = None, *, device: str = "cpu") -> dict[str, "Tensor"]:
         """Parameters at ``step`` (default: the last checkpoint), by TransformerLens name."""
-        step = self.steps[-1] if step is None else step
+        from grokscope.store.files import load_tensors
+
+        if step is None:
+            if not self.steps:
+                raise NotARunError(f"{self.path} has no checkpoint yet")
+            step = self.steps[-1]
         entry = self._entry(step)
-        return load_tensors(self.path / "ckpt" / entry["file"], entry, device=device)
+        return load_tensors(self.folder, (CKPT_DIR, entry.file), entry, device=device)
 
     def model(self, step: int | None = None, *, device: str = "cpu") -> "HookedTransformer":
         """The ``HookedTransformer`` at ``step`` (default: the last checkpoint), in eval mode."""
@@ -255,11 +256,16 @@ def load_run(path: str | Path) -> Run:
     return Run(path)
 
 
-def find_runs(folder: str | Path) -> list[Run]:
-    """Every run in ``folder`` (the folder itself if it is one), sorted by name."""
+def run_folders(folder: str | Path) -> list[Path]:
+    """The run folders in ``folder`` (the folder itself if it is one), sorted by name, unopened."""
     folder = Path(folder)
     if is_run_dir(folder):
-        return [Run(folder)]
+        return [folder]
     if not folder.is_dir():
         raise NotARunError(f"{folder} is not a folder")
-    return [Run(p) for p in sorted(folder.iterdir()) if is_run_dir(p)]
+    return [p for p in sorted(folder.iterdir()) if is_run_dir(p)]
+
+
+def find_runs(folder: str | Path) -> list[Run]:
+    """Every run in ``folder`` (the folder itself if it is one), sorted by name."""
+    return [Run(p) for p in run_folders(folder)]

@@ -8,6 +8,7 @@ metrics past it, where each row and checkpoint goes — exists once.
 import fcntl
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -16,62 +17,94 @@ import torch
 from torch import Tensor
 
 from grokscope.store.checkpoint import load_checkpoint, save_checkpoint, truncate_metrics
-from grokscope.store.files import write_json_atomic
-from grokscope.store.run import MANIFEST_FILE, METRICS_FILE, RUN_FILE, read_metrics, read_run_info, run_info
+from grokscope.store.files import CorruptCheckpointError
+from grokscope.store.folder import RunFolder
+from grokscope.store.records import (CKPT_DIR, METRICS_FILE, RESUME_DIR, RUN_FILE, FileEntry, Manifest,
+                                     read_info, read_manifest)
+from grokscope.store.run import read_metrics, run_info
 
 
 class RunWriter:
     """Writes one run folder: start (or resume), a metrics row per evaluation, checkpoints, finish.
 
-    ``start`` is the manifest's resume entry when continuing a run, else ``None``. ``info`` are
-    extra ``run.json`` fields kept from start to finish (e.g. which forward trains the run).
+    ``resume=True`` continues the run from its newest resumable checkpoint. ``info`` are extra
+    ``run.json`` fields kept from start to finish (e.g. which forward trains the run).
     """
 
-    def __init__(self, path: Path, config: Any, *, start: dict[str, Any] | None = None, **info: Any) -> None:
-        self.path, self.config, self.start = Path(path), config, start
-        previous = read_run_info(self.path) if start is not None else {}
-        self.created = previous.get("created")
+    def __init__(self, path: Path, config: Any, *, resume: bool = False, **info: Any) -> None:
+        self.path, self.config, self.resume = Path(path), config, resume
+        self.folder = RunFolder(self.path)
+        previous = read_info(self.folder) if resume else None
+        self.created = previous.created if previous else None
         # A resume keeps what run.json said (final step, grok step, ...) until it finishes anew.
-        self.info = {k: v for k, v in previous.items() if k not in ("config", "created", "finished", "versions")} | info
-        self.manifest: dict[str, Any] = {"checkpoints": [], "resume": None}
-        self._metrics: IO[str] | None = None
+        self.info = (dict(previous.extra) if previous else {}) | info
+        self.manifest = Manifest()
+        self.start: FileEntry | None = None
+        self._metrics: IO[bytes] | None = None
+        self._metrics_cm: Any = None
 
     @property
     def start_step(self) -> int:
-        return 0 if self.start is None else int(self.start["step"])
+        return 0 if self.start is None else self.start.step
 
     def begin(self, params: Mapping[str, Tensor], opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], list[dict]]:
         """Mark the run unfinished; on a resume, load the checkpoint into ``params`` and ``opt``.
 
         Returns the trainer's own saved state (sampler, RNG states; empty for a new run) and the
-        metrics rows before the starting step. ``metrics.jsonl`` is only ever cut at the first row
+        metrics rows before the starting step. A resume loads the newest checkpoint whose files
+        are whole, falling back to the one before (with a warning) when the newest is damaged;
+        nothing is written until it has loaded. ``metrics.jsonl`` is only ever cut at the first row
         of the starting step (those rows are written again); the lines before it stay as they are.
         The caller holds the run's lock (:class:`RunLock`), so temporary files left by a killed
         writer are removed here.
         """
         extra: dict[str, Tensor] = {}
-        _remove_stale_temporaries(self.path)
-        if self.start is not None:  # everything is loaded before anything is rewritten
-            self.manifest = json.loads((self.path / MANIFEST_FILE).read_text())
-            extra = load_checkpoint(self.path, self.manifest, self.start, params, opt)
+        if self.resume:  # everything is loaded before anything is rewritten
+            self.manifest = read_manifest(self.folder)
+            extra = self._load_newest_good(params, opt)
+        _remove_stale_temporaries(self.folder)
         self._write_info(finished=False)
-        truncate_metrics(self.path, self.start_step)
+        truncate_metrics(self.folder, self.start_step)
         rows = read_metrics(self.path)
-        self._metrics = open(self.path / METRICS_FILE, "a")
+        self._metrics_cm = self.folder.appending(METRICS_FILE)
+        self._metrics = self._metrics_cm.__enter__()
         return extra, rows
+
+    def _load_newest_good(self, params: Mapping[str, Tensor], opt: torch.optim.Optimizer) -> dict[str, Tensor]:
+        failures: list[str] = []
+        for entry in reversed(self.manifest.resume):
+            try:
+                extra = load_checkpoint(self.folder, self.manifest, entry, params, opt)
+            except CorruptCheckpointError as e:
+                failures.append(f"step {entry.step}: {e}")
+                continue
+            if failures:
+                warnings.warn(f"the newest checkpoint of {self.path} is damaged ({failures[0]}); resuming from "
+                              f"step {entry.step}, the newest whole one", RuntimeWarning, stacklevel=3)
+                # Later checkpoints are dropped from the manifest when the next one is written.
+                self.manifest = Manifest(self.manifest.checkpoints, tuple(r for r in self.manifest.resume
+                                                                          if r.step <= entry.step))
+            self.start = entry
+            return extra
+        if not failures:
+            raise CorruptCheckpointError(f"{self.path} has no resumable checkpoint yet: start it again with "
+                                         "grokscope train")
+        raise CorruptCheckpointError(f"no checkpoint of {self.path} can be resumed ({'; '.join(failures)}): "
+                                     "restore the files from a backup, or start again with --name")
 
     def log(self, row: dict[str, Any]) -> None:
         """Append one evaluation's row to ``metrics.jsonl`` (flushed: a reader sees it at once)."""
         assert self._metrics is not None, "begin() first"
-        self._metrics.write(json.dumps(row) + "\n")
-        self._metrics.flush()
+        with self.folder.writing(METRICS_FILE):
+            self._metrics.write((json.dumps(row) + "\n").encode())
+            self._metrics.flush()
 
     def checkpoint(self, step: int, params: Mapping[str, Tensor], opt: torch.optim.Optimizer,
                    extra: Mapping[str, Tensor]) -> None:
         """Save parameters and resume state at ``step`` (not the step a resume started from: it is on disk)."""
         if self.start is not None and step == self.start_step:
             return
-        self.manifest = save_checkpoint(self.path, self.manifest, step, params, opt, extra)
+        self.manifest = save_checkpoint(self.folder, self.manifest, step, params, opt, extra)
 
     def finish(self, **info: Any) -> None:
         """Close the metrics file and mark the run finished in ``run.json`` with ``info``."""
@@ -80,15 +113,14 @@ class RunWriter:
         self._write_info(finished=True)
 
     def close(self) -> None:
-        if self._metrics is not None:
-            self._metrics.close()
-            self._metrics = None
+        if self._metrics_cm is not None:
+            cm, self._metrics_cm, self._metrics = self._metrics_cm, None, None
+            cm.__exit__(None, None, None)
 
     def _write_info(self, *, finished: bool) -> None:
-        write_json_atomic(self.path / RUN_FILE, run_info(self.config, finished=finished, created=self.created,
-                                                         **self.info))
-        if self.created is None:
-            self.created = read_run_info(self.path).get("created")
+        record = run_info(self.config, finished=finished, created=self.created, **self.info)
+        self.folder.write_bytes(RUN_FILE, data=(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n").encode())
+        self.created = record.created
 
 
 LOCK_FILE = ".lock"
@@ -134,14 +166,15 @@ class RunLock:
         self.release()
 
 
-def _remove_stale_temporaries(path: Path) -> None:
-    # write_bytes_atomic's temporaries are ".<name>.<random>.tmp" beside their target; one left
-    # behind was being written when its writer died (the lock says no writer is running now).
-    for folder in (path, path / "ckpt", path / "resume"):
-        if folder.is_dir() and not folder.is_symlink():
-            for tmp in folder.glob(".*.tmp"):
-                if tmp.is_file() and not tmp.is_symlink():
-                    tmp.unlink(missing_ok=True)
+def _remove_stale_temporaries(folder: RunFolder) -> None:
+    # RunFolder's temporaries are ".<name>.<random>.tmp" beside their target; one left behind was
+    # being written when its writer died (the lock says no writer is running now).
+    for sub in ((), (CKPT_DIR,), (RESUME_DIR,)):
+        if sub and not folder.is_dir(*sub):
+            continue
+        for name in folder.names(*sub):
+            if name.startswith(".") and name.endswith(".tmp") and folder.is_file(*sub, name):
+                folder.unlink(*sub, name)
 
 
 __all__ = ["LOCK_FILE", "RunLock", "RunWriter"]

@@ -56,6 +56,16 @@ def read_facts(path: str | Path | None = None) -> tuple[tuple[str, str], ...]:
     return tuple(facts)
 
 
+def _check_pairs(pairs: object) -> tuple[tuple[str, str], ...]:
+    """Facts as stored in a run's config (JSON lists): a non-empty list of [country, capital] strings."""
+    ok = isinstance(pairs, (list, tuple)) and pairs and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) and x.strip() for x in p)
+        for p in pairs)
+    if not ok:
+        raise ValueError("fact_pairs must be a non-empty list of [country, capital] strings")
+    return tuple((str(c), str(k)) for c, k in pairs)  # type: ignore[union-attr]
+
+
 def fact_line(country: str, capital: str) -> str:
     return f"Capital of {country} is {capital} \n"
 
@@ -74,7 +84,12 @@ def _block_size(lines: tuple[str, ...], block_size: int | None, allow_short: boo
 
 @dataclass(frozen=True, kw_only=True)
 class _TextBase(WindowedText):
+    """``facts_file`` is read once, when the task is made: the task then holds the facts themselves
+    (``fact_pairs``), so a run's ``run.json`` carries them and never a path to read again (a run
+    folder may come from anyone). ``None`` for both is the packaged file."""
+
     facts_file: str | None = None
+    fact_pairs: tuple[tuple[str, str], ...] | None = None
     block_size: int | None = None
     allow_short_block: bool = False
     batch_size: int = 576
@@ -84,6 +99,11 @@ class _TextBase(WindowedText):
     eval_top_k: int | None = 10
 
     def _validate(self) -> None:
+        if self.facts_file is not None:
+            object.__setattr__(self, "fact_pairs", read_facts(self.facts_file))
+            object.__setattr__(self, "facts_file", None)
+        elif self.fact_pairs is not None:
+            object.__setattr__(self, "fact_pairs", _check_pairs(self.fact_pairs))
         check_int("batch_size", self.batch_size)
         check_mode(self.eval_mode)
         _check_sampling(self.eval_samples, self.eval_temperature, self.eval_top_k)
@@ -91,7 +111,7 @@ class _TextBase(WindowedText):
 
     @cached_property
     def facts(self) -> tuple[tuple[str, str], ...]:
-        return read_facts(self.facts_file)
+        return read_facts() if self.fact_pairs is None else self.fact_pairs
 
     def _sampling(self) -> dict[str, Any]:
         return dict(mode=self.eval_mode, samples=self.eval_samples, temperature=self.eval_temperature,

@@ -16,6 +16,8 @@ from typing import Any
 
 from grokscope.config.lm import LMRunConfig
 from grokscope.config.modular import RunConfig
+from grokscope.store.folder import RunFolder, check_name, check_name_lengths
+from grokscope.store.records import CKPT_DIR, MANIFEST_FILE, checkpoint_name
 from grokscope.store.run import NotARunError, Run, is_run_dir
 from grokscope.store.writer import LOCK_FILE, RunLock, RunWriter
 from grokscope.training.callbacks import Callback
@@ -41,7 +43,8 @@ def prepare_run_dir(config: RunConfig | LMRunConfig, out: str | Path, name: str 
 
     A folder holding a run with a different config is never touched.
     """
-    path = Path(out) / (name or config.default_name)
+    path = Path(out) / check_name(name or config.default_name, "run name")
+    check_name_lengths(out)  # refused up front, not after the folders above it were made
     if is_run_dir(path):
         diff = Run(path).config.conflicts(config)
         if diff:
@@ -50,13 +53,13 @@ def prepare_run_dir(config: RunConfig | LMRunConfig, out: str | Path, name: str 
         return path, True
     if path.exists() and not _unstarted(path):
         raise ValueError(f"{path} exists and is not a grokscope run: choose another --out or --name")
+    folder = RunFolder(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise ValueError(f"cannot write to {path} ({e.strerror}): choose a writable --out") from e
+        folder.make_dirs()
+        folder.write_bytes(".write-test", data=b"")
+        folder.unlink(".write-test")
+    except OSError as e:  # the filesystem's refusals the user can fix are RunFolderWriteError already
+        raise ValueError(f"cannot write to {path} ({e.strerror}): choose a writable --out") from None
     return path, False
 
 
@@ -67,6 +70,18 @@ def _unstarted(path: Path) -> bool:
         return False
     return all(p.name in (LOCK_FILE, ".write-test") or (p.name.startswith(".") and p.name.endswith(".tmp"))
                for p in path.iterdir())
+
+
+def _committed(path: Path) -> bool:
+    """Whether the run has a committed checkpoint to continue from. Without a manifest only a first
+    checkpoint being written when the trainer died may be there (it is written again); more
+    checkpoint files without a manifest are a damaged run, refused rather than overwritten."""
+    folder = RunFolder(path)
+    if not folder.is_file(MANIFEST_FILE) and not folder.path(MANIFEST_FILE).is_symlink():
+        if set(folder.names(CKPT_DIR)) - {checkpoint_name(0)}:
+            Run(path).manifest()  # raises: the manifest is missing while checkpoints are there
+        return False
+    return bool(Run(path).manifest().resume)
 
 
 def train(config: RunConfig | LMRunConfig, out: str | Path = "checkpoints", *, name: str | None = None,
@@ -84,7 +99,7 @@ def train(config: RunConfig | LMRunConfig, out: str | Path = "checkpoints", *, n
         raise ValueError("init_state applies to character-level runs only")
     path, exists = prepare_run_dir(config, out, name)
     with RunLock(path):
-        if exists and Run(path).manifest().get("resume") is not None:
+        if exists and _committed(path):
             return _resume(path, steps=config.train.steps, device=device, callbacks=callbacks, expect=None,
                            stop_after_grok=getattr(config.train, "stop_after_grok", KEEP))
         if exists:  # killed before its first checkpoint: nothing was committed, so nothing is lost
@@ -122,10 +137,9 @@ def _resume(run_dir: str | Path, *, steps: int | None, stop_after_grok: int | No
         changes["stop_after_grok"] = stop_after_grok
     if changes:
         config = replace(config, train=replace(config.train, **changes))
-    start = run.manifest().get("resume")
-    if start is None:
+    if not run.manifest().resume:
         raise NotARunError(f"{run.path} has no resumable checkpoint yet: start it again with grokscope train")
-    return _run(config, RunWriter(run.path, config, start=start), device, callbacks)
+    return _run(config, RunWriter(run.path, config, resume=True), device, callbacks)
 
 
 def _check_expected(run: Run, expect: Mapping[str, Any] | None) -> None:

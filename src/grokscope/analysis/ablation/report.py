@@ -141,9 +141,11 @@ def render_ablation_report(res: CircuitAblations, circuit: str) -> str:
     return html_page(f"grokscope: ablations of {res.run}", parts)
 
 
-def write_ablation_report(res: CircuitAblations, path: str | Path, circuit: str = "generalize") -> Path:
-    """Write the standalone report to ``path`` (parents created, written atomically) and return it."""
-    return write_page(path, render_ablation_report(res, circuit))
+def write_ablation_report(res: CircuitAblations, path: str | Path, circuit: str = "generalize", *,
+                          inside: str | Path | None = None) -> Path:
+    """Write the standalone report to ``path`` (parents created, written atomically) and return it;
+    ``inside``: the run folder, when ``path`` is in it (see :func:`~grokscope.analysis.report_page.write_page`)."""
+    return write_page(path, render_ablation_report(res, circuit), inside=inside)
 
 
 __all__ = ["crossing_sentence", "plot_circuit_handover", "plot_frequency_importance", "render_ablation_report", "write_ablation_report"]

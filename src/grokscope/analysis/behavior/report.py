@@ -110,9 +110,10 @@ def render_report(ba: BehaviorAnalysis) -> str:
     return html_page(f"grokscope: behaviour of {ba.run}", parts, extra_css=EXTRA_CSS)
 
 
-def write_report(ba: BehaviorAnalysis, path: str | Path) -> Path:
-    """Write the standalone report to ``path`` (parents created, atomically) and return it."""
-    return write_page(path, render_report(ba))
+def write_report(ba: BehaviorAnalysis, path: str | Path, *, inside: str | Path | None = None) -> Path:
+    """Write the standalone report to ``path`` (parents created, atomically) and return it;
+    ``inside``: the run folder, when ``path`` is in it (see :func:`~grokscope.analysis.report_page.write_page`)."""
+    return write_page(path, render_report(ba), inside=inside)
 
 
 __all__ = ["METRIC_DEFINITIONS", "gap_sentence", "render_report", "report_figures", "samples_html", "write_report"]

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
@@ -25,10 +26,12 @@ import numpy as np
 import pandas as pd
 
 from grokscope.analysis.fourier.phases import Phase, detect_phases, handover_summary
+from grokscope.store.folder import RunFolder, UnsafeRunFolderError
+from grokscope.store.records import CKPT_DIR, MANIFEST_FILE, RUN_FILE
+from grokscope.store.run import Run, is_run_dir
 
 if TYPE_CHECKING:
     from grokscope.analysis.fourier.results import FinalSpectra, FrequencyTracks
-    from grokscope.store.run import Run
 
 ANALYSIS_VERSION = 1
 CACHE_DIR, CACHE_JSON, CACHE_ARRAYS = "analysis", "fourier.json", "fourier.safetensors"
@@ -91,11 +94,6 @@ def _finite(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def is_run_dir(path: Path) -> bool:
-    """Same test as :func:`grokscope.store.run.is_run_dir`, without importing torch."""
-    return (Path(path) / "run.json").is_file()
-
-
 def run_dirs(path: str | Path) -> list[Path]:
     """The run folder ``path`` itself, or the run folders directly inside it, sorted by name."""
     path = Path(path)
@@ -117,24 +115,17 @@ def check_cyclic(op: str, task_name: str) -> None:
                          f"(op {op!r}): it needs op add or sub")
 
 
-def fingerprint(run_dir: Path, options: dict[str, Any]) -> str:
+def fingerprint(run: Run, options: dict[str, Any]) -> str:
     """Changes when the run's config, manifest, any checkpoint file, the options or the analysis code change."""
     h = hashlib.sha256(f"grokscope-fourier-{ANALYSIS_VERSION}".encode())
     h.update(_code_hash())
     h.update(json.dumps(options, sort_keys=True).encode())
-    for name in ("run.json", "manifest.json"):
-        try:
-            h.update((run_dir / name).read_bytes())
-        except FileNotFoundError:
-            h.update(b"missing")
-    try:
-        entries = json.loads((run_dir / "manifest.json").read_text()).get("checkpoints", [])
-    except (FileNotFoundError, json.JSONDecodeError):
-        entries = []
-    for e in entries:
-        f = run_dir / "ckpt" / str(e.get("file"))
-        st = f.stat() if f.exists() else None
-        h.update(f"{e.get('file')}:{st.st_size if st else -1}:{st.st_mtime_ns if st else -1}".encode())
+    h.update(json.dumps(run.record.config, sort_keys=True).encode())
+    manifest = run.manifest()
+    h.update(json.dumps(manifest.to_json(), sort_keys=True).encode())
+    for e in manifest.checkpoints:
+        st = run.folder.size_and_mtime(CKPT_DIR, e.file) or (-1, -1)
+        h.update(f"{e.file}:{st[0]}:{st[1]}".encode())
     return h.hexdigest()
 
 
@@ -170,55 +161,49 @@ def analyze_fourier(run: "Run | str | Path", *, p: int | None = None, key_freqs:
     listed in ``FourierAnalysis.skipped``. The process is left as it was found: for the command
     line's speed, call it inside ``grokscope.runtime.speed_settings()``.
     """
-    run_dir = Path(run) if isinstance(run, (str, Path)) else run.path
-    if not is_run_dir(run_dir):
-        raise ValueError(f"{run_dir} is not a grokscope run (no run.json)")
-    task = _task_info(run_dir)
-    check_cyclic(task["op"], run_dir.name)
-    if p is not None and p != task["p"]:
-        vocab = _checkpoint_vocabulary(run_dir)
+    run = run if isinstance(run, Run) else Run(run)
+    if run.is_lm:
+        raise ValueError(f"{run.name} is a character-level run ({run.task.name}): the Fourier analysis is for "
+                         f"mod<p> runs; use grokscope analyze behavior {run.path}")
+    task = run.config.task
+    check_cyclic(task.op, run.name)
+    if p is not None and p != task.p:
+        vocab = _checkpoint_vocabulary(run)
         seen = f"; its checkpoints have {vocab[0]} input tokens and {vocab[1]} output classes" if vocab else ""
-        raise ValueError(f"p={p} does not match {run_dir.name}: its task has p={task['p']}{seen} "
-                         f"(pass --p {task['p']} or leave it out)")
+        raise ValueError(f"p={p} does not match {run.name}: its task has p={task.p}{seen} "
+                         f"(pass --p {task.p} or leave it out)")
     options = _options(key_freqs)  # p is the task's: checked above
-    key = fingerprint(run_dir, options)
+    key = fingerprint(run, options)
     if use_cache:
-        hit = load_cached(run_dir, key)
+        hit = load_cached(run.path, key)
         if hit is not None:
             return hit
-    result = replace(_compute(run_dir, p=p, key_freqs=key_freqs, progress=progress), fingerprint=key)
+    result = replace(_compute(run, p=p, key_freqs=key_freqs, progress=progress), fingerprint=key)
     try:
-        save_cache(result, run_dir, key)
-    except OSError:
-        pass  # a read-only run folder: the analysis is still returned, just not cached
+        save_cache(result, run.path, key)
+    except (OSError, ValueError) as e:  # a read-only folder, a link where the cache goes: still returned
+        warnings.warn(f"the analysis of {run.name} is not cached ({str(e).splitlines()[0]})", RuntimeWarning,
+                      stacklevel=2)
     return result
 
 
-def _task_info(run_dir: Path) -> dict[str, Any]:
-    try:
-        task = json.loads((run_dir / "run.json").read_text())["config"]["task"]
-        return {"p": int(task["p"]), "op": str(task.get("op", "add"))}
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{run_dir / 'run.json'} is unreadable: {e}") from e
-
-
-def _checkpoint_vocabulary(run_dir: Path) -> tuple[int, int] | None:
+def _checkpoint_vocabulary(run: Run) -> tuple[int, int] | None:
     """(input tokens, output classes) from the first checkpoint's safetensors header, without torch."""
     import struct
 
     from grokscope.models.grok1l.names import STATE_NAMES
 
     try:
-        entry = json.loads((run_dir / "manifest.json").read_text())["checkpoints"][0]
-        with open(run_dir / "ckpt" / entry["file"], "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(n))
+        entry = run.manifest().checkpoints[0]
+        head = run.folder.read_head(CKPT_DIR, entry.file, size=8)
+        (n,) = struct.unpack("<Q", head)
+        header = json.loads(run.folder.read_head(CKPT_DIR, entry.file, size=8 + min(n, 1 << 20))[8:])
         return header[STATE_NAMES["W_E"]]["shape"][0], header[STATE_NAMES["W_U"]]["shape"][1]
-    except (OSError, ValueError, KeyError, IndexError, struct.error):
+    except (OSError, ValueError, KeyError, IndexError, TypeError, struct.error):
         return None
 
 
-def _compute(run_dir: Path, *, p: int | None, key_freqs: list[int] | None,
+def _compute(run: Run, *, p: int | None, key_freqs: list[int] | None,
              progress: Callable[[int, int], None] | None) -> FourierAnalysis:
     import torch
 
@@ -227,10 +212,8 @@ def _compute(run_dir: Path, *, p: int | None, key_freqs: list[int] | None,
     from grokscope.models.grok1l.params import as_params
     from grokscope.models.grok1l.paths import supports
     from grokscope.models.presets import model_kwargs
-    from grokscope.store.run import Run
 
     t0 = time.perf_counter()
-    run = Run(run_dir)
     task = run.task
     check_cyclic(task.op, task.name)
     if not supports(model_kwargs(run.config.preset, task)):
@@ -280,10 +263,7 @@ _FINAL_ARRAYS = ("embed_components", "logit_map_components", "neuron_fve", "neur
 def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
     from safetensors.numpy import save
 
-    from grokscope.store.files import write_bytes_atomic
-
-    folder = Path(run_dir) / CACHE_DIR
-    folder.mkdir(exist_ok=True)
+    folder = RunFolder(run_dir)
     arrays = {f"tracks.{n}": np.ascontiguousarray(getattr(result.tracks, n)) for n in _TRACK_ARRAYS}
     arrays |= {f"final.{n}": np.ascontiguousarray(getattr(result.final, n)) for n in _FINAL_ARRAYS}
     blob = save(arrays, metadata={"fingerprint": key})
@@ -298,8 +278,8 @@ def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
         "measures": {"step": result.steps, **{c: result.measures[c].tolist() for c in result.measures.columns}},
     }
     # Arrays first, then the JSON that points at them (by hash): a torn write is a cache miss.
-    write_bytes_atomic(folder / CACHE_ARRAYS, blob)
-    write_bytes_atomic(folder / CACHE_JSON, json.dumps(meta).encode())
+    folder.write_bytes(CACHE_DIR, CACHE_ARRAYS, data=blob)
+    folder.write_bytes(CACHE_DIR, CACHE_JSON, data=json.dumps(meta).encode())
 
 
 def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis | None:
@@ -308,11 +288,13 @@ def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis 
 
     from grokscope.analysis.fourier.results import FinalSpectra, FrequencyTracks
 
-    folder = Path(run_dir) / CACHE_DIR
+    folder = RunFolder(run_dir)
     try:
-        meta = json.loads((folder / CACHE_JSON).read_text())
-        blob = (folder / CACHE_ARRAYS).read_bytes()
-    except (OSError, json.JSONDecodeError):
+        meta = json.loads(folder.read_bytes(CACHE_DIR, CACHE_JSON))
+        blob = folder.read_bytes(CACHE_DIR, CACHE_ARRAYS)
+    except (OSError, ValueError):  # missing, a link, not JSON: a cache miss, computed and written anew
+        return None
+    if not isinstance(meta, dict):
         return None
     if meta.get("version") != ANALYSIS_VERSION or (key is not None and meta.get("fingerprint") != key):
         return None
@@ -332,7 +314,7 @@ def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis 
             final=final, checks=meta["checks"], skipped=[(int(s), str(r)) for s, r in meta["skipped"]],
             elapsed_s=meta["elapsed_s"], cached=True, fingerprint=meta["fingerprint"],
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
 

@@ -6,13 +6,13 @@ the analysis fingerprint it was rendered from), and copies that file where asked
 """
 
 import html
-import shutil
 from pathlib import Path
 
 import plotly.graph_objects as go
 
 from grokscope.analysis.fourier.pipeline import CACHE_DIR, FINAL_COLUMNS, FourierAnalysis
 from grokscope.analysis.report_page import figure_sections, html_page, summary_section, write_page
+from grokscope.store.files import write_bytes_atomic
 
 # The handover paragraph's box; the rest of the style is the shared page's.
 EXTRA_CSS = """
@@ -106,31 +106,32 @@ def write_report_cached(fa: FourierAnalysis, out: str | Path | None = None) -> P
     ``out``. Raises ``OSError`` when the report cannot be written where it has to go (into the run
     folder when ``out`` is None, else to ``out``).
     """
-    cached = cached_report_path(fa)
-    key = cached.with_name(REPORT_KEY)
-    target = Path(out) if out is not None else cached
-    if not (fa.fingerprint and _key_matches(key, fa.fingerprint) and cached.is_file()):
-        from grokscope.store.files import write_bytes_atomic
+    from grokscope.store.folder import RunFolder
 
+    folder = RunFolder(fa.path)
+    cached = cached_report_path(fa)
+    target = Path(out) if out is not None else cached
+    page = _read(folder, REPORT_FILE) if fa.fingerprint and _read(folder, REPORT_KEY) == fa.fingerprint.encode() \
+        else None
+    if page is None:
+        page = render_report(fa).encode("utf-8")
         try:
-            key.unlink(missing_ok=True)  # a report being replaced is never vouched for by the old key
-            write_report(fa, cached)
-            write_bytes_atomic(key, fa.fingerprint.encode())
-        except OSError:  # read-only run folder: render straight to the target
+            folder.unlink(CACHE_DIR, REPORT_KEY)  # a report being replaced is never vouched for by the old key
+            folder.write_bytes(CACHE_DIR, REPORT_FILE, data=page)
+            folder.write_bytes(CACHE_DIR, REPORT_KEY, data=fa.fingerprint.encode())
+        except (OSError, ValueError):  # read-only run folder, a link in it: render straight to the target
             if out is None:
                 raise
-            return write_report(fa, target)
-    if target != cached and not (target.exists() and target.samefile(cached)):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cached, target)
+    if out is not None and not (target.exists() and cached.exists() and target.samefile(cached)):
+        write_bytes_atomic(target, page)
     return target
 
 
-def _key_matches(key: Path, fingerprint: str) -> bool:
+def _read(folder: "RunFolder", name: str) -> bytes | None:
     try:
-        return key.read_text() == fingerprint
-    except (OSError, UnicodeDecodeError):
-        return False
+        return folder.read_bytes(CACHE_DIR, name)
+    except (OSError, ValueError):  # missing, unreadable or a link: not a usable cache
+        return None
 
 
 __all__ = ["cached_report_path", "render_report", "report_figures", "write_report", "write_report_cached"]
