@@ -21,7 +21,7 @@ from grokscope.store.files import CorruptCheckpointError
 from grokscope.store.folder import RunFolder
 from grokscope.store.records import (CKPT_DIR, METRICS_FILE, RESUME_DIR, RUN_FILE, FileEntry, Manifest,
                                      read_info, read_manifest)
-from grokscope.store.run import read_metrics, run_info
+from grokscope.store.run import read_metrics_file, run_info
 
 
 class RunWriter:
@@ -65,7 +65,12 @@ class RunWriter:
         _remove_stale_temporaries(self.folder)
         self._write_info(finished=False)
         truncate_metrics(self.folder, self.start_step)
-        rows = read_metrics(self.path)
+        metrics = read_metrics_file(self.path)
+        rows = metrics.rows
+        if metrics.bad_lines:
+            shown = ", ".join(map(str, metrics.bad_lines[:5])) + (", ..." if len(metrics.bad_lines) > 5 else "")
+            warnings.warn(f"{self.folder.path(METRICS_FILE)}: line(s) {shown} are not metrics rows; kept as they are",
+                          RuntimeWarning, stacklevel=3)
         self._metrics_cm = self.folder.appending(METRICS_FILE)
         self._metrics = self._metrics_cm.__enter__()
         return extra, rows

@@ -22,6 +22,7 @@ import pandas as pd
 from grokscope.analysis.behavior.examples import BehaviorExample, check_vocab, pick_examples, task_examples
 from grokscope.analysis.behavior.result import METRICS, BehaviorAnalysis
 from grokscope.analysis.behavior.score import FAILURES, AnswerScore, score_answer
+from grokscope.bounds import check_int
 from grokscope.tasks.vocab import CharVocab
 
 
@@ -40,8 +41,7 @@ class BehaviorConfig:
     groups: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.per_group < 1:
-            raise ValueError(f"per_group must be >= 1, got {self.per_group}")
+        check_int("per_group", self.per_group)
         if self.max_checkpoints is not None and self.max_checkpoints < 2:
             raise ValueError(f"max_checkpoints must be >= 2 or None, got {self.max_checkpoints}")
         if self.extra_tokens < 0 or self.places < 0:
