@@ -154,6 +154,12 @@ def _table(s: dict[str, Any]) -> str:
               f"{_g(f['excluded_loss'])}, Gini W_E {f['gini_embed']:.3f} / W_L {f['gini_logit_map']:.3f}, "
               f"sum of squared weights {f['sq_weights']:.1f}", ""]
     lines += textwrap.wrap(s["handover"], width=100)
+    if s.get("forward") == "hooked":
+        lines.append("computed with the TransformerLens forward (this model's shape or input format does not fit "
+                     "the fast grid forward)")
+    if s.get("split") == "all":
+        lines.append("train/test split unknown: every pair counts as both train and test (pass --frac/--seed or "
+                     "the saved train indices when importing)")
     if s["skipped"]:
         lines.append(f"skipped {len(s['skipped'])} unreadable checkpoint(s): "
                      + ", ".join(str(x["step"]) for x in s["skipped"]))

@@ -3,7 +3,7 @@
 import typer
 
 from grokscope.cli import analyze, listing, train
-from grokscope.cli import ablate
+from grokscope.cli import ablate, import_model
 from grokscope.cli.errors import OneLineUsageErrors
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.registered_commands += train.app.registered_commands
 app.registered_commands += listing.app.registered_commands
 app.registered_commands += ablate.app.registered_commands
+app.registered_commands += import_model.app.registered_commands
 app.add_typer(analyze.app, name="analyze")
 
 

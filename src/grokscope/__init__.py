@@ -22,6 +22,8 @@ _LAZY = {
     "make_config": "grokscope.config",
     "train": "grokscope.api",
     "resume": "grokscope.api",
+    "analyze_model": "grokscope.api",
+    "import_model": "grokscope.imports.run_folder",
     "ProgressBar": "grokscope.training.callbacks",
     "speed_settings": "grokscope.runtime",
     "Run": "grokscope.store.run",

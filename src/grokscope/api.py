@@ -47,4 +47,36 @@ def resume(run: str | Path | Run, *, steps: int | None = None, device: str = "au
     return resume_run(path, steps=steps, device=device, callbacks=[*callbacks, *bars], **kwargs)
 
 
-__all__ = ["resume", "train"]
+def analyze_model(model: Any, *, p: int | None = None, input_format: str | None = None, op: str = "add",
+                  frac: float | None = None, seed: int | None = None,
+                  train_indices: Sequence[int] | None = None, attn_coeff: float = 1.0) -> Any:
+    """The Fourier analysis (a :class:`~grokscope.analysis.fourier.pipeline.FourierAnalysis`) of one
+    ``HookedTransformer`` in memory, as if it were an imported run with a single checkpoint.
+
+    ``p`` and ``input_format`` (``"a_b_eq"`` or ``"a_b"``) are inferred from the model's
+    vocabulary and positions unless given; the train/test split is ``train_indices`` (into the
+    a-major list of pairs), else grokscope's seeded split of ``frac``, else every pair.
+
+    >>> fa = gs.analyze_model(model, p=113)              # doctest: +SKIP
+    >>> fa.key_frequencies                               # doctest: +SKIP
+    """
+    import tempfile
+
+    from grokscope.analysis.fourier.pipeline import analyze_fourier
+    from grokscope.imports.run_folder import ImportOptions, import_source
+    from grokscope.imports.sources import Source
+    from grokscope.models.build import model_state
+
+    cfg = model.cfg
+    source = Source(states=[(None, model_state(model))], config=None, train_losses=None, test_losses=None,
+                    train_indices=list(train_indices) if train_indices is not None else None, test_indices=None,
+                    layout="hooked")
+    options = ImportOptions(p=p, op=op, input_format=input_format, attn_coeff=attn_coeff,
+                            attention_dir=str(getattr(cfg, "attention_dir", "causal")),
+                            act_fn=str(getattr(cfg, "act_fn", "relu")), frac=frac, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="grokscope-model-") as tmp:
+        run = import_source(source, Path(tmp) / "model", options, name=type(model).__name__)
+        return analyze_fourier(run, use_cache=False)
+
+
+__all__ = ["analyze_model", "resume", "train"]

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from grokscope.imports.layouts import ModelShape, detect_layout, infer_shape, to_grokscope_state
-from grokscope.models.build import load_state_, model_from_state, model_state, tl_major
+from grokscope.models.build import model_from_kwargs, model_from_state, model_state, tl_major
 from grokscope.models.state import initial_state, state_shapes
 from grokscope.tasks import ModularTask
 
@@ -61,7 +61,7 @@ def pm_forward(state: dict[str, torch.Tensor], tokens: torch.Tensor, *, attn_coe
         if causal:  # progress-measures; the Clock/Pizza code leaves the scores unmasked
             n = x.shape[-2]
             scores = torch.tril(scores) - 1e10 * (1 - state[b + "attn.mask"][:n, :n])
-        attn = F.softmax(scores / math.sqrt(D_HEAD), dim=-1)
+        attn = F.softmax(scores / math.sqrt(state[b + "attn.W_Q"].shape[1]), dim=-1)  # d_head
         attn = attn * attn_coeff + (1 - attn_coeff)
         z = einops.rearrange(torch.einsum("biph,biqp->biqh", v, attn), "b i q h -> b q (i h)")
         x = x + torch.einsum("df,bqf->bqd", state[b + "attn.W_O"], z)
@@ -78,20 +78,11 @@ def all_pairs(p: int, equals: bool) -> torch.Tensor:
 
 
 def tl_model(shape: ModelShape, state: dict[str, torch.Tensor]):
-    """A ``HookedTransformer`` of ``shape`` holding ``state``, in the state's dtype."""
-    if tl_major() >= 4:
-        pytest.skip("builds a HookedTransformer from explicit config kwargs: TransformerLens 3.x only until "
-                    "models/build.py can build any config")
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
-
-    cfg = HookedTransformerConfig(**shape.tl_kwargs(), dtype=state["embed.W_E"].dtype, init_weights=False,
-                                  device="cpu")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model = HookedTransformer(cfg, move_to_device=False)
-    assert list(state) == [name for name, _ in model.named_parameters()]  # every parameter, in its order
-    load_state_(model, state)  # strict: a missing or extra parameter is an error
-    return model.eval()
+    """The installed TransformerLens's model of ``shape`` holding ``state``, in the state's dtype."""
+    model = model_from_kwargs(shape.tl_kwargs() | {"dtype": state["embed.W_E"].dtype}, state)
+    if tl_major() < 4:  # every parameter, in HookedTransformer's order (load_state_ checked the shapes)
+        assert list(state) == [name for name, _ in model.named_parameters()]
+    return model
 
 
 CASES = [(fmt, coeff, layers, biases, direction)

@@ -26,18 +26,27 @@ class StoredRunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = {"task": self.task.to_dict(), "preset": self.preset, "seed": self.seed, "train": asdict(self.train)}
+        if getattr(self, "model", None) is not None:  # an imported run: its shape and input format
+            d |= {"model": self.model.to_dict(), "input_format": self.input_format}
         return d | {"trainer": self.trainer} if self.trainer else d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Any:
-        unknown = set(d) - {"task", "preset", "seed", "train"} - ({"trainer"} if cls.trainer else set())
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        optional = {"model", "input_format"} & names
+        unknown = set(d) - {"task", "preset", "seed", "train"} - optional - ({"trainer"} if cls.trainer else set())
         if unknown:
             raise ValueError(f"unknown run config keys {sorted(unknown)}")
         bad = set(d.get("train", {})) - {f.name for f in fields(cls.train_config)}
         if bad:
             raise ValueError(f"unknown train config keys {sorted(bad)}")
+        extra: dict[str, Any] = {}
+        if d.get("model") is not None:
+            from grokscope.models.shape import ModelShape
+
+            extra = {"model": ModelShape.from_dict(d["model"]), "input_format": d.get("input_format", "a_b_eq")}
         return cls(task=task_from_dict(d["task"]), preset=d["preset"], seed=d["seed"],
-                   train=cls.train_config(**d.get("train", {})))
+                   train=cls.train_config(**d.get("train", {})), **extra)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -4,14 +4,18 @@ Torch-free, so the command line validates arguments before the heavy imports.
 """
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from grokscope.bounds import check_bool, check_float, check_int, check_seed
 from grokscope.config.base import StoredRunConfig
-from grokscope.models.presets import check_preset
+from grokscope.models.presets import check_preset, model_kwargs
+from grokscope.models.shape import ModelShape
 from grokscope.tasks import Task
 
 Device = Literal["auto", "cpu", "cuda"]
+InputFormat = Literal["a_b_eq", "a_b"]
+INPUT_FORMATS: tuple[str, ...] = ("a_b_eq", "a_b")
+IMPORTED = "imported"  # the preset name of a run whose model shape is given explicitly
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,10 +69,25 @@ class RunConfig(StoredRunConfig):
     preset: str = "grok1l"
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
+    # A model trained elsewhere (``grokscope import``): its shape, with ``preset="imported"``, and
+    # how its inputs are laid out: ``[a, b, =]`` (grokscope's, the TransformerLens demo's) or ``[a, b]``.
+    model: ModelShape | None = None
+    input_format: InputFormat = "a_b_eq"
 
     def __post_init__(self) -> None:
-        check_preset(self.preset)
+        if self.model is None:
+            check_preset(self.preset)
+        elif self.preset != IMPORTED:
+            raise ValueError(f"a run with an explicit model shape has preset {IMPORTED!r}, not {self.preset!r}")
+        if self.input_format not in INPUT_FORMATS:
+            raise ValueError(f"input_format must be one of {', '.join(INPUT_FORMATS)}, got {self.input_format!r}")
+        if self.input_format != "a_b_eq" and self.model is None:
+            raise ValueError("only imported models read inputs without the '=' token")
         check_seed("seed", self.seed)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """``HookedTransformerConfig`` keyword arguments of this run's model."""
+        return self.model.tl_kwargs() if self.model is not None else model_kwargs(self.preset, self.task)
 
     @property
     def default_name(self) -> str:

@@ -62,11 +62,12 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from grokscope.models.shape import LN_BLOCK as _LN_BLOCK
+from grokscope.models.shape import ModelShape
+
 LAYOUTS: tuple[str, ...] = ("hooked", "progress_measures")
 _KNOWN = ("known layouts: hooked (TransformerLens HookedTransformer names and shapes) and progress_measures "
           "(the Transformer of Nanda et al.'s progress-measures code and of the Clock/Pizza code)")
-_ACT_FNS = ("relu", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "silu")
-_ATTENTION_DIRS = ("causal", "bidirectional")
 
 # Each tensor's axes as dimension names; "n_heads*d_head" is progress_measures' merged head axis.
 _HOOKED_TOP: dict[str, tuple[str, ...]] = {
@@ -97,66 +98,9 @@ _PM_BLOCK: dict[str, tuple[str, ...]] = {
 _SPECS = {"hooked": (_HOOKED_TOP, _HOOKED_BLOCK), "progress_measures": (_PM_TOP, _PM_BLOCK)}
 _REQUIRED_TOP = ("embed.W_E", "pos_embed.W_pos", "unembed.W_U")
 _REQUIRED_BLOCK = ("attn.W_Q", "attn.W_K", "attn.W_V", "attn.W_O", "mlp.W_in", "mlp.W_out")
-_LN_BLOCK = ("ln1.w", "ln1.b", "ln2.w", "ln2.b")
 _LN_TOP = ("ln_final.w", "ln_final.b")
 
-# TransformerLens 3.x's named_parameters() order (models/state.py keeps the same).
-_BLOCK_ORDER = ("ln1.w", "ln1.b", "ln2.w", "ln2.b", "attn.W_Q", "attn.W_O", "attn.b_Q", "attn.b_O", "attn.W_K",
-                "attn.W_V", "attn.b_K", "attn.b_V", "mlp.W_in", "mlp.b_in", "mlp.W_out", "mlp.b_out")
 _BLOCK_RE = re.compile(r"blocks\.(\d+)\.(.+)")
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """Everything a ``HookedTransformerConfig`` needs to hold an imported state (see :meth:`tl_kwargs`)."""
-
-    n_layers: int
-    n_heads: int
-    d_model: int
-    d_head: int
-    d_mlp: int
-    n_ctx: int
-    d_vocab: int
-    d_vocab_out: int
-    normalization: str | None = None
-    act_fn: str = "relu"
-    attention_dir: str = "causal"
-
-    def __post_init__(self) -> None:
-        for name in ("n_layers", "n_heads", "d_model", "d_head", "d_mlp", "n_ctx", "d_vocab", "d_vocab_out"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"model shape: {name} must be a positive integer, got {value!r}")
-        if self.normalization not in ("LN", None):
-            raise ValueError(f"model shape: normalization must be 'LN' or None, got {self.normalization!r}")
-        if self.act_fn not in _ACT_FNS:
-            raise ValueError(f"model shape: act_fn {self.act_fn!r} is not one TransformerLens has; "
-                             f"use one of {', '.join(_ACT_FNS)}")
-        if self.attention_dir not in _ATTENTION_DIRS:
-            raise ValueError(f"model shape: attention_dir must be 'causal' or 'bidirectional', "
-                             f"got {self.attention_dir!r}")
-
-    def tl_kwargs(self) -> dict[str, Any]:
-        """``HookedTransformerConfig`` keyword arguments of this model (no device, dtype or seed)."""
-        return dict(n_layers=self.n_layers, n_heads=self.n_heads, d_model=self.d_model, d_head=self.d_head,
-                    d_mlp=self.d_mlp, n_ctx=self.n_ctx, d_vocab=self.d_vocab, d_vocab_out=self.d_vocab_out,
-                    act_fn=self.act_fn, normalization_type=self.normalization, attention_dir=self.attention_dir,
-                    attn_only=False, positional_embedding_type="standard")
-
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Every parameter's shape by grokscope (TransformerLens 3.x) name, in ``named_parameters()`` order."""
-        d, h, k, m = self.d_model, self.n_heads, self.d_head, self.d_mlp
-        block = {"ln1.w": (d,), "ln1.b": (d,), "ln2.w": (d,), "ln2.b": (d,),
-                 "attn.W_Q": (h, d, k), "attn.W_O": (h, k, d), "attn.b_Q": (h, k), "attn.b_O": (d,),
-                 "attn.W_K": (h, d, k), "attn.W_V": (h, d, k), "attn.b_K": (h, k), "attn.b_V": (h, k),
-                 "mlp.W_in": (d, m), "mlp.b_in": (m,), "mlp.W_out": (m, d), "mlp.b_out": (d,)}
-        ln = self.normalization == "LN"
-        shapes: dict[str, tuple[int, ...]] = {"embed.W_E": (self.d_vocab, d), "pos_embed.W_pos": (self.n_ctx, d)}
-        for i in range(self.n_layers):
-            shapes |= {f"blocks.{i}.{s}": block[s] for s in _BLOCK_ORDER if ln or s not in _LN_BLOCK}
-        if ln:
-            shapes |= {"ln_final.w": (d,), "ln_final.b": (d,)}
-        return shapes | {"unembed.W_U": (d, self.d_vocab_out), "unembed.b_U": (self.d_vocab_out,)}
 
 
 def detect_layout(state: Mapping[str, Tensor]) -> str:

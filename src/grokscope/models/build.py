@@ -55,13 +55,17 @@ def _quiet() -> Iterator[None]:
 def tl_config(preset: str, task: Task, *, device: str = "cpu") -> Any:
     """The installed TransformerLens's config of ``preset`` sized for ``task`` (``HookedTransformerConfig``
     on 3.x, ``TransformerBridgeConfig`` on 4.x); no seed, so no global RNG side effects."""
+    return _config(model_kwargs(preset, task), device=device)
+
+
+def _config(kwargs: Mapping[str, Any], *, device: str) -> Any:
     if tl_major() >= 4:
         from transformer_lens import TransformerBridgeConfig
 
-        return TransformerBridgeConfig(**model_kwargs(preset, task), device=device)
+        return TransformerBridgeConfig(**kwargs, device=device)
     from transformer_lens import HookedTransformerConfig
 
-    return HookedTransformerConfig(**model_kwargs(preset, task), device=device)
+    return HookedTransformerConfig(**kwargs, device=device)
 
 
 def build_model(preset: str, task: Task, *, seed: int | None = 0, device: str = "cpu") -> Any:
@@ -79,8 +83,33 @@ def model_from_state(preset: str, task: Task, state: Mapping[str, Tensor], *, de
     return _assemble(preset, task, state, device=device).eval()
 
 
+def model_from_kwargs(kwargs: Mapping[str, Any], state: Mapping[str, Tensor], *, device: str = "cpu") -> Any:
+    """The installed TransformerLens's model of explicit ``HookedTransformerConfig`` keyword arguments
+    (an imported model's shape, :meth:`grokscope.models.shape.ModelShape.tl_kwargs`) holding ``state``,
+    in eval mode."""
+    return _assemble_config(_config(kwargs, device="cpu"), state, device=device).eval()
+
+
+def final_position(model: Any, tokens: Tensor, *, layer: int = 0) -> tuple[Tensor, Tensor]:
+    """``(mlp_post, logits)`` of ``model`` at the last position of every row of ``tokens``:
+    ``(batch, d_mlp)`` (the MLP neurons of ``layer``) and ``(batch, d_vocab_out)``."""
+    from grokscope.models import hooks
+
+    name = hooks.mlp_post(layer)
+    logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n == name)
+    return cache[name][:, -1], logits[:, -1]
+
+
 def _assemble(preset: str, task: Task, state: Mapping[str, Tensor], *, device: str) -> Any:
-    cfg = tl_config(preset, task, device="cpu")
+    model = _assemble_config(tl_config(preset, task, device="cpu"), state, device=device)
+    if preset in NANOGPT_PRESETS:  # nanoGPT's bias=False: the model's biases are zero and frozen
+        for name, p in model.named_parameters():
+            if is_bias(name):
+                p.requires_grad_(False)
+    return model
+
+
+def _assemble_config(cfg: Any, state: Mapping[str, Tensor], *, device: str) -> Any:
     if tl_major() >= 4:
         from transformer_lens import TransformerBridge
 
@@ -93,10 +122,6 @@ def _assemble(preset: str, task: Task, state: Mapping[str, Tensor], *, device: s
         with _quiet():
             model = HookedTransformer(cfg, move_to_device=False)
     load_state_(model, state)
-    if preset in NANOGPT_PRESETS:  # nanoGPT's bias=False: the model's biases are zero and frozen
-        for name, p in model.named_parameters():
-            if is_bias(name):
-                p.requires_grad_(False)
     return model.to(device, print_details=False) if tl_major() < 4 else model
 
 
@@ -231,5 +256,5 @@ def _axes(rule: str, heads: int) -> dict[str, int]:
     return {"h": heads} if "(h k)" in rule.split("->")[0] else {}
 
 
-__all__ = ["build_model", "from_bridge_state", "functional_logits",
+__all__ = ["build_model", "final_position", "from_bridge_state", "functional_logits", "model_from_kwargs",
            "load_state_", "model_from_state", "model_state", "tl_config", "tl_major", "to_bridge_state"]

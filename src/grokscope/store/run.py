@@ -178,9 +178,12 @@ class Run:
 
     def model(self, step: int | None = None, *, device: str = "cpu") -> "HookedTransformer":
         """The ``HookedTransformer`` at ``step`` (default: the last checkpoint), in eval mode."""
-        from grokscope.models.build import model_from_state
+        from grokscope.models.build import model_from_kwargs, model_from_state
 
-        return model_from_state(self.config.preset, self.task, self.state_dict(step, device=device), device=device)
+        state = self.state_dict(step, device=device)
+        if getattr(self.config, "model", None) is not None:  # an imported model: its own shape
+            return model_from_kwargs(self.config.model_kwargs(), state, device=device)
+        return model_from_state(self.config.preset, self.task, state, device=device)
 
     def stack(self, names: Sequence[str] | None = None, steps: Sequence[int] | None = None) -> CheckpointStack:
         """Stack parameters over checkpoints into ``(n_checkpoints, *shape)`` tensors.

@@ -5,6 +5,7 @@ Every example is the three tokens ``[a, b, =]`` with ``=`` as token ``p``; the l
 torch so the CLI can validate arguments instantly; the tensors live in ``modular_data``.
 """
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from numbers import Real
 from typing import TYPE_CHECKING, Literal, get_args
@@ -38,13 +39,18 @@ def is_prime(n: int) -> bool:
 class ModularTask:
     """``a ∘ b mod p`` over all pairs, split into train/test by ``seed`` and ``frac``.
 
-    ``frac`` is the fraction of pairs used for training (0.3 in Nanda et al.).
+    ``frac`` is the fraction of pairs used for training (0.3 in Nanda et al.). A model trained
+    elsewhere (``grokscope import``) may bring its own split: ``split="given"`` with
+    ``train_pairs`` (indices into the a-major pair list of :meth:`dataset`; the rest is the test
+    set), or ``split="all"`` when it is unknown (every pair counts as both train and test).
     """
 
     p: int = 97
     op: Op = "add"
     frac: float = 0.3
     seed: int = 0
+    split: Literal["random", "given", "all"] = "random"
+    train_pairs: Sequence[int] | None = None  # stored as a sorted tuple
     kind: Literal["modular"] = field(default="modular", repr=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +66,23 @@ class ModularTask:
         if isinstance(self.frac, bool) or not isinstance(self.frac, Real) or not 0.0 < self.frac < 1.0:  # NaN too
             raise ValueError(f"frac (the train fraction) must be strictly between 0 and 1, got {self.frac!r}")
         check_seed("seed", self.seed)
+        self._check_split()
+
+    def _check_split(self) -> None:
+        if self.split not in ("random", "given", "all"):
+            raise ValueError(f"split must be random, given or all, got {self.split!r}")
+        if self.split != "given":
+            if self.train_pairs is not None:
+                raise ValueError("train_pairs are given only with split='given'")
+            return
+        n = self.p * (self.p - 1) if self.op == "div" else self.p * self.p
+        pairs = self.train_pairs
+        if not isinstance(pairs, (list, tuple)) or not pairs or any(
+                isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in pairs):
+            raise ValueError(f"train_pairs must be a non-empty list of pair indices in 0..{n - 1}")
+        if len(set(pairs)) != len(pairs) or len(pairs) == n:
+            raise ValueError("train_pairs must be distinct and leave at least one test pair")
+        object.__setattr__(self, "train_pairs", tuple(sorted(pairs)))
 
     @property
     def name(self) -> str:
@@ -84,7 +107,10 @@ class ModularTask:
         return self.p
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.split == "random":  # what every run trained by grokscope has: run.json stays as it was
+            del d["split"], d["train_pairs"]
+        return d
 
     def dataset(self) -> "ModularData":
         """All pairs, labels and the seeded train/test split (see :func:`modular_dataset`)."""

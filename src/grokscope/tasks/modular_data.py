@@ -55,7 +55,8 @@ _OP_FNS: dict[str, Callable[[Tensor, Tensor, int], Tensor]] = {
 
 def modular_dataset(task: Any) -> ModularData:
     """Pairs ``(a, b)`` listed a-major (``b = 0`` dropped for division), labels ``a ∘ b mod p``,
-    and a split that depends only on ``task.seed`` and ``task.frac``."""
+    and a split that depends only on ``task.seed`` and ``task.frac`` (or is the task's own, see
+    :class:`~grokscope.tasks.modular.ModularTask`)."""
     a, b = torch.meshgrid(torch.arange(task.p), torch.arange(task.p), indexing="ij")
     a, b = a.flatten(), b.flatten()
     if task.op == "div":
@@ -63,6 +64,13 @@ def modular_dataset(task: Any) -> ModularData:
         a, b = a[keep], b[keep]
     labels = _OP_FNS[task.op](a, b, task.p) % task.p
     n = len(a)
+    if getattr(task, "split", "random") == "given":
+        train = torch.tensor(task.train_pairs, dtype=torch.long)
+        test = torch.ones(n, dtype=torch.bool)
+        test[train] = False
+        return ModularData(task, a, b, labels, train, test.nonzero().flatten())
+    if getattr(task, "split", "random") == "all":  # unknown split: every pair on both sides
+        return ModularData(task, a, b, labels, torch.arange(n), torch.arange(n))
     n_train = int(task.frac * n)
     if n_train == 0 or n_train == n:
         raise ValueError(f"frac={task.frac} leaves an empty train or test set for p={task.p}")

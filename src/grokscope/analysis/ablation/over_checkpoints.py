@@ -48,6 +48,7 @@ from grokscope.analysis.fourier.phases import Phase
 from grokscope.analysis.fourier.progress_measures import accuracy, check_vocabulary, cross_entropy
 
 if TYPE_CHECKING:
+    from grokscope.analysis.model_view import GridForward, ModelView
     from grokscope.analysis.fourier.pipeline import FourierAnalysis
     from grokscope.store.run import Run
     from grokscope.tasks.modular_data import ModularData
@@ -197,19 +198,31 @@ def _metrics(L: Float[Tensor, "c pp o"], data: "ModularData", prefix: str) -> di
 
 def _evaluate_chunk(w: Grok1LParams, p: int, data: "ModularData",
                     variants: Sequence[tuple[str, Tensor, str]], site: str, method: str,
-                    perm: Int[Tensor, " pp"], workspace: Workspace) -> dict[str, Tensor]:
+                    perm: Int[Tensor, " pp"], workspace: Workspace, forward: "GridForward") -> dict[str, Tensor]:
     """Metrics of the plain model and of each ``(name, directions, circuit)`` ablation, per checkpoint."""
-    cache = grid_cache(w, p, workspace=workspace)
-    c = cache.logits.shape[0]
-    L = cache.logits.reshape(c, p * p, -1)
+    mlp_post, logits = forward(w, p, workspace)
+    c = logits.shape[0]
+    L = logits.reshape(c, p * p, -1)
     if site == "logits":
         X = L
     else:  # the neurons' contribution to the logits (no bias: constant over pairs)
-        X = cache.mlp_post.reshape(c, p * p, -1) @ logit_map(w.W_out, w.W_U)
+        X = mlp_post.reshape(c, p * p, -1) @ logit_map(w.W_out, w.W_U)
     out = _metrics(L, data, "")
     for name, dirs, circuit in variants:
         out |= _metrics(replace_part(L, removed_part(X, dirs, circuit), method, perm), data, f"{name}_")
     return out
+
+
+def _grid(w: Grok1LParams, p: int, workspace: Workspace | None) -> tuple[Tensor, Tensor]:
+    cache = grid_cache(w, p, workspace=workspace)
+    return cache.mlp_post, cache.logits
+
+
+def _forward(view: "ModelView | None") -> dict[str, Any]:
+    """The forward and input format of ``view`` (default: the grid forward on ``[a, b, =]``)."""
+    if view is None or view.path == "grid":
+        return {"forward": _grid, "eq_token": view is None or view.input_format == "a_b_eq"}
+    return {"forward": view.forward(), "eq_token": view.input_format == "a_b_eq"}
 
 
 def _chunk_size(p: int, d_mlp: int, budget_bytes: float) -> int:
@@ -221,10 +234,12 @@ def _chunk_size(p: int, d_mlp: int, budget_bytes: float) -> int:
 
 def _run_variants(steps: Sequence[int], w: Grok1LParams, p: int, data: "ModularData",
                   variants: Sequence[tuple[str, Tensor, str]], *, site: str, method: str, seed: int,
-                  memory_budget: float, progress: Callable[[int, int], None] | None) -> pd.DataFrame:
+                  memory_budget: float, progress: Callable[[int, int], None] | None,
+                  forward: "GridForward | None" = None, eq_token: bool = True) -> pd.DataFrame:
     check_choice(site, SITES, "site")
     check_choice(method, METHODS, "ablation method")
-    check_vocabulary(w, p)
+    check_vocabulary(w, p, eq_token=eq_token)
+    forward = forward or _grid
     if len(data.labels) != p * p:
         raise ValueError("circuit ablations need all p^2 pairs (a-major)")
     n = len(steps)
@@ -237,7 +252,7 @@ def _run_variants(steps: Sequence[int], w: Grok1LParams, p: int, data: "ModularD
     with torch.inference_mode():
         for start in range(0, n, chunk):
             sub = w.map(lambda x: x[start:start + chunk])  # noqa: B023 - used at once
-            rows.append(_evaluate_chunk(sub, p, data, variants, site, method, perm, workspace))
+            rows.append(_evaluate_chunk(sub, p, data, variants, site, method, perm, workspace, forward))
             if progress is not None:
                 progress(min(start + chunk, n), n)
     cols = {k: torch.cat([r[k] for r in rows]).numpy() for k in rows[0]}
@@ -247,16 +262,18 @@ def _run_variants(steps: Sequence[int], w: Grok1LParams, p: int, data: "ModularD
 def ablation_table(steps: Sequence[int], params: Grok1LParams | Mapping[str, Tensor], p: int, data: "ModularData",
                    key_freqs: Sequence[int], *, site: str = "logits", method: str = "zero", op: str = "add",
                    seed: int = 0, memory_budget: float = 200e6,
-                   progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+                   progress: Callable[[int, int], None] | None = None,
+                   view: "ModelView | None" = None) -> pd.DataFrame:
     """Both circuit ablations at every checkpoint of a stack (``Run.stack().params``): the ``table``
-    of :class:`CircuitAblations`, shares included.
+    of :class:`CircuitAblations`, shares included. ``view`` says how to run a model grokscope did
+    not train (:func:`~grokscope.analysis.model_view.model_view`).
     """
     if not key_freqs:
         raise ValueError("no key frequencies: the circuits are undefined (has the run learned the Fourier algorithm?)")
     w = as_params(params)
     dirs = sum_directions(p, list(key_freqs), op=op, dtype=w.W_E.dtype)
     table = _run_variants(steps, w, p, data, [(c, dirs, c) for c in CIRCUITS], site=site, method=method,
-                          seed=seed, memory_budget=memory_budget, progress=progress)
+                          seed=seed, memory_budget=memory_budget, progress=progress, **_forward(view))
     return add_shares(table, p)
 
 
@@ -276,13 +293,13 @@ def add_shares(table: pd.DataFrame, p: int) -> pd.DataFrame:
 
 def frequency_importance(step: int, params: Grok1LParams | Mapping[str, Tensor], p: int, data: "ModularData",
                          key_freqs: Sequence[int], *, site: str = "logits", method: str = "zero", op: str = "add",
-                         seed: int = 0) -> FrequencyImportance:
+                         seed: int = 0, view: "ModelView | None" = None) -> FrequencyImportance:
     """Loss increase when each key frequency alone is removed, at one checkpoint (``params`` with a leading axis of 1)."""
     w = as_params(params)
     variants = [(f"k{k}", sum_directions(p, [k], op=op, dtype=w.W_E.dtype), "generalize")
                 for k in key_freqs]
     row = _run_variants([step], w, p, data, variants, site=site, method=method, seed=seed,
-                        memory_budget=200e6, progress=None).iloc[0]
+                        memory_budget=200e6, progress=None, **_forward(view)).iloc[0]
     n_train, n_test = len(data.train_idx), len(data.test_idx)
 
     def all_loss(prefix: str) -> float:  # over all p^2 pairs, from the two splits
@@ -307,6 +324,7 @@ def ablate_run(run: "Run | str | Path", *, fourier: "FourierAnalysis | None" = N
     that exist), or a run without key frequencies.
     """
     from grokscope.analysis.fourier.pipeline import analyze_fourier
+    from grokscope.analysis.model_view import model_view
     from grokscope.store.run import Run
 
     check_choice(site, SITES, "site")
@@ -322,16 +340,18 @@ def ablate_run(run: "Run | str | Path", *, fourier: "FourierAnalysis | None" = N
         steps = [step]
     if not fa.key_frequencies:
         raise ValueError(f"{run.name}: the Fourier analysis found no key frequencies, so the circuits are undefined")
+    view = model_view(run.config)
     stack = run.stack(steps=steps)
     if stack.skipped:
         raise ValueError(f"{run.name}: checkpoint at step {stack.skipped[0][0]} became unreadable: {stack.skipped[0][1]}")
+    params = view.params(stack.params)
     data = run.task.dataset()
     keys = list(fa.key_frequencies)
-    table = ablation_table(stack.steps, stack.params, fa.p, data, keys, site=site, method=method, op=fa.op, seed=seed,
-                           progress=progress)
-    last = as_params(stack.params).map(lambda x: x[-1:])
+    table = ablation_table(stack.steps, params, fa.p, data, keys, site=site, method=method, op=fa.op, seed=seed,
+                           progress=progress, view=view)
+    last = as_params(params).map(lambda x: x[-1:])
     importance = frequency_importance(stack.steps[-1], last, fa.p, data, keys, site=site, method=method, op=fa.op,
-                                      seed=seed)
+                                      seed=seed, view=view)
     return CircuitAblations(
         run=run.name, path=str(run.path), task=fa.task, p=fa.p, op=fa.op, key_frequencies=keys, site=site,
         method=method, seed=seed, table=table, phases=fa.phases, importance=importance,

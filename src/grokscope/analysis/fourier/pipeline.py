@@ -68,6 +68,8 @@ class FourierAnalysis:
     elapsed_s: float = 0.0
     cached: bool = False
     fingerprint: str = ""
+    forward: str = "grid"  # which forward computed the activations: "grid" (fast) or "hooked" (TransformerLens)
+    split: str = "random"  # the run's train/test split: "random", "given" (imported), "all" (unknown)
 
     @property
     def steps(self) -> list[int]:
@@ -85,7 +87,8 @@ class FourierAnalysis:
             "checks": self.checks,
             "handover": self.handover,
             "skipped": [{"step": s, "reason": r} for s, r in self.skipped],
-            "cached": self.cached, "elapsed_s": round(self.elapsed_s, 3),
+            "cached": self.cached, "elapsed_s": round(self.elapsed_s, 3), "forward": self.forward,
+            "split": self.split,
         }
 
 
@@ -209,16 +212,16 @@ def _compute(run: Run, *, p: int | None, key_freqs: list[int] | None,
 
     from grokscope.analysis.fourier.basis import energy_share, strong_frequencies
     from grokscope.analysis.fourier.progress_measures import check_vocabulary, progress_measures
+    from grokscope.analysis.model_view import model_view
     from grokscope.models.grok1l.params import as_params
-    from grokscope.models.grok1l.paths import supports
-    from grokscope.models.presets import model_kwargs
 
     t0 = time.perf_counter()
     task = run.task
     check_cyclic(task.op, task.name)
-    if not supports(model_kwargs(run.config.preset, task)):
-        raise ValueError(f"{run.name}: the Fourier analysis needs the 1-layer ReLU model without LayerNorm "
-                         f"(preset grok1l), not {run.config.preset!r}")
+    try:
+        view = model_view(run.config)
+    except ValueError as e:
+        raise ValueError(f"{run.name}: {e}") from None
     if not run.steps:
         raise ValueError(f"{run.name} has no checkpoints yet")
     stack = run.stack()
@@ -226,15 +229,17 @@ def _compute(run: Run, *, p: int | None, key_freqs: list[int] | None,
         reasons = "; ".join(f"step {s}: {r}" for s, r in stack.skipped[:3])
         raise ValueError(f"{run.name}: no readable checkpoint ({reasons})")
     p = task.p if p is None else p
-    check_vocabulary(as_params(stack.params), p)
+    eq_token = view.input_format == "a_b_eq"
+    params = view.params(stack.params)
+    check_vocabulary(as_params(params), p, eq_token=eq_token)
     if p != task.p:
         raise ValueError(f"p={p} does not match the run's task {task.name}")
     data = task.dataset()
     if len(data.a) != p * p:
         raise ValueError(f"{task.name}: the analysis needs all p^2 pairs")
     with torch.inference_mode():
-        pm = progress_measures(stack.steps, stack.params, p, data.labels, data.train_idx, data.test_idx, op=task.op,
-                               key_freqs=key_freqs, progress=progress)
+        pm = progress_measures(stack.steps, params, p, data.labels, data.train_idx, data.test_idx, op=task.op,
+                               key_freqs=key_freqs, progress=progress, forward=view.forward(), eq_token=eq_token)
     keys = pm.key_frequencies
     phases = detect_phases(pm.measures, has_key_frequencies=bool(keys))
     handover = handover_summary(pm.measures, phases, keys, p=p, n_train=len(data.train_idx))
@@ -250,6 +255,7 @@ def _compute(run: Run, *, p: int | None, key_freqs: list[int] | None,
         run=run.name, path=str(run.path), task=task.name, p=p, op=task.op, n_train=len(data.train_idx),
         key_frequencies=keys, measures=pm.measures, phases=phases, handover=handover, tracks=pm.tracks,
         final=pm.final, checks=checks, skipped=list(stack.skipped), elapsed_s=time.perf_counter() - t0,
+        forward=view.path, split=getattr(task, "split", "random"),
     )
 
 
@@ -274,6 +280,7 @@ def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
         "n_train": result.n_train, "key_frequencies": result.key_frequencies,
         "phases": [ph.to_dict() for ph in result.phases], "handover": result.handover, "checks": result.checks,
         "skipped": [[s, r] for s, r in result.skipped], "elapsed_s": result.elapsed_s,
+        "forward": result.forward, "split": result.split,
         "final_step": result.final.step,
         "measures": {"step": result.steps, **{c: result.measures[c].tolist() for c in result.measures.columns}},
     }
@@ -313,6 +320,7 @@ def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis 
             phases=tuple(Phase(**ph) for ph in meta["phases"]), handover=meta["handover"], tracks=tracks,
             final=final, checks=meta["checks"], skipped=[(int(s), str(r)) for s, r in meta["skipped"]],
             elapsed_s=meta["elapsed_s"], cached=True, fingerprint=meta["fingerprint"],
+            forward=str(meta.get("forward", "grid")), split=str(meta.get("split", "random")),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

@@ -32,6 +32,7 @@ losses of a grokked model exact even in float32, and averaged in float64.
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import einops
 import pandas as pd
@@ -58,6 +59,9 @@ from grokscope.analysis.fourier.basis import (
 from grokscope.models.grok1l.grid import grid_cache
 from grokscope.numerics.workspace import Workspace
 from grokscope.analysis.fourier.results import FinalSpectra, FrequencyTracks, KeyFrequencyRule
+
+if TYPE_CHECKING:
+    from grokscope.analysis.model_view import GridForward
 from grokscope.models.grok1l.fused import OperandBatch, fused_final_cache_into
 from grokscope.models.grok1l.names import COMPONENTS
 from grokscope.models.grok1l.params import Grok1LParams, as_params
@@ -171,10 +175,11 @@ def _grid_operands(p: int) -> OperandBatch:
     return OperandBatch(a, torch.arange(p).repeat(p), p)
 
 
-def check_vocabulary(w: Grok1LParams, p: int) -> None:
-    """Raise ``ValueError`` unless the checkpoints were trained on residues ``0..p-1`` plus '='."""
+def check_vocabulary(w: Grok1LParams, p: int, *, eq_token: bool = True) -> None:
+    """Raise ``ValueError`` unless the checkpoints read residues ``0..p-1`` (plus '=' when ``eq_token``)
+    and predict them."""
     d_vocab, d_out = w.W_E.shape[-2], w.d_vocab_out
-    if d_vocab != p + 1 or d_out != p:
+    if d_vocab != p + int(eq_token) or d_out != p:
         raise ValueError(f"p={p} does not match the checkpoints' vocabulary ({d_vocab} input tokens, {d_out} "
                          f"output classes, i.e. p={d_out}): pass --p {d_out} or leave it out")
 
@@ -200,16 +205,22 @@ def progress_measures(
     rule: KeyFrequencyRule = KeyFrequencyRule(),
     memory_budget: float = 200e6,
     progress: Progress | None = None,
+    forward: "GridForward | None" = None,
+    eq_token: bool = True,
 ) -> ProgressMeasures:
     """All progress measures of a stack of checkpoints of the 1-layer model (see module docstring).
 
     ``params`` have a leading checkpoint axis (``Run.stack().params``, or a ``Grok1LParams`` of
     such tensors); ``labels`` index the
     a-major grid of all ``p^2`` pairs. ``key_freqs`` defaults to the key frequencies of the last
-    checkpoint by ``rule``; they are reused for every checkpoint, as in the paper.
+    checkpoint by ``rule``; they are reused for every checkpoint, as in the paper. ``forward``
+    computes the final position on the grid (default :func:`grid_forward`; a
+    :class:`~grokscope.analysis.model_view.ModelView` gives the one that fits a model);
+    ``eq_token=False`` for models read as ``[a, b]``.
     """
     w = as_params(params)
-    check_vocabulary(w, p)
+    check_vocabulary(w, p, eq_token=eq_token)
+    forward = grid_forward if forward is None else forward
     n_ckpt = len(steps)
     if n_ckpt == 0:
         raise ValueError("no checkpoints to analyse")
@@ -219,7 +230,7 @@ def progress_measures(
     # moves no measure by more than 1e-38.
     with flush_denormals(), torch.no_grad():
         last = w.map(lambda x: x[-1:])
-        post, logits = grid_forward(last, p)
+        post, logits = forward(last, p, None)
         nf_last = neuron_frequencies(post[0].double())
         keys = list(key_freqs) if key_freqs is not None else key_frequencies(nf_last, rule)
         final = _final_spectra(int(steps[-1]), last, nf_last, logits[0], p)
@@ -230,7 +241,7 @@ def progress_measures(
         workspace = Workspace()
         for start in range(0, n_ckpt, chunk):
             sub = w.map(lambda x: x[start:start + chunk])  # noqa: B023 - used at once
-            rows.append(_chunk_measures(sub, p, labels, train_idx, test_idx, keys, U_all, rule, workspace))
+            rows.append(_chunk_measures(sub, p, labels, train_idx, test_idx, keys, U_all, rule, workspace, forward))
             if progress is not None:
                 progress(min(start + chunk, n_ckpt), n_ckpt)
     cat = {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
@@ -253,9 +264,10 @@ def progress_measures(
     return ProgressMeasures(measures=measures, key_frequencies=keys, tracks=tracks, final=final)
 
 
-def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule, workspace=None) -> dict[str, Tensor]:
+def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule, workspace=None,
+                    forward=None) -> dict[str, Tensor]:
     """Per-checkpoint numbers for one chunk; the big activations are reduced before the next chunk."""
-    post, logits = grid_forward(params, p, workspace)
+    post, logits = (forward or grid_forward)(params, p, workspace)
     # Projections stay in the forward's dtype (float32 for checkpoints: its rounding is far below
     # the forward's own); every cross-entropy is taken in float64.
     L = einops.rearrange(logits, "c a b o -> c (a b) o")
