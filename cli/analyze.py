@@ -154,6 +154,8 @@ def _table(s: dict[str, Any]) -> str:
               f"{_g(f['excluded_loss'])}, Gini W_E {f['gini_embed']:.3f} / W_L {f['gini_logit_map']:.3f}, "
               f"sum of squared weights {f['sq_weights']:.1f}", ""]
     lines += textwrap.wrap(s["handover"], width=100)
+    if s.get("basis", "").startswith("discrete"):
+        lines.append(f"basis: {s['basis']}")
     if s.get("forward") == "hooked":
         lines.append("computed with the TransformerLens forward (this model's shape or input format does not fit "
                      "the fast grid forward)")

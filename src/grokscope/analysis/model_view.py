@@ -14,6 +14,16 @@ gives them:
 
 A model whose output layer also has the ``=`` class (``d_vocab_out = p + 1``, as in Nanda et al.'s
 code) is analysed on the ``p`` residue classes, as that code does (``logits[..., :-1]``).
+
+**Multiplication and division** (``mul``, ``div`` mod a prime ``p``) are addition and subtraction
+in disguise: the nonzero residues form a cyclic group of order ``n = p - 1``, so with a generator
+``g`` (the smallest primitive root) every ``a != 0`` is ``g^i`` and ``a * b = g^(i + j)``,
+``a / b = g^(i - j)``. The view relabels the model through that discrete logarithm: embedding
+rows ``W_E[g^0], ..., W_E[g^(n-1)]`` (then ``=``), output columns ``W_U[:, g^0], ...``; the
+analyses then see a model of ``i + j`` (or ``i - j``) mod ``n`` and run unchanged, in the log
+basis. The pairs with ``a = 0`` or ``b = 0`` (whose answer is 0, outside the group) and the
+output class 0 are left out: losses are over the ``n^2`` pairs of nonzero residues and the ``n``
+nonzero classes. ``n`` is even, so the basis has the frequency ``n/2`` (see ``basis.py``).
 """
 
 from collections.abc import Callable, Mapping
@@ -39,10 +49,17 @@ GridForward = Callable[["Grok1LParams", int, "Workspace | None"],
 class ModelView:
     """A run's model as the analyses see it: ``p``, the input format and the forward that runs."""
 
-    p: int
-    kwargs: dict[str, Any]  # HookedTransformerConfig keyword arguments, output classes cut to p
+    p: int  # the analysed modulus: the task's p, or p - 1 in the log view
+    kwargs: dict[str, Any]  # HookedTransformerConfig keyword arguments of the analysed (relabelled) model
     input_format: str = "a_b_eq"
-    trim_output: bool = False  # the stored model has p + 1 output classes
+    trim_output: bool = False  # the stored model has one more output class ('=')
+    powers: tuple[int, ...] | None = None  # the log view: powers[i] = g^i mod the task's p
+    op: str = "add"  # the analysed operation: add or sub (mul and div become them in the log view)
+
+    @property
+    def generator(self) -> int | None:
+        """``g`` of the log view (``None`` for add and sub runs)."""
+        return None if self.powers is None else self.powers[1]
 
     @property
     def path(self) -> str:
@@ -51,11 +68,44 @@ class ModelView:
         return "grid" if fits else "hooked"
 
     def params(self, stack: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """The analysed parameters of a checkpoint stack: the unembedding cut to the ``p`` residue classes."""
-        if not self.trim_output:
-            return dict(stack)
-        W_U, b_U = STATE_NAMES["W_U"], STATE_NAMES["b_U"]
-        return dict(stack) | {W_U: stack[W_U][..., : self.p], b_U: stack[b_U][..., : self.p]}
+        """The analysed parameters of a checkpoint stack: the unembedding cut to the residue classes,
+        and in the log view the residues relabelled by their discrete logarithm."""
+        W_E, W_U, b_U = STATE_NAMES["W_E"], STATE_NAMES["W_U"], STATE_NAMES["b_U"]
+        out = dict(stack)
+        if self.powers is None:
+            classes = list(range(self.p))
+        else:
+            source_p = self.p + 1
+            rows = list(self.powers) + ([source_p] if self.input_format == "a_b_eq" else [])  # then '='
+            out[W_E] = stack[W_E][..., rows, :]
+            classes = list(self.powers)
+        if self.trim_output or self.powers is not None:
+            out[W_U] = stack[W_U][..., classes]
+            out[b_U] = stack[b_U][..., classes]
+        return out
+
+    def dataset(self, task: Any) -> Any:
+        """The analysed pairs: ``task.dataset()``, or in the log view its pairs of nonzero residues as
+        ``(log a, log b)`` (a-major over the ``n^2`` grid) with their labels and train/test sides."""
+        data = task.dataset()
+        if self.powers is None:
+            return data
+        from grokscope.tasks import ModularTask
+        from grokscope.tasks.modular_data import ModularData
+
+        n = self.p
+        log = torch.full((n + 1,), -1, dtype=torch.long)
+        log[torch.tensor(self.powers)] = torch.arange(n)
+        keep = (data.a != 0) & (data.b != 0)
+        index = torch.full((len(data.a),), -1, dtype=torch.long)
+        index[keep] = log[data.a[keep]] * n + log[data.b[keep]]  # where each original pair lands
+        side = torch.zeros(n * n, dtype=torch.long)  # 1 train, 2 test
+        side[index[data.train_idx][keep[data.train_idx]]] = 1
+        side[index[data.test_idx][keep[data.test_idx]]] = 2
+        i, j = torch.arange(n).repeat_interleave(n), torch.arange(n).repeat(n)
+        labels = (i + j) % n if self.op == "add" else (i - j) % n
+        return ModularData(ModularTask(p=n, op=self.op), i, j, labels, (side == 1).nonzero().flatten(),
+                           (side == 2).nonzero().flatten())
 
     def forward(self) -> GridForward:
         """``(mlp_post, logits)`` at the final position for a stack of checkpoints on all ``p^2`` pairs."""
@@ -64,6 +114,13 @@ class ModelView:
 
             return grid_forward
         return self._hooked
+
+    def describe(self) -> str:
+        """The basis in words, for reports."""
+        if self.powers is None:
+            return f"residues mod {self.p}"
+        return (f"discrete logarithm base {self.generator} (mod {self.p + 1}: a = {self.generator}^i), so "
+                f"frequencies are of i + j mod {self.p}; pairs with a zero operand left out")
 
     def tokens(self) -> Tensor:
         """Every pair, a-major, in the model's input format."""
@@ -93,6 +150,10 @@ def model_view(config: Any) -> ModelView:
     analyses cannot read it (more than one layer, LayerNorm, a vocabulary that does not fit ``p``)."""
     task = config.task
     p = task.p
+    op = getattr(task, "op", "add")
+    if op not in ("add", "sub", "mul", "div"):
+        raise ValueError(f"{task.name} has no cyclic group structure for the Fourier analysis (op {op!r}): it "
+                         "needs add, sub, or mul/div mod a prime (in the discrete-log basis)")
     kwargs = dict(config.model_kwargs())
     input_format = getattr(config, "input_format", "a_b_eq")
     name = getattr(config, "preset", "model")
@@ -105,8 +166,25 @@ def model_view(config: Any) -> ModelView:
         raise ValueError(f"the model's vocabulary ({kwargs['d_vocab']} input tokens, {kwargs['d_vocab_out']} output "
                          f"classes) does not fit p={p} with inputs {input_format}: import it with the right --p")
     trim = kwargs["d_vocab_out"] == p + 1
-    kwargs["d_vocab_out"] = p
-    return ModelView(p=p, kwargs=kwargs, input_format=input_format, trim_output=trim)
+    if op in ("add", "sub"):
+        kwargs["d_vocab_out"] = p
+        return ModelView(p=p, kwargs=kwargs, input_format=input_format, trim_output=trim, op=op)
+    g = primitive_root(p)
+    n = p - 1
+    kwargs |= {"d_vocab": n + 1 if input_format == "a_b_eq" else n, "d_vocab_out": n}
+    return ModelView(p=n, kwargs=kwargs, input_format=input_format, trim_output=trim,
+                     powers=tuple(pow(g, i, p) for i in range(n)), op="add" if op == "mul" else "sub")
 
 
-__all__ = ["GridForward", "ModelView", "model_view"]
+def primitive_root(p: int) -> int:
+    """The smallest generator of the multiplicative group mod the prime ``p``."""
+    from grokscope.tasks import is_prime
+
+    if not is_prime(p):
+        raise ValueError(f"mul and div are analysed in the discrete-log basis, which needs a prime p, not {p}")
+    n = p - 1
+    factors = {q for q in range(2, n + 1) if n % q == 0 and is_prime(q)}
+    return next(g for g in range(2, p) if all(pow(g, n // q, p) != 1 for q in factors)) if p > 2 else 1
+
+
+__all__ = ["GridForward", "ModelView", "model_view", "primitive_root"]

@@ -14,6 +14,7 @@ from grokscope.analysis.fourier.basis import (
     frequency_norms,
     key_frequencies,
     logit_map_component_norms,
+    n_frequencies,
     neuron_frequencies,
     neuron_frequencies_2d,
     strong_frequencies,
@@ -38,9 +39,36 @@ def test_basis_is_orthonormal_and_named(p):
     torch.testing.assert_close(F[2 * k - 1], torch.cos(2 * math.pi * k * x / p) / math.sqrt(p / 2))
 
 
-def test_even_modulus_is_refused():
-    with pytest.raises(ValueError, match="odd modulus"):
-        fourier_basis(10)
+@pytest.mark.parametrize("p", [10, 22, 96])
+def test_an_even_modulus_has_the_frequency_p_over_2_with_a_zero_sin_row(p):
+    """The discrete-log view of mul/div runs works mod p - 1, which is even."""
+    F = fourier_basis(p)
+    assert F.shape == (p + 1, p) and torch.count_nonzero(F[-1]) == 0
+    live = F[:-1]
+    torch.testing.assert_close(live @ live.T, torch.eye(p, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(live.T @ live, torch.eye(p, dtype=torch.float64), atol=1e-12, rtol=0)
+    x = torch.arange(p, dtype=torch.float64)
+    torch.testing.assert_close(F[-2], (-1.0) ** x / math.sqrt(p))
+    assert n_frequencies(p) == p // 2
+    # Parseval over the pairs, and the even grid's neuron frequencies agree with the direct 2D way.
+    y = torch.randn(p, 7, dtype=torch.float64)
+    torch.testing.assert_close(fourier_1d(y, F).square().sum(), y.square().sum())
+    a = torch.arange(p, dtype=torch.float64)
+    for k in (1, 3, p // 2):  # a neuron of one frequency, the Nyquist one included, is all that frequency
+        acts = torch.cos(2 * math.pi * k * (a[:, None] + a[None, :]) / p + 0.3)[..., None]
+        fve = neuron_frequencies(acts).fve[0]
+        assert fve[k - 1] == pytest.approx(1.0, abs=1e-12) and fve.sum() == pytest.approx(1.0, abs=1e-12)
+    # Sum directions stay unit vectors (the zero sin of p/2 aside) and orthogonal.
+    U = sum_directions(p, list(range(1, p // 2 + 1)))
+    gram = U @ U.T
+    torch.testing.assert_close(gram.diagonal()[:-1], torch.ones(p - 1, dtype=torch.float64))
+    assert gram[-1, -1] == 0
+    torch.testing.assert_close(gram - torch.diag(gram.diagonal()), torch.zeros_like(gram), atol=1e-12, rtol=0)
+
+
+def test_a_modulus_below_3_is_refused():
+    with pytest.raises(ValueError, match="modulus p >= 3"):
+        fourier_basis(2)
 
 
 def test_2d_transform_is_the_outer_product_transform_and_invertible():

@@ -62,7 +62,7 @@ from grokscope.analysis.ablation.names import (
     Site,
     check_choice,
 )
-from grokscope.analysis.fourier.basis import NeuronFrequencies, check_odd, sum_directions
+from grokscope.analysis.fourier.basis import NeuronFrequencies, check_modulus, sum_directions
 from grokscope.analysis.fourier.progress_measures import accuracy, cross_entropy, project, restricted_logits
 from grokscope.models import hooks
 
@@ -127,10 +127,10 @@ class CircuitAblation:
         check_choice(self.circuit, CIRCUITS, "circuit")
         check_choice(self.site, SITES, "site")
         check_choice(self.method, METHODS, "ablation method")
-        check_odd(self.p)
-        bad = [k for k in self.key_freqs if not 1 <= k <= (self.p - 1) // 2]
+        check_modulus(self.p)
+        bad = [k for k in self.key_freqs if not 1 <= k <= self.p // 2]
         if bad or not self.key_freqs:
-            raise ValueError(f"key frequencies must be a non-empty subset of 1..{(self.p - 1) // 2}, got {list(self.key_freqs)}")
+            raise ValueError(f"key frequencies must be a non-empty subset of 1..{self.p // 2}, got {list(self.key_freqs)}")
 
     @property
     def hook_name(self) -> hooks.HookName:

@@ -345,7 +345,7 @@ def ablate_run(run: "Run | str | Path", *, fourier: "FourierAnalysis | None" = N
     if stack.skipped:
         raise ValueError(f"{run.name}: checkpoint at step {stack.skipped[0][0]} became unreadable: {stack.skipped[0][1]}")
     params = view.params(stack.params)
-    data = run.task.dataset()
+    data = view.dataset(run.task)
     keys = list(fa.key_frequencies)
     table = ablation_table(stack.steps, params, fa.p, data, keys, site=site, method=method, op=fa.op, seed=seed,
                            progress=progress, view=view)

@@ -5,6 +5,10 @@ Conventions (Nanda et al. 2023, "Progress measures for grokking via mechanistic 
 * The basis is a ``(p, p)`` matrix ``F`` whose rows are orthonormal functions of ``x = 0..p-1``:
   row 0 is ``const = 1/sqrt(p)``, row ``2k-1`` is ``cos k = cos(w_k x)/sqrt(p/2)`` and row ``2k`` is
   ``sin k = sin(w_k x)/sqrt(p/2)`` with ``w_k = 2 pi k / p``, for ``k = 1..(p-1)/2`` (p odd).
+  An even modulus (``p - 1`` for the discrete-log view of ``mul``/``div`` runs) also has the
+  frequency ``k = p/2``, whose ``cos`` is ``(-1)^x/sqrt(p)`` and whose ``sin`` is identically 0:
+  its row is kept as a zero row, so that every frequency is a (cos, sin) pair and ``F`` is
+  ``(p + 1, p)``, orthonormal but for that row.
 * A "component" is one basis row; a "frequency" ``k`` is the pair ``{cos k, sin k}``. Frequency
   norms are the root-sum-square of the two component norms, so they do not depend on phase.
 * Grids over all pairs are a-major, like ``task.dataset()``: flat index ``a * p + b``.
@@ -30,15 +34,15 @@ if TYPE_CHECKING:
     from grokscope.numerics.workspace import Workspace
 
 
-def check_odd(p: int) -> None:
-    if p < 3 or p % 2 == 0:
-        raise ValueError(f"the Fourier analysis needs an odd modulus p >= 3 (cos/sin pairs), got p={p}")
+def check_modulus(p: int) -> None:
+    if isinstance(p, bool) or not isinstance(p, int) or p < 3:
+        raise ValueError(f"the Fourier analysis needs a modulus p >= 3, got p={p!r}")
 
 
 def n_frequencies(p: int) -> int:
-    """Number of non-constant frequencies, ``(p - 1) / 2``."""
-    check_odd(p)
-    return (p - 1) // 2
+    """Number of non-constant frequencies: ``(p - 1) / 2`` for odd ``p``, ``p / 2`` for even ``p``."""
+    check_modulus(p)
+    return p // 2
 
 
 def frequencies(p: int) -> list[int]:
@@ -51,8 +55,9 @@ def basis_names(p: int) -> list[str]:
     return ["const"] + [f"{t} {k}" for k in frequencies(p) for t in ("cos", "sin")]
 
 
-def fourier_basis(p: int, *, dtype: torch.dtype = torch.float64) -> Float[Tensor, "p p"]:
-    """The orthonormal Fourier basis of Z_p, one basis function per row (see module docstring).
+def fourier_basis(p: int, *, dtype: torch.dtype = torch.float64) -> Float[Tensor, "f p"]:
+    """The orthonormal Fourier basis of Z_p, one basis function per row (see module docstring):
+    ``(p, p)`` for odd ``p``, ``(p + 1, p)`` with a zero last row for even ``p``.
 
     Built in float64 whatever ``dtype`` is asked for (float32 angles lose orthonormality at ~1e-6),
     and cached: treat the result as read-only.
@@ -70,17 +75,20 @@ def _basis(p: int, dtype: torch.dtype) -> Tensor:
     k = torch.tensor(frequencies(p), dtype=torch.float64)
     angles = 2 * math.pi * k[:, None] * x[None, :] / p  # (n_freq, p)
     trig = torch.stack([angles.cos(), angles.sin()], dim=1) / math.sqrt(p / 2)  # (n_freq, 2, p)
+    if p % 2 == 0:  # the frequency p/2: cos is (-1)^x, of norm sqrt(p); sin is zero
+        trig[-1, 0] = torch.cos(math.pi * x) / math.sqrt(p)
+        trig[-1, 1] = 0.0
     rows = torch.cat([torch.full((1, p), 1 / math.sqrt(p), dtype=torch.float64),
                       einops.rearrange(trig, "k t x -> (k t) x")])
     return rows.to(dtype)
 
 
-def fourier_1d(x: Float[Tensor, "*batch p rest"], basis: Float[Tensor, "p p"]) -> Float[Tensor, "*batch p rest"]:
+def fourier_1d(x: Float[Tensor, "*batch p rest"], basis: Float[Tensor, "f p"]) -> Float[Tensor, "*batch f rest"]:
     """Coefficients along the second-to-last axis: ``out[..., f, r] = sum_x F[f, x] x[..., x, r]``."""
     return einops.einsum(basis.to(x.dtype), x, "f x, ... x r -> ... f r")
 
 
-def fourier_2d(x: Float[Tensor, "*batch p p rest"], basis: Float[Tensor, "p p"]) -> Float[Tensor, "*batch p p rest"]:
+def fourier_2d(x: Float[Tensor, "*batch p p rest"], basis: Float[Tensor, "f p"]) -> Float[Tensor, "*batch f f rest"]:
     """2D transform of a grid over ``(a, b)``: ``out[..., f, g, r] = sum_ab F[f,a] F[g,b] x[..., a, b, r]``.
 
     Done as two 1D transforms (two matmuls) rather than one 3-operand einsum, whose contraction
@@ -91,18 +99,18 @@ def fourier_2d(x: Float[Tensor, "*batch p p rest"], basis: Float[Tensor, "p p"])
     return einops.einsum(F, over_b, "f a, ... a g r -> ... f g r")
 
 
-def component_norms(coefs: Float[Tensor, "*batch p rest"]) -> Float[Tensor, "*batch p"]:
+def component_norms(coefs: Float[Tensor, "*batch f rest"]) -> Float[Tensor, "*batch f"]:
     """Norm of each Fourier component over the trailing axis (e.g. over d_model or neurons)."""
     return coefs.norm(dim=-1)
 
 
-def frequency_norms(norms: Float[Tensor, "*batch p"]) -> Float[Tensor, "*batch n_freq"]:
+def frequency_norms(norms: Float[Tensor, "*batch f"]) -> Float[Tensor, "*batch n_freq"]:
     """Per-frequency norm ``sqrt(|cos k|^2 + |sin k|^2)`` from per-component norms (const dropped)."""
     pairs = einops.rearrange(norms[..., 1:], "... (k t) -> ... k t", t=2)
     return pairs.norm(dim=-1)
 
 
-def embed_component_norms(W_E: Float[Tensor, "*batch d_vocab d_model"], p: int) -> Float[Tensor, "*batch p"]:
+def embed_component_norms(W_E: Float[Tensor, "*batch d_vocab d_model"], p: int) -> Float[Tensor, "*batch f"]:
     """Fourier-component norms of the embedding (paper Fig 3a): the '=' row and beyond are dropped."""
     coefs = fourier_1d(W_E[..., :p, :], fourier_basis(p, dtype=W_E.dtype))
     return component_norms(coefs)
@@ -114,7 +122,7 @@ def logit_map(W_out: Float[Tensor, "*batch d_mlp d_model"],
     return W_out @ W_U
 
 
-def logit_map_component_norms(W_L: Float[Tensor, "*batch d_mlp p"]) -> Float[Tensor, "*batch p"]:
+def logit_map_component_norms(W_L: Float[Tensor, "*batch d_mlp p"]) -> Float[Tensor, "*batch f"]:
     """Fourier-component norms of ``W_L`` over the output axis, norm over neurons (paper Fig 3b)."""
     p = W_L.shape[-1]
     coefs = fourier_1d(einops.rearrange(W_L, "... n c -> ... c n"), fourier_basis(p, dtype=W_L.dtype))
@@ -153,6 +161,8 @@ def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"], *, workspace
     ``workspace`` (:class:`grokscope.numerics.workspace.Workspace`) reuses the big temporaries.
     """
     p = acts.shape[-2]
+    if p % 2 == 0:  # the even/odd folding below pairs b with p - b, which an even p leaves unpaired
+        return neuron_frequencies_2d(acts)
     h = (p - 1) // 2
     batch, n = acts.shape[:-3], acts.shape[-1]
     B = math.prod(batch)
@@ -275,7 +285,7 @@ def sum_directions(p: int, freqs: list[int] | tuple[int, ...], *, op: str = "add
     ``(cos k ⊗ cos k - sin k ⊗ sin k)/sqrt2`` and ``(sin k ⊗ cos k + cos k ⊗ sin k)/sqrt2``.
     For ``op="sub"`` the directions are ``cos/sin(w_k (a-b))``, where the same circuit lives.
     """
-    check_odd(p)
+    check_modulus(p)
     if op not in ("add", "sub"):
         raise ValueError(f"sum directions exist for op add or sub only, got {op!r}")
     x = torch.arange(p, dtype=torch.float64)
@@ -283,6 +293,9 @@ def sum_directions(p: int, freqs: list[int] | tuple[int, ...], *, op: str = "add
     k = torch.tensor(list(freqs), dtype=torch.float64)
     angles = 2 * math.pi * k[:, None, None] * s[None] / p  # (n_k, p, p)
     dirs = torch.stack([angles.cos(), angles.sin()], dim=1) / math.sqrt(p * p / 2)
+    nyquist = 2 * k == p  # even p: cos(pi s) = +-1 has norm p, sin(pi s) is zero
+    dirs[nyquist, 0] *= math.sqrt(0.5)
+    dirs[nyquist, 1] = 0.0
     return einops.rearrange(dirs, "k t a b -> (k t) (a b)").to(dtype)
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from grokscope.analysis.fourier.basis import basis_names, n_frequencies
 from grokscope.analysis.fourier.pipeline import FourierAnalysis
 from grokscope.analysis.fourier.progress_figures import TEMPLATE, shade_phases
 
@@ -12,13 +13,13 @@ FVE_CUT = 0.6  # the key-frequency rule's min_fve (KeyFrequencyRule), for labell
 
 
 def _names(p: int) -> list[str]:
-    return ["const"] + [f"{t} {k}" for k in range(1, (p - 1) // 2 + 1) for t in ("cos", "sin")]
+    return basis_names(p)
 
 
 def plot_embedding_norms(fa: FourierAnalysis) -> go.Figure:
     """Fourier-component norms of ``W_E`` (over d_model) and ``W_L = W_out W_U`` (over neurons), grouped cos/sin per k."""
     f = fa.final
-    k = np.arange(1, (fa.p - 1) // 2 + 1)
+    k = np.arange(1, n_frequencies(fa.p) + 1)
     fig = make_subplots(rows=2, cols=1, vertical_spacing=0.14, subplot_titles=(
         f"W_E (embedding, '=' dropped) at step {f.step}", f"W_L = W_out W_U (neuron to logit) at step {f.step}"))
     for row, comp in ((1, f.embed_components), (2, f.logit_map_components)):

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 ANALYSIS_VERSION = 1
 CACHE_DIR, CACHE_JSON, CACHE_ARRAYS = "analysis", "fourier.json", "fourier.safetensors"
-CYCLIC_OPS = ("add", "sub")
+CYCLIC_OPS = ("add", "sub", "mul", "div")  # mul and div in the discrete-log basis (analysis/model_view.py)
 # The columns shown as "final measures" in summaries.
 FINAL_COLUMNS = ("train_loss", "test_loss", "train_acc", "test_acc", "restricted_loss", "excluded_loss",
                  "gini_embed", "gini_logit_map", "sq_weights", "sq_embed", "sq_pos_embed", "sq_attn", "sq_mlp",
@@ -70,6 +70,7 @@ class FourierAnalysis:
     fingerprint: str = ""
     forward: str = "grid"  # which forward computed the activations: "grid" (fast) or "hooked" (TransformerLens)
     split: str = "random"  # the run's train/test split: "random", "given" (imported), "all" (unknown)
+    basis: str = ""  # the residues analysed: "residues mod p", or the discrete-log view of a mul/div run
 
     @property
     def steps(self) -> list[int]:
@@ -88,7 +89,7 @@ class FourierAnalysis:
             "handover": self.handover,
             "skipped": [{"step": s, "reason": r} for s, r in self.skipped],
             "cached": self.cached, "elapsed_s": round(self.elapsed_s, 3), "forward": self.forward,
-            "split": self.split,
+            "split": self.split, "basis": self.basis, "op": self.op,
         }
 
 
@@ -114,8 +115,8 @@ def run_dirs(path: str | Path) -> list[Path]:
 
 def check_cyclic(op: str, task_name: str) -> None:
     if op not in CYCLIC_OPS:
-        raise ValueError(f"{task_name} has no cyclic group structure for the Fourier analysis "
-                         f"(op {op!r}): it needs op add or sub")
+        raise ValueError(f"{task_name} has no cyclic group structure for the Fourier analysis (op {op!r}): it "
+                         "needs op add or sub, or mul or div mod a prime (analysed in the discrete-log basis)")
 
 
 def fingerprint(run: Run, options: dict[str, Any]) -> str:
@@ -222,23 +223,24 @@ def _compute(run: Run, *, p: int | None, key_freqs: list[int] | None,
         view = model_view(run.config)
     except ValueError as e:
         raise ValueError(f"{run.name}: {e}") from None
+    op = view.op  # mul and div are analysed as add and sub of discrete logarithms
     if not run.steps:
         raise ValueError(f"{run.name} has no checkpoints yet")
     stack = run.stack()
     if not stack.steps:
         reasons = "; ".join(f"step {s}: {r}" for s, r in stack.skipped[:3])
         raise ValueError(f"{run.name}: no readable checkpoint ({reasons})")
-    p = task.p if p is None else p
+    if p is not None and p != task.p:
+        raise ValueError(f"p={p} does not match the run's task {task.name}")
+    p = view.p
     eq_token = view.input_format == "a_b_eq"
     params = view.params(stack.params)
     check_vocabulary(as_params(params), p, eq_token=eq_token)
-    if p != task.p:
-        raise ValueError(f"p={p} does not match the run's task {task.name}")
-    data = task.dataset()
+    data = view.dataset(task)
     if len(data.a) != p * p:
         raise ValueError(f"{task.name}: the analysis needs all p^2 pairs")
     with torch.inference_mode():
-        pm = progress_measures(stack.steps, params, p, data.labels, data.train_idx, data.test_idx, op=task.op,
+        pm = progress_measures(stack.steps, params, p, data.labels, data.train_idx, data.test_idx, op=op,
                                key_freqs=key_freqs, progress=progress, forward=view.forward(), eq_token=eq_token)
     keys = pm.key_frequencies
     phases = detect_phases(pm.measures, has_key_frequencies=bool(keys))
@@ -252,10 +254,10 @@ def _compute(run: Run, *, p: int | None, key_freqs: list[int] | None,
         "logit_map_strong": strong_frequencies(l_norms),
     }
     return FourierAnalysis(
-        run=run.name, path=str(run.path), task=task.name, p=p, op=task.op, n_train=len(data.train_idx),
+        run=run.name, path=str(run.path), task=task.name, p=p, op=op, n_train=len(data.train_idx),
         key_frequencies=keys, measures=pm.measures, phases=phases, handover=handover, tracks=pm.tracks,
         final=pm.final, checks=checks, skipped=list(stack.skipped), elapsed_s=time.perf_counter() - t0,
-        forward=view.path, split=getattr(task, "split", "random"),
+        forward=view.path, split=getattr(task, "split", "random"), basis=view.describe(),
     )
 
 
@@ -280,7 +282,7 @@ def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
         "n_train": result.n_train, "key_frequencies": result.key_frequencies,
         "phases": [ph.to_dict() for ph in result.phases], "handover": result.handover, "checks": result.checks,
         "skipped": [[s, r] for s, r in result.skipped], "elapsed_s": result.elapsed_s,
-        "forward": result.forward, "split": result.split,
+        "forward": result.forward, "split": result.split, "basis": result.basis,
         "final_step": result.final.step,
         "measures": {"step": result.steps, **{c: result.measures[c].tolist() for c in result.measures.columns}},
     }
@@ -321,6 +323,7 @@ def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis 
             final=final, checks=meta["checks"], skipped=[(int(s), str(r)) for s, r in meta["skipped"]],
             elapsed_s=meta["elapsed_s"], cached=True, fingerprint=meta["fingerprint"],
             forward=str(meta.get("forward", "grid")), split=str(meta.get("split", "random")),
+            basis=str(meta.get("basis", "")),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
