@@ -109,6 +109,10 @@ def test_a_final_model_after_the_last_checkpoint_is_kept_undated(tmp_path):
 
 
 def test_the_demo_s_pickled_config_is_refused_by_name(tmp_path):
+    from grokscope.models.build import tl_major
+
+    if tl_major() >= 4:
+        pytest.skip("TransformerLens 4.x has no HookedTransformerConfig to pickle; the 3.x run covers the demo")
     transformer_lens = pytest.importorskip("transformer_lens")
     cfg = transformer_lens.HookedTransformerConfig(n_layers=1, d_model=8, n_ctx=3, d_head=4, d_vocab=6,
                                                    act_fn="relu", device="cpu")

@@ -75,6 +75,8 @@ EXPECT = {
     "analysis-folder": {"train-again": OK, "resume": OK, "analyze": ERR, "ablate": ERR, "runs": OK},
 }
 EXCEPTIONS = {
+    # Without run.json the folder is no run at all: the folder above it holds none to list.
+    ("run.json", "deleted", "runs"): ERR,
     # metrics.jsonl replaced by a link: a trainer must append to it, and never through a link.
     ("metrics.jsonl", "symlink-outside", "train-again"): ERR,
     ("metrics.jsonl", "symlink-outside", "resume"): ERR,
@@ -84,7 +86,7 @@ EXCEPTIONS = {
 def _damages(target: str) -> list[str]:
     if target in FOLDERS:
         return ["symlink-outside"]
-    kinds = ["truncated", "emptied", "non-utf8", "symlink-outside"]
+    kinds = ["truncated", "emptied", "non-utf8", "symlink-outside", "deleted"]
     if target in JSON_TARGETS:
         kinds.append("wrong-shape")
     if target in ("manifest.json", "run.json"):
@@ -96,7 +98,7 @@ CASES = [(t, d, c) for t in TARGETS for d in _damages(t) for c in COMMANDS]
 if os.environ.get("GROKSCOPE_EXPECT_TL") == "4":
     # The second TransformerLens of the test command: the run store does not depend on it, the
     # analyses do; one damage of each file and link per command is enough to cover those.
-    CASES = [c for c in CASES if c[1] in ("truncated", "symlink-outside", "path-traversal")]
+    CASES = [c for c in CASES if c[1] in ("truncated", "symlink-outside", "path-traversal", "deleted")]
 
 
 def _wrong_shape(target: str, original: bytes) -> bytes:
@@ -134,6 +136,9 @@ def damage(run: Path, target: str, kind: str, decoy: Path) -> None:
             stand_in.write_bytes(path.read_bytes())
             path.unlink()
         path.symlink_to(stand_in)
+        return
+    if kind == "deleted":
+        path.unlink()
         return
     original = path.read_bytes()
     data = {"truncated": lambda: original[: len(original) // 2], "emptied": lambda: b"",
@@ -193,6 +198,10 @@ def test_damaged_run_folder(template, tmp_path, target, kind, command):
         assert result.exit_code == 0, (result.exit_code, result.stderr)
         assert "error:" not in result.stderr, result.stderr
 
+    if target == "last-checkpoint" and command in ("analyze", "ablate"):  # never silently
+        assert f"skipped unreadable checkpoint at step {STEPS}" in result.stderr, result.stderr
+    if target == "manifest.json" and kind == "deleted" and command != "runs":  # not "no checkpoints yet"
+        assert "manifest.json is damaged (missing while ckpt/ holds checkpoints)" in result.stderr, result.stderr
     assert tree(decoy) == outside, "a byte changed outside the run folder"
     assert "nobody may read" not in result.output + result.stderr, "a file outside the run was read out"
     after = tree(run)

@@ -87,7 +87,9 @@ def model_from_kwargs(kwargs: Mapping[str, Any], state: Mapping[str, Tensor], *,
     """The installed TransformerLens's model of explicit ``HookedTransformerConfig`` keyword arguments
     (an imported model's shape, :meth:`grokscope.models.shape.ModelShape.tl_kwargs`) holding ``state``,
     in eval mode."""
-    return _assemble_config(_config(kwargs, device="cpu"), state, device=device).eval()
+    model = _assemble_config(_config(kwargs, device="cpu"), state, device=device,
+                             dtype=kwargs.get("dtype"))
+    return model.eval()
 
 
 def final_position(model: Any, tokens: Tensor, *, layer: int = 0) -> tuple[Tensor, Tensor]:
@@ -109,12 +111,14 @@ def _assemble(preset: str, task: Task, state: Mapping[str, Tensor], *, device: s
     return model
 
 
-def _assemble_config(cfg: Any, state: Mapping[str, Tensor], *, device: str) -> Any:
+def _assemble_config(cfg: Any, state: Mapping[str, Tensor], *, device: str, dtype: torch.dtype | None = None) -> Any:
     if tl_major() >= 4:
         from transformer_lens import TransformerBridge
 
-        with _quiet(), contextlib.redirect_stdout(io.StringIO()):  # it announces its device on stdout
+        with _quiet(), contextlib.redirect_stdout(io.StringIO()):  # it announces its device and dtype on stdout
             model = TransformerBridge.boot_native(cfg, device=device)
+            if dtype is not None:  # the bridge boots in float32 whatever its config says
+                model = model.to(dtype)
     else:
         from transformer_lens import HookedTransformer
 

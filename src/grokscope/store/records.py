@@ -9,13 +9,15 @@ a path.
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from grokscope.store.folder import RunFolder
 
 RUN_FILE, MANIFEST_FILE, METRICS_FILE = "run.json", "manifest.json", "metrics.jsonl"
 CKPT_DIR, RESUME_DIR = "ckpt", "resume"
 
+T = TypeVar("T")
 RESTORE = "restore it from a backup, or start the run again with --name (or delete the folder)"
 
 
@@ -156,23 +158,21 @@ def read_manifest(folder: RunFolder) -> Manifest:
             raise damaged(folder.path(MANIFEST_FILE), "missing while ckpt/ holds checkpoints",
                           "restore it from a backup; without it no checkpoint can be verified") from None
         return Manifest()
-    try:
-        return Manifest.from_json(parse_json(folder, MANIFEST_FILE, data))
-    except DamagedRunError:
-        raise
-    except ValueError as e:
-        raise damaged(folder.path(MANIFEST_FILE), str(e)) from None
+    return _parse(folder, MANIFEST_FILE, data, Manifest.from_json)
 
 
 def read_info(folder: RunFolder) -> RunInfo:
     """``run.json``, validated (its config is checked by :func:`grokscope.config.config_from_dict`)."""
-    data = folder.read_bytes(RUN_FILE)
+    return _parse(folder, RUN_FILE, folder.read_bytes(RUN_FILE), RunInfo.from_json)
+
+
+def _parse(folder: RunFolder, name: str, data: bytes, record: Callable[[Any], T]) -> T:
+    """``data`` as JSON, then as ``record``: any mismatch is a :class:`DamagedRunError` naming the file."""
+    obj = parse_json(folder, name, data)
     try:
-        return RunInfo.from_json(parse_json(folder, RUN_FILE, data))
-    except DamagedRunError:
-        raise
+        return record(obj)
     except ValueError as e:
-        raise damaged(folder.path(RUN_FILE), str(e)) from None
+        raise damaged(folder.path(name), str(e)) from None
 
 
 def _is_int(x: Any) -> bool:
