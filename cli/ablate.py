@@ -53,7 +53,11 @@ def ablate_cmd(
     from grokscope.store.run import Run
 
     handle = Run(run)
-    RunFolder(run).check_contained(CACHE_DIR)  # the cached analysis goes there: refused now, not after the work
+    if out is None:  # the report goes there: refused now, not after the work
+        try:
+            RunFolder(run).check_contained(CACHE_DIR)
+        except NotADirectoryError as e:
+            raise ValueError(f"{e}, so the report cannot be written there: pass --out FILE") from None
     if step is not None and step not in handle.steps:
         steps = handle.steps
         shown = ", ".join(map(str, steps[:8])) + (f", ... {steps[-1]}" if len(steps) > 8 else "")

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from grokscope.cli.errors import fail, user_errors, warn_skipped
+from grokscope.cli.errors import fail, one_line_warnings, user_errors, warn_skipped
 from grokscope.cli.progress import CheckpointBar
 from grokscope.runtime import speed_settings
 
@@ -36,6 +36,11 @@ def fourier_cmd(
 
     The analysis is cached in the run folder and reused until a checkpoint changes.
     """
+    with one_line_warnings():
+        _fourier(path, as_json=as_json, out=out, p=p, no_cache=no_cache, quiet=quiet)
+
+
+def _fourier(path: Path, *, as_json: bool, out: Path | None, p: int | None, no_cache: bool, quiet: bool) -> None:
     with user_errors():
         from grokscope.analysis.fourier.pipeline import run_dirs
 
@@ -96,8 +101,11 @@ def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: b
     from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier
     from grokscope.store.folder import RunFolder
 
-    if out is None:  # where the report goes must not be a link: refused before the work, not after
-        RunFolder(run_dir).check_contained(CACHE_DIR)
+    if out is None:  # where the report goes must be a folder and not a link: refused before the work
+        try:
+            RunFolder(run_dir).check_contained(CACHE_DIR)
+        except NotADirectoryError as e:
+            raise ValueError(f"{e}, so the report cannot be written there: pass --out FILE") from None
     bar = None if quiet else CheckpointBar(run_dir.name)
     try:
         with speed_settings():
@@ -122,7 +130,7 @@ def _write_report(fa, out: Path | None) -> Path:
     try:
         return write_report_cached(fa, out)
     except (OSError, RunFolderWriteError) as e:
-        why = e.why if isinstance(e, RunFolderWriteError) else e.strerror
+        why = e.why if isinstance(e, RunFolderWriteError) else e.strerror or str(e)
         if out is None:
             raise ValueError(f"cannot write the report into {cached_report_path(fa).parent} ({why}): pass "
                              "--out FILE") from None

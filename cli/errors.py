@@ -28,8 +28,7 @@ def user_errors() -> Iterator[None]:
     """Turn the library's ``ValueError`` (and friends) into ``error: ...`` and exit code 2, and its
     warnings (a run started afresh, an analysis not cached) into one ``warning: ...`` line each."""
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning
+        with one_line_warnings():
             yield
     except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
@@ -39,6 +38,15 @@ def user_errors() -> Iterator[None]:
             raise
         where = f"{str(e.filename)[:80]}: " if e.filename else ""
         fail(f"{where}{e.strerror}: choose another path, or free space or fix the permissions, and run it again")
+
+
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """The library's warnings as one ``warning: ...`` line each on stderr, every time they are raised."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RuntimeWarning)
+        warnings.showwarning = _one_line_warning
+        yield
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:

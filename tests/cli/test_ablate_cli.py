@@ -86,7 +86,7 @@ def test_a_run_that_cannot_have_a_fourier_analysis(run_dir, tmp_path):
     bad = tmp_path / "mul"
     shutil.copytree(run_dir, bad, ignore=shutil.ignore_patterns(CACHE_DIR))
     info = json.loads((bad / "run.json").read_text())
-    info["config"]["task"]["op"] = "mul"
+    info["config"]["task"]["op"] = "x2y2"
     (bad / "run.json").write_text(json.dumps(info))
     one_line_error(invoke(bad, "--circuit", "generalize"), "no cyclic group structure")
 

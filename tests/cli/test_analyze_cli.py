@@ -95,7 +95,7 @@ def test_folder_with_a_good_and_a_bad_run(runs):
     bad = runs / "zz-bad"
     shutil.copytree(runs / "mod23-grok1l-f0.8-s0", bad)
     info = json.loads((bad / "run.json").read_text())
-    info["config"]["task"]["op"] = "mul"
+    info["config"]["task"]["op"] = "x2y2"
     (bad / "run.json").write_text(json.dumps(info))
     r = invoke(runs, "--json", "--out", runs / "r.html")
     assert r.exit_code == 0, r.output

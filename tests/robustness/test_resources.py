@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 
 from grokscope.cli.main import app
 from grokscope.store.run import Run
-from tests.conftest import ckpt_bytes
+from tests.conftest import ckpt_bytes, tl_independent
 from tests.robustness.test_fault_matrix import NAME, STEPS, TRAIN
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs and dropping capabilities need root")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs and dropping capabilities need root"),
+              tl_independent]
 
 
 def _mount(path: Path, options: str) -> None:

@@ -16,7 +16,9 @@ import pytest
 
 from grokscope.store.run import METRICS_FILE, Run, read_metrics_file
 from grokscope.training.train import resume, train
-from tests.conftest import ckpt_bytes, tiny_config
+from tests.conftest import ckpt_bytes, tiny_config, tl_independent
+
+pytestmark = tl_independent
 
 TRAIN = ["train", "--task", "mod13", "--frac", "0.5", "--ckpt-every", "10", "--eval-every", "5", "--quiet",
          "--device", "cpu"]

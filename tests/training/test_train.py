@@ -14,7 +14,7 @@ import torch
 
 from grokscope.store.run import load_run
 from grokscope.training.train import resume, train
-from tests.conftest import ckpt_bytes, tiny_config
+from tests.conftest import ckpt_bytes, tiny_config, tl_independent
 
 
 def test_same_config_twice_gives_bit_identical_checkpoints(tmp_path):
@@ -101,6 +101,7 @@ def test_stop_after_grok(tmp_path):
     assert run.metrics().loc[run.grok_step, "test_acc"] >= 0.99
 
 
+@tl_independent
 def test_kill_and_resume_is_bit_identical(tmp_path, cli_cmd):
     args = ["train", "--task", "mod13", "--steps", "4000", "--ckpt-every", "100", "--eval-every", "50",
             "--stop-after-grok", "-1", "--quiet"]

@@ -159,12 +159,13 @@ class RunFolder:
 
     def check_contained(self, *parts: str) -> None:
         """Raise :class:`UnsafeRunFolderError` if a folder on the way to ``parts`` (as far as it exists) is a
-        link: for a command to refuse at once, before its work, a place it could not write to."""
+        link, ``NotADirectoryError`` if it is a file: for a command to refuse at once, before its work, a
+        place it could not write to."""
         for i in range(1, len(parts) + 1):
             try:
                 with self._folder(parts[:i]):
                     pass
-            except (FileNotFoundError, NotADirectoryError):
+            except FileNotFoundError:
                 return
 
     def make_dirs(self) -> None:

@@ -79,9 +79,9 @@ def test_run_without_any_readable_checkpoint_is_a_value_error(run_copy):
 
 def test_task_without_cyclic_structure_is_refused(run_copy):
     info = json.loads((run_copy / "run.json").read_text())
-    info["config"]["task"]["op"] = "mul"
+    info["config"]["task"]["op"] = "x2y2"
     (run_copy / "run.json").write_text(json.dumps(info))
-    with pytest.raises(ValueError, match="no cyclic group structure.*op 'mul'"):
+    with pytest.raises(ValueError, match="no cyclic group structure.*op 'x2y2'"):
         analyze_fourier(run_copy)
 
 

@@ -301,9 +301,13 @@ def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis 
     try:
         meta = json.loads(folder.read_bytes(CACHE_DIR, CACHE_JSON))
         blob = folder.read_bytes(CACHE_DIR, CACHE_ARRAYS)
-    except (OSError, ValueError):  # missing, a link, not JSON: a cache miss, computed and written anew
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    if not isinstance(meta, dict):
+    except (OSError, ValueError) as e:  # a link, not JSON: derived data, so computed and written anew
+        warnings.warn(f"{folder.path(CACHE_DIR, CACHE_JSON)} is damaged ({str(e).splitlines()[0][:120]}): the "
+                      "analysis is computed again", RuntimeWarning, stacklevel=2)
         return None
     if meta.get("version") != ANALYSIS_VERSION or (key is not None and meta.get("fingerprint") != key):
         return None
