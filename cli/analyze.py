@@ -143,13 +143,17 @@ def _g(x: float | None) -> str:
     return f"{x:.3g}" if 1e-2 <= abs(x) < 1e4 or x == 0 else f"{x:.2e}"
 
 
+def _f(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
 def _table(s: dict[str, Any]) -> str:
     c = s["checks"]
     how = "cached" if s["cached"] else f"analysed in {s['elapsed_s']:.1f} s"
     keys = ", ".join(map(str, s["key_frequencies"])) or "none found"
     lines = [
         f"{s['run']}  ({s['task']}, {s['checkpoints']} checkpoints, steps {s['first_step']}-{s['last_step']}, {how})",
-        f"key frequencies: {keys}   (they hold {c['logit_map_share']:.1%} of W_L's and {c['embed_share']:.1%} "
+        f"key frequencies: {keys}   (they hold {_f(c['logit_map_share'], '.1%')} of W_L's and {_f(c['embed_share'], '.1%')} "
         f"of W_E's Fourier energy)",
         "",
         f"{'phase':<18} {'start':>7} {'end':>7}",
@@ -158,9 +162,9 @@ def _table(s: dict[str, Any]) -> str:
         lines.append(f"{ph['name']:<18} {ph['start']:>7} {ph['end']:>7}" + ("" if ph["reached"] else "  (open)"))
     f = s["final"]
     lines += ["", f"final (step {f['step']}): train loss {_g(f['train_loss'])}, test loss {_g(f['test_loss'])}, "
-              f"test acc {f['test_acc']:.4f}, restricted loss {_g(f['restricted_loss'])}, excluded loss "
-              f"{_g(f['excluded_loss'])}, Gini W_E {f['gini_embed']:.3f} / W_L {f['gini_logit_map']:.3f}, "
-              f"sum of squared weights {f['sq_weights']:.1f}", ""]
+              f"test acc {_f(f['test_acc'], '.4f')}, restricted loss {_g(f['restricted_loss'])}, excluded loss "
+              f"{_g(f['excluded_loss'])}, Gini W_E {_f(f['gini_embed'], '.3f')} / W_L {_f(f['gini_logit_map'], '.3f')}, "
+              f"sum of squared weights {_f(f['sq_weights'], '.1f')}", ""]
     lines += textwrap.wrap(s["handover"], width=100)
     if s.get("basis", "").startswith("discrete"):
         lines.append(f"basis: {s['basis']}")

@@ -58,7 +58,13 @@ def import_model(src: str | Path, out: str | Path, options: ImportOptions = Impo
     check_name_lengths(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and is not empty: import into a new folder (--out)")
-    return import_source(read_source(src), out, options, name=Path(src).name)
+    try:
+        source = read_source(src)
+    except (TypeError, KeyError, AttributeError, IndexError) as e:  # a saved run of an unexpected shape
+        raise ValueError(f"{src} is not laid out as a model or a saved run grokscope knows ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else '-'}): save its state dicts, epochs and losses "
+                         "as plain lists of tensors and numbers") from None
+    return import_source(source, out, options, name=Path(src).name)
 
 
 def import_source(source: Source, out: str | Path, options: ImportOptions = ImportOptions(), *,

@@ -67,11 +67,18 @@ def load_checkpoint(folder: RunFolder, manifest: Manifest, start: FileEntry, par
                 raise CorruptCheckpointError(f"{folder.path(CKPT_DIR, entry.file)}: {name} has shape "
                                              f"{tuple(weights[name].shape)}, the model {tuple(p.shape)}")
             p.copy_(weights[name])
+    moments: dict[Tensor, dict[str, Tensor]] = {}
     for name, p in params.items():
-        per_param = {k.split(".", 1)[0]: v.to(p.device) for k, v in state.items()
-                     if "." in k and k.split(".", 1)[1] == name}
+        per_param = {k.split(".", 1)[0]: v for k, v in state.items() if "." in k and k.split(".", 1)[1] == name}
+        for moment, v in per_param.items():  # the fused optimizer writes through these: shapes must fit
+            want = () if moment == "step" else tuple(p.shape)
+            if tuple(v.shape) != want or not v.dtype.is_floating_point:
+                raise CorruptCheckpointError(f"{folder.path(RESUME_DIR, start.file)}: {moment}.{name} has shape "
+                                             f"{tuple(v.shape)} ({v.dtype}), the parameter needs {want}")
         if per_param:
-            opt.state[p] = per_param
+            moments[p] = {k: v.to(p.device) for k, v in per_param.items()}
+    for p, per_param in moments.items():
+        opt.state[p] = per_param
     return {k: v for k, v in state.items() if "." not in k}
 
 

@@ -53,6 +53,23 @@ def check_name(name: object, what: str = "name") -> str:
     return name
 
 
+def check_regular(fd: int, path: Path, *, writing: bool) -> int:
+    """``fd`` if it is a regular file (and, to be written, has no other hard link), else close it and
+    raise :class:`UnsafeRunFolderError`: a FIFO, a device, or a second name of a file elsewhere."""
+    import stat
+
+    st = os.fstat(fd)
+    problem = None if stat.S_ISREG(st.st_mode) else "is not a regular file"
+    if problem is None and writing and st.st_nlink > 1:
+        problem = "has another hard link (it may be a file outside the run folder)"
+    if problem is None:
+        os.set_blocking(fd, True)
+        return fd
+    os.close(fd)
+    raise UnsafeRunFolderError(f"{path} {problem}: replace it with the file grokscope wrote, or restore the "
+                               "folder from a backup")
+
+
 def check_name_lengths(path: str | Path) -> None:
     """Refuse a path with a component longer than a file name may be, before anything is made."""
     for part in Path(path).parts:
@@ -207,12 +224,17 @@ class RunFolder:
             os.close(fd)
 
     def _open(self, fd: int, parts: tuple[str, ...], name: str, flags: int) -> int:
+        # O_NONBLOCK: a FIFO planted in the folder must not hang the command; it is refused below.
         try:
-            return os.open(check_name(name), flags | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+            file_fd = os.open(check_name(name), flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644, dir_fd=fd)
         except OSError as e:
             if e.errno == errno.ELOOP:
                 raise self._link_error(parts) from None
+            if e.errno in (errno.EISDIR, errno.ENXIO):
+                raise UnsafeRunFolderError(f"{self.path(*parts)} is not a regular file: replace it with the file "
+                                           "grokscope wrote, or restore the folder from a backup") from None
             raise
+        return check_regular(file_fd, self.path(*parts), writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
 
     def _kind(self, parts: tuple[str, ...]) -> str | None:
         *folders, name = parts
@@ -268,4 +290,5 @@ def _unlink_quietly(fd: int, name: str) -> None:
         pass
 
 
-__all__ = ["NAME_MAX", "RunFolder", "RunFolderWriteError", "UnsafeRunFolderError", "check_name", "check_name_lengths"]
+__all__ = ["NAME_MAX", "RunFolder", "RunFolderWriteError", "UnsafeRunFolderError", "check_name", "check_name_lengths",
+           "check_regular"]

@@ -106,6 +106,8 @@ class Manifest:
         for r in resume:
             if r.step not in steps:
                 raise ValueError(f"the resume state of step {r.step} has no checkpoint")
+        if len(resume) == 2 and resume[0].step >= resume[1].step:
+            raise ValueError("its previous resume state is not older than its newest")
         return Manifest(entries, resume)
 
 

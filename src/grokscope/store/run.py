@@ -92,13 +92,15 @@ def read_metrics_file(path: Path) -> MetricsFile:
 
 
 def metrics_row(line: bytes) -> dict[str, Any] | None:
-    """One line of ``metrics.jsonl`` as a row, or None when it is not one (a JSON object with an integer ``step``)."""
+    """One line of ``metrics.jsonl`` as a row, or None when it is not one (a JSON object with an integer
+    ``step`` and numbers, or nulls, for values)."""
     try:
         row = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         return None
     ok = isinstance(row, dict) and isinstance(row.get("step"), int) and not isinstance(row["step"], bool) \
-        and row["step"] >= 0
+        and row["step"] >= 0 and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                                     for v in row.values())
     return row if ok else None
 
 
@@ -174,7 +176,26 @@ class Run:
                 raise NotARunError(f"{self.path} has no checkpoint yet")
             step = self.steps[-1]
         entry = self._entry(step)
-        return load_tensors(self.folder, (CKPT_DIR, entry.file), entry, device=device)
+        state = load_tensors(self.folder, (CKPT_DIR, entry.file), entry, device=device)
+        self._check_shapes(state, entry.file)
+        return state
+
+    def _check_shapes(self, state: dict[str, "Tensor"], file: str) -> None:
+        """A checkpoint must hold exactly the run's parameters with their shapes (its hash only says the
+        file is the one the manifest lists, and a manifest can be edited)."""
+        model = getattr(self.config, "model", None)
+        if model is not None:
+            want = model.param_shapes()
+        else:
+            from grokscope.models.state import state_shapes
+
+            want = state_shapes(self.config.preset, self.task)
+        wrong = sorted(set(want) ^ set(state)) or [k for k in want if tuple(state[k].shape) != tuple(want[k])]
+        if wrong:
+            k = wrong[0]
+            why = f"{k} has shape {tuple(state[k].shape)}, the model {tuple(want[k])}" if k in want and k in state \
+                else f"{'no' if k in want else 'an unexpected'} {k}"
+            raise CorruptCheckpointError(f"{self.folder.path(CKPT_DIR, file)}: {why}")
 
     def model(self, step: int | None = None, *, device: str = "cpu") -> "HookedTransformer":
         """The ``HookedTransformer`` at ``step`` (default: the last checkpoint), in eval mode."""
@@ -218,7 +239,7 @@ class Run:
 
     def first_step_at(self, column: str, threshold: float) -> int | None:
         """First evaluated step where ``column >= threshold``."""
-        return next((r["step"] for r in self.metrics_rows() if r.get(column, -1) >= threshold), None)
+        return next((r["step"] for r in self.metrics_rows() if (r.get(column) or -1) >= threshold), None)
 
     @property
     def is_lm(self) -> bool:
@@ -235,7 +256,7 @@ class Run:
     @property
     def best_step(self) -> int | None:
         """The evaluated step with the highest task ``score`` (first one on ties), if any."""
-        rows = [r for r in self.metrics_rows() if "score" in r]
+        rows = [r for r in self.metrics_rows() if r.get("score") is not None]
         return max(rows, key=lambda r: (r["score"], -r["step"]))["step"] if rows else None
 
     def summary(self) -> dict[str, Any]:
@@ -266,7 +287,8 @@ def run_folders(folder: str | Path) -> list[Path]:
         return [folder]
     if not folder.is_dir():
         raise NotARunError(f"{folder} is not a folder")
-    return [p for p in sorted(folder.iterdir()) if is_run_dir(p)]
+    # A link among the runs could lead the analyses (which write caches) into another folder.
+    return [p for p in sorted(folder.iterdir()) if not p.is_symlink() and is_run_dir(p)]
 
 
 def find_runs(folder: str | Path) -> list[Run]:

@@ -9,7 +9,7 @@ import fcntl
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,7 +18,7 @@ from torch import Tensor
 
 from grokscope.store.checkpoint import load_checkpoint, save_checkpoint, truncate_metrics
 from grokscope.store.files import CorruptCheckpointError
-from grokscope.store.folder import RunFolder
+from grokscope.store.folder import RunFolder, check_regular
 from grokscope.store.records import (CKPT_DIR, METRICS_FILE, RESUME_DIR, RUN_FILE, FileEntry, Manifest,
                                      read_info, read_manifest)
 from grokscope.store.run import read_metrics_file, run_info
@@ -47,7 +47,8 @@ class RunWriter:
     def start_step(self) -> int:
         return 0 if self.start is None else self.start.step
 
-    def begin(self, params: Mapping[str, Tensor], opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], list[dict]]:
+    def begin(self, params: Mapping[str, Tensor], opt: torch.optim.Optimizer,
+              restore: Callable[[dict[str, Tensor]], None] | None = None) -> tuple[dict[str, Tensor], list[dict]]:
         """Mark the run unfinished; on a resume, load the checkpoint into ``params`` and ``opt``.
 
         Returns the trainer's own saved state (sampler, RNG states; empty for a new run) and the
@@ -61,7 +62,8 @@ class RunWriter:
         extra: dict[str, Tensor] = {}
         if self.resume:  # everything is loaded before anything is rewritten
             self.manifest = read_manifest(self.folder)
-            extra = self._load_newest_good(params, opt)
+            extra = self._load_newest_good(params, opt, restore)
+        read_metrics_file(self.path)  # a metrics.jsonl that cannot be read is refused before any write
         _remove_stale_temporaries(self.folder)
         self._write_info(finished=False)
         truncate_metrics(self.folder, self.start_step)
@@ -75,11 +77,18 @@ class RunWriter:
         self._metrics = self._metrics_cm.__enter__()
         return extra, rows
 
-    def _load_newest_good(self, params: Mapping[str, Tensor], opt: torch.optim.Optimizer) -> dict[str, Tensor]:
+    def _load_newest_good(self, params: Mapping[str, Tensor], opt: torch.optim.Optimizer,
+                          restore: Callable[[dict[str, Tensor]], None] | None) -> dict[str, Tensor]:
         failures: list[str] = []
         for entry in reversed(self.manifest.resume):
             try:
                 extra = load_checkpoint(self.folder, self.manifest, entry, params, opt)
+                if restore is not None:
+                    try:
+                        restore(extra)
+                    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+                        raise CorruptCheckpointError(f"{self.folder.path(RESUME_DIR, entry.file)}: its sampler or "
+                                                     f"RNG state cannot be restored ({str(e).splitlines()[0]})") from None
             except CorruptCheckpointError as e:
                 failures.append(f"step {entry.step}: {e}")
                 continue
@@ -143,10 +152,11 @@ class RunLock:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as e:  # read-only folder, no permission, or .lock is a symlink (not followed)
             raise ValueError(f"cannot take the writer's lock {self.path / LOCK_FILE} ({e.strerror}): train in a "
                              "writable folder of your own (--out)") from None
+        check_regular(fd, self.path / LOCK_FILE, writing=True)  # not a FIFO, not a hard link to elsewhere
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -29,6 +29,11 @@ OP_FORMULAS: dict[str, str] = {
 }
 
 
+# All p^2 pairs are held in memory and the primality test is O(sqrt p): 10^5 (10^10 pairs) is far
+# beyond any run, and keeps a hostile run.json from hanging a command that only lists runs.
+MAX_P = 100_000
+
+
 def is_prime(n: int) -> bool:
     if n < 2:
         return False
@@ -56,8 +61,8 @@ class ModularTask:
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ValueError(f"unknown operation {self.op!r}: choose one of {', '.join(OPS)}")
-        if isinstance(self.p, bool) or not isinstance(self.p, int) or self.p < 3:
-            raise ValueError(f"p must be an integer >= 3, got {self.p!r}")
+        if isinstance(self.p, bool) or not isinstance(self.p, int) or not 3 <= self.p <= MAX_P:
+            raise ValueError(f"p must be an integer in 3..{MAX_P}, got {self.p!r}")
         if self.op == "div" and not is_prime(self.p):
             raise ValueError(
                 f"p={self.p} is not prime, so division mod p is not defined for every b: "

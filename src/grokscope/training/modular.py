@@ -78,12 +78,14 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
             return final_position_logits(w, batch.a, batch.b, task.eq_token)
         return functional_logits(model, params, batch.tokens)[:, -1]
 
-    extra, rows = writer.begin(params, opt)
-    if "sampler" in extra:
-        sampler.set_state(extra["sampler"])
+    def restore(extra: dict[str, torch.Tensor]) -> None:
+        if "sampler" in extra:
+            sampler.set_state(extra["sampler"])
+
+    extra, rows = writer.begin(params, opt, restore)
     step = writer.start_step
-    grok_step = next((r["step"] for r in rows if r["test_acc"] >= tc.grok_threshold), None)
-    elapsed0 = rows[-1]["elapsed_s"] if rows else 0.0
+    grok_step = next((r["step"] for r in rows if (r.get("test_acc") or 0) >= tc.grok_threshold), None)
+    elapsed0 = (rows[-1].get("elapsed_s") or 0.0) if rows else 0.0
     t0 = time.perf_counter()
 
     # Tiny losses make denormal floats, which make a late step 2x slower on CPU.

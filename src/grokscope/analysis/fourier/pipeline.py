@@ -107,7 +107,7 @@ def run_dirs(path: str | Path) -> list[Path]:
         raise FileNotFoundError(f"{path} does not exist")
     if not path.is_dir():
         raise NotADirectoryError(f"{path} is not a folder")
-    runs = sorted(p for p in path.iterdir() if is_run_dir(p))
+    runs = sorted(p for p in path.iterdir() if not p.is_symlink() and is_run_dir(p))  # links: see run_folders
     if not runs:
         raise ValueError(f"no runs in {path}: train one with grokscope train --out {path}")
     return runs
@@ -291,6 +291,41 @@ def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
     folder.write_bytes(CACHE_DIR, CACHE_JSON, data=json.dumps(meta).encode())
 
 
+def _cache_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with a cache's JSON (types and ranges of everything a reader uses), or None."""
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    p = meta.get("p")
+    if not (isinstance(p, int) and not isinstance(p, bool) and 3 <= p <= 100_000):
+        return "p"
+    keys = meta.get("key_frequencies")
+    if not isinstance(keys, list) or not all(isinstance(k, int) and 1 <= k <= p // 2 for k in keys):
+        return "key_frequencies"
+    cols = meta.get("measures")
+    if not isinstance(cols, dict) or not isinstance(cols.get("step"), list) or not cols["step"]:
+        return "measures"
+    n = len(cols["step"])
+    if not all(isinstance(v, list) and len(v) == n and all(x is None or number(x) for x in v) for v in cols.values()):
+        return "measures"
+    if any(col not in cols or None in cols[col] for col in FINAL_COLUMNS if col != "step"):
+        return "measures"
+    phases = meta.get("phases")
+    if not isinstance(phases, list) or not all(
+            isinstance(ph, dict) and isinstance(ph.get("name"), str) and isinstance(ph.get("start"), int)
+            and isinstance(ph.get("end"), int) for ph in phases):
+        return "phases"
+    checks = meta.get("checks")
+    if not isinstance(checks, dict) or not all(number(checks.get(k)) for k in ("embed_share", "logit_map_share")):
+        return "checks"
+    text = ("run", "task", "op", "handover", "fingerprint")
+    if not all(isinstance(meta.get(k), str) for k in text) or not isinstance(meta.get("skipped"), list):
+        return "its text fields"
+    if not all(number(meta.get(k)) for k in ("n_train", "final_step", "elapsed_s")):
+        return "its numbers"
+    return None
+
+
 def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis | None:
     """The cached analysis of ``run_dir`` if it is there, whole, and (when ``key`` is given) current."""
     from safetensors.numpy import load
@@ -310,6 +345,11 @@ def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis 
                       "analysis is computed again", RuntimeWarning, stacklevel=2)
         return None
     if meta.get("version") != ANALYSIS_VERSION or (key is not None and meta.get("fingerprint") != key):
+        return None
+    problem = _cache_problem(meta)
+    if problem is not None:  # hand-edited or written by someone else: never trusted, computed again
+        warnings.warn(f"{folder.path(CACHE_DIR, CACHE_JSON)} is damaged ({problem}): the analysis is computed "
+                      "again", RuntimeWarning, stacklevel=2)
         return None
     if hashlib.sha256(blob).hexdigest() != meta.get("arrays_sha256"):
         return None
