@@ -54,8 +54,7 @@ from. The output equals the source's for inputs of exactly ``n_ctx`` tokens:
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import einops
 import torch

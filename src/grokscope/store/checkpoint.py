@@ -9,7 +9,6 @@ states are kept, so that a damaged newest checkpoint can be resumed from the one
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 from torch import Tensor

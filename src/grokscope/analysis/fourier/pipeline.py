@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from grokscope.analysis.fourier.phases import Phase, detect_phases, handover_summary
-from grokscope.store.folder import RunFolder, UnsafeRunFolderError
-from grokscope.store.records import CKPT_DIR, MANIFEST_FILE, RUN_FILE
+from grokscope.store.folder import RunFolder
+from grokscope.store.records import CKPT_DIR
 from grokscope.store.run import Run, is_run_dir
 
 if TYPE_CHECKING:
