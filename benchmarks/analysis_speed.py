@@ -46,6 +46,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     run = load_run(args.run)
+    if run.task.op not in ("add", "sub") or getattr(run.config, "model", None) is not None:
+        # The plain loop computes the measures on the residues with a grokscope-trained model: a mul/div
+        # run (analysed in the discrete-log basis) or an imported one has nothing to compare it with.
+        sys.exit(f"error: {run.name}: the benchmark compares add/sub runs trained by grokscope only")
     steps = run.steps
     print(f"run {run.path}: {run.task.name}, {len(steps)} checkpoints, torch threads {torch.get_num_threads()}")
 
