@@ -48,23 +48,19 @@ def ablate_cmd(
     if out is not None and out.is_dir():
         raise ValueError(f"--out {out} is a folder: give a file name such as {out / 'ablation.html'}")
 
-    from grokscope.analysis.fourier.pipeline import CACHE_DIR
-    from grokscope.store.folder import RunFolder
+    from grokscope.analysis.report_page import check_report_folder
     from grokscope.store.run import Run
 
     handle = Run(run)
-    if out is None:  # the report goes there: refused now, not after the work
-        try:
-            RunFolder(run).check_contained(CACHE_DIR)
-        except NotADirectoryError as e:
-            raise ValueError(f"{e}, so the report cannot be written there: pass --out FILE") from None
+    if out is None:  # refused before the work, not after it
+        check_report_folder(run)
     if step is not None and step not in handle.steps:
         steps = handle.steps
         shown = ", ".join(map(str, steps[:8])) + (f", ... {steps[-1]}" if len(steps) > 8 else "")
         raise ValueError(f"no checkpoint at step {step} in {handle.name}; steps present: {shown or 'none'}")
 
     from grokscope.analysis.ablation.over_checkpoints import ablate_run
-    from grokscope.analysis.fourier.pipeline import analyze_fourier
+    from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier
 
     announce = _Announce(handle)
     with speed_settings():

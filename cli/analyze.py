@@ -98,14 +98,11 @@ def _out_for(out: Path | None, run_dir: Path, n_runs: int) -> Path | None:
 
 
 def _analyze_one(run_dir: Path, *, p: int | None, out: Path | None, use_cache: bool, quiet: bool) -> dict[str, Any]:
-    from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier
-    from grokscope.store.folder import RunFolder
+    from grokscope.analysis.fourier.pipeline import analyze_fourier
+    from grokscope.analysis.report_page import check_report_folder
 
-    if out is None:  # where the report goes must be a folder and not a link: refused before the work
-        try:
-            RunFolder(run_dir).check_contained(CACHE_DIR)
-        except NotADirectoryError as e:
-            raise ValueError(f"{e}, so the report cannot be written there: pass --out FILE") from None
+    if out is None:  # refused before the work, not after it
+        check_report_folder(run_dir)
     bar = None if quiet else CheckpointBar(run_dir.name)
     try:
         with speed_settings():

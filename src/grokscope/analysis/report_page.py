@@ -52,6 +52,18 @@ def html_page(title: str, body: Iterable[str], *, extra_css: str = "") -> str:
     return "\n".join([head, *body, "</body></html>"])
 
 
+def check_report_folder(run_dir: str | Path) -> None:
+    """Raise a one-line ``ValueError`` unless ``<run>/analysis`` (where reports and caches go) is a folder
+    of the run or does not exist yet: never a link, never a file."""
+    from grokscope.analysis.fourier.pipeline import CACHE_DIR
+    from grokscope.store.folder import RunFolder
+
+    try:
+        RunFolder(run_dir).check_contained(CACHE_DIR)
+    except NotADirectoryError as e:
+        raise ValueError(f"{e}, so the report cannot be written there: pass --out FILE") from None
+
+
 def write_page(path: str | Path, text: str, *, inside: str | Path | None = None) -> Path:
     """Write ``text`` to ``path`` (parents created) through a temporary file, so a reader never sees half a report.
 
@@ -70,4 +82,4 @@ def write_page(path: str | Path, text: str, *, inside: str | Path | None = None)
     return path
 
 
-__all__ = ["CSS", "PLOTLY_CONFIG", "figure_sections", "html_page", "summary_section", "write_page"]
+__all__ = ["CSS", "PLOTLY_CONFIG", "check_report_folder", "figure_sections", "html_page", "summary_section", "write_page"]

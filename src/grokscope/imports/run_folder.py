@@ -142,11 +142,11 @@ def _write(folder: RunFolder, config: RunConfig, source: Source, steps: list[int
     rows = _metrics_rows(source, steps)
     folder.write_bytes(METRICS_FILE, data="".join(json.dumps(r) + "\n" for r in rows).encode())
     manifest = Manifest(tuple(entries), ())
-    folder.write_bytes(MANIFEST_FILE, data=(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n").encode())
+    folder.write_json(MANIFEST_FILE, obj=manifest.to_json())
     origin = {"source": name, "layout": source.layout, "attn_coeff": options.attn_coeff,
               "attention_dir": options.attention_dir, "checkpoints": len(steps)}
     record = run_info(config, finished=True, imported_from=origin, final_step=steps[-1])
-    folder.write_bytes(RUN_FILE, data=(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n").encode())
+    folder.write_json(RUN_FILE, obj=record.to_json())
 
 
 def _metrics_rows(source: Source, steps: list[int]) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ def save_checkpoint(folder: RunFolder, manifest: Manifest, step: int, params: Ma
     resume = FileEntry(resume_name(step), *save_tensors(folder, (RESUME_DIR, resume_name(step)), state, meta), step)
     kept = tuple(r for r in manifest.resume if r.step < step)[-(KEEP_RESUME_STATES - 1):] + (resume,)
     new = Manifest(tuple(e for e in manifest.checkpoints if e.step < step) + (ckpt,), kept)
-    folder.write_bytes(MANIFEST_FILE, data=(json.dumps(new.to_json(), indent=2, sort_keys=True) + "\n").encode())
+    folder.write_json(MANIFEST_FILE, obj=new.to_json())
     for old in manifest.resume:
         if old not in kept:
             folder.unlink(RESUME_DIR, old.file)

@@ -14,12 +14,13 @@ folder and says that what was written before is intact.
 """
 
 import errno
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 NAME_MAX = 255  # bytes in one file name, on every filesystem grokscope meets
 
@@ -151,6 +152,10 @@ class RunFolder:
             except BaseException:
                 _unlink_quietly(fd, tmp)
                 raise
+
+    def write_json(self, *parts: str, obj: Any) -> None:
+        """:meth:`write_bytes` of ``obj`` as indented, key-sorted JSON (the run's metadata files)."""
+        self.write_bytes(*parts, data=(json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
     @contextmanager
     def appending(self, *parts: str) -> Iterator[BinaryIO]:

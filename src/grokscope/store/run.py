@@ -159,8 +159,8 @@ class Run:
         """Checkpointed steps, ascending."""
         return self.manifest().steps
 
-    def _entry(self, step: int) -> FileEntry:
-        entries = {e.step: e for e in self.manifest().checkpoints}
+    def _entry(self, step: int, manifest: Manifest | None = None) -> FileEntry:
+        entries = {e.step: e for e in (manifest or self.manifest()).checkpoints}
         if step not in entries:
             have = sorted(entries)
             shown = ", ".join(map(str, have[:8])) + (f", ... {have[-1]}" if len(have) > 8 else "")
@@ -169,27 +169,31 @@ class Run:
 
     def state_dict(self, step: int | None = None, *, device: str = "cpu") -> dict[str, "Tensor"]:
         """Parameters at ``step`` (default: the last checkpoint), by TransformerLens name."""
-        from grokscope.store.files import load_tensors
-
         if step is None:
             if not self.steps:
                 raise NotARunError(f"{self.path} has no checkpoint yet")
             step = self.steps[-1]
-        entry = self._entry(step)
+        return self._load(self._entry(step), self._shapes(), device=device)
+
+    def _load(self, entry: FileEntry, want: dict[str, tuple[int, ...]], *, device: str = "cpu") -> dict[str, "Tensor"]:
+        from grokscope.store.files import load_tensors
+
         state = load_tensors(self.folder, (CKPT_DIR, entry.file), entry, device=device)
-        self._check_shapes(state, entry.file)
+        self._check_shapes(state, want, entry.file)
         return state
 
-    def _check_shapes(self, state: dict[str, "Tensor"], file: str) -> None:
-        """A checkpoint must hold exactly the run's parameters with their shapes (its hash only says the
-        file is the one the manifest lists, and a manifest can be edited)."""
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every parameter's shape, by name, as the run's config makes the model."""
         model = getattr(self.config, "model", None)
         if model is not None:
-            want = model.param_shapes()
-        else:
-            from grokscope.models.state import state_shapes
+            return model.param_shapes()
+        from grokscope.models.state import state_shapes
 
-            want = state_shapes(self.config.preset, self.task)
+        return state_shapes(self.config.preset, self.task)
+
+    def _check_shapes(self, state: dict[str, "Tensor"], want: dict[str, tuple[int, ...]], file: str) -> None:
+        """A checkpoint must hold exactly the run's parameters with their shapes (its hash only says the
+        file is the one the manifest lists, and a manifest can be edited)."""
         wrong = sorted(set(want) ^ set(state)) or [k for k in want if tuple(state[k].shape) != tuple(want[k])]
         if wrong:
             k = wrong[0]
@@ -213,13 +217,14 @@ class Run:
         """
         import torch
 
-        wanted = self.steps if steps is None else list(steps)
+        manifest, want = self.manifest(), self._shapes()  # read once: one snapshot for the whole stack
+        wanted = manifest.steps if steps is None else list(steps)
         got: list[int] = []
         per_name: dict[str, list[Tensor]] = {}
         skipped: list[tuple[int, str]] = []
         for step in wanted:
             try:
-                sd = self.state_dict(step)
+                sd = self._load(self._entry(step, manifest), want)
             except (CorruptCheckpointError, KeyError) as e:
                 skipped.append((step, str(e)))
                 continue

@@ -133,7 +133,7 @@ class RunWriter:
 
     def _write_info(self, *, finished: bool) -> None:
         record = run_info(self.config, finished=finished, created=self.created, **self.info)
-        self.folder.write_bytes(RUN_FILE, data=(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n").encode())
+        self.folder.write_json(RUN_FILE, obj=record.to_json())
         self.created = record.created
 
 
