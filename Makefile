@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0 transformer-lens==3.9.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,ray]'
 	$(BIN)/python -m grokscope.precompile   # numba kernels compiled here, not in the first run
 	touch $@
 
@@ -37,9 +37,11 @@ demo: setup
 	$(BIN)/grokscope analyze fourier checkpoints/mod97-grok1l-s0 --out reports/mod97.html
 
 # The whole suite under TransformerLens 3.9, then under 4.x; each compares checkpoints with the other.
+# Two pytest workers: most tests are single-threaded, and the Ray tests share one (loadgroup).
+PYTEST := pytest -q -n 2 --dist loadgroup
 test: setup setup-tl4
-	GROKSCOPE_OTHER_PYTHON=$(abspath $(TL4_BIN))/python GROKSCOPE_EXPECT_TL=3 $(BIN)/python -m pytest -q
-	GROKSCOPE_OTHER_PYTHON=$(abspath $(BIN))/python GROKSCOPE_EXPECT_TL=4 $(TL4_BIN)/python -m pytest -q
+	GROKSCOPE_OTHER_PYTHON=$(abspath $(TL4_BIN))/python GROKSCOPE_EXPECT_TL=3 $(BIN)/python -m $(PYTEST)
+	GROKSCOPE_OTHER_PYTHON=$(abspath $(BIN))/python GROKSCOPE_EXPECT_TL=4 $(TL4_BIN)/python -m $(PYTEST)
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow

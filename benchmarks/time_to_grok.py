@@ -16,7 +16,6 @@ import argparse
 import tempfile
 import time
 
-import torch
 
 from grokscope.tasks import ModularTask
 from grokscope.config import RunConfig, TrainConfig

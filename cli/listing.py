@@ -17,7 +17,12 @@ def runs_cmd(folder: Annotated[Path, typer.Argument(help="folder of runs")] = Pa
     from grokscope.store.run import Run, run_folders
 
     paths = run_folders(folder)
+    sweeps = _sweep_folders(folder)
+    for sweep in sweeps:  # their runs are listed by grokscope runs SWEEP
+        info(f"sweep {sweep}: grokscope sweep status {sweep}, grokscope runs {sweep}")
     if not paths:
+        if sweeps:
+            return
         raise ValueError(f"no runs in {folder}: train one with grokscope train --out {folder}")
     header = f"{'run':<28} {'task':<10} {'preset':<8} {'steps':>7} {'ckpts':>5} {'train99':>8} {'test99':>8} {'test_acc':>8}"
     typer.echo(header)
@@ -32,6 +37,14 @@ def runs_cmd(folder: Annotated[Path, typer.Argument(help="folder of runs")] = Pa
                    f"{_d(s['train_99']):>8} {_d(s['test_99']):>8} {acc:>8}")
 
 
+def _sweep_folders(folder: Path) -> list[Path]:
+    from grokscope.sweeps.record import is_sweep_dir
+
+    if not folder.is_dir() or is_sweep_dir(folder):
+        return []
+    return [p for p in sorted(folder.iterdir()) if not p.is_symlink() and p.is_dir() and is_sweep_dir(p)]
+
+
 def _d(x: object) -> str:
     return "-" if x is None else str(x)
 
@@ -42,7 +55,7 @@ def models_cmd(task: Annotated[str, typer.Option(help="task that sizes the vocab
     from grokscope.cli.errors import user_errors
 
     with user_errors():
-        from grokscope.models.state import count_params, count_params_nanogpt
+        from grokscope.models.counts import count_params, count_params_nanogpt
         from grokscope.models.presets import NANOGPT_PRESETS, PRESET_NOTES, PRESETS
         from grokscope.tasks import get_task
 

@@ -1,9 +1,11 @@
 """Root of the ``grokscope`` command. Imports stay light so ``--help`` and argument errors are instant."""
 
+from typing import Optional
+
 import typer
 
 from grokscope.cli import analyze, listing, train
-from grokscope.cli import ablate, import_model
+from grokscope.cli import ablate, import_model, sweep
 from grokscope.cli.errors import OneLineUsageErrors
 
 app = typer.Typer(
@@ -14,11 +16,28 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: Optional[bool]) -> None:
+    if value:
+        from grokscope.version import __version__
+
+        typer.echo(f"grokscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
+                                                 help="print grokscope's version and exit")) -> None:
+    """Train small transformers until they grok, then open them up."""
+
+
 app.registered_commands += train.app.registered_commands
 app.registered_commands += listing.app.registered_commands
 app.registered_commands += ablate.app.registered_commands
 app.registered_commands += import_model.app.registered_commands
 app.add_typer(analyze.app, name="analyze")
+app.add_typer(sweep.app, name="sweep")
 
 
 def main() -> None:

@@ -98,10 +98,32 @@ def _resume(path: Path, *, task: str | None, seed: int | None, preset: str | Non
     expect |= {f"train.{k}": v for k, v in train_options.items()}
     from grokscope.training.train import KEEP, resume
 
+    _say_if_nothing_to_train(path, endpoint.get("steps"), endpoint.get("stop_after_grok", KEEP))
+
     with speed_settings():
         _report(resume(path, steps=endpoint.get("steps"), stop_after_grok=endpoint.get("stop_after_grok", KEEP),
                        device=device, callbacks=callbacks,
                        expect={k: v for k, v in expect.items() if v is not None}))
+
+
+def _say_if_nothing_to_train(path: Path, steps: int | None, stop_after_grok: Any) -> None:
+    """A grokked run that already stopped ``stop_after_grok`` steps after grokking trains nothing more
+    however large ``--steps`` is: say so, and which flag moves that end."""
+    from grokscope.store.run import Run
+    from grokscope.training.train import KEEP
+
+    try:
+        run = Run(path)
+        if run.is_lm:
+            return
+        after = run.config.train.stop_after_grok if stop_after_grok == KEEP else stop_after_grok
+        grok, last = run.grok_step, run.metrics_rows()[-1]["step"]
+    except (ValueError, OSError, IndexError, KeyError):
+        return  # the resume itself reports what is wrong
+    target = steps if steps is not None else run.config.train.steps
+    if grok is not None and after is not None and grok + after <= last < target:
+        info(f"note: nothing to train: {run.name} stops {after:,} steps after test accuracy reached 99% (step "
+             f"{grok:,}) and is at step {last:,}; add --stop-after-grok -1 to train on to step {target:,}")
 
 
 def _check_writable(out: Path) -> None:

@@ -19,6 +19,7 @@ LAYERS = [
     ("grokscope.store",),
     ("grokscope.training", "grokscope.imports"),
     ("grokscope.analysis",),
+    ("grokscope.sweeps",),
     ("grokscope.api", "grokscope.precompile"),
     ("grokscope.cli",),
 ]

@@ -7,11 +7,14 @@
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grokscope.config import LMRunConfig, RunConfig, config_from_options
 from grokscope.store.run import Run
 from grokscope.training.callbacks import Callback, ProgressBar
+
+if TYPE_CHECKING:
+    from grokscope.sweeps.handle import Sweep
 
 
 def train(task: "str | RunConfig | LMRunConfig" = "mod97", *, out: str | Path = "checkpoints",
@@ -79,4 +82,42 @@ def analyze_model(model: Any, *, p: int | None = None, input_format: str | None 
         return analyze_fourier(run, use_cache=False)
 
 
-__all__ = ["analyze_model", "resume", "train"]
+def sweep(task: str | Sequence[str] | None = None, *, out: str | Path | None = None, backend: str = "local",
+          workers: int | None = None, threads: int = 1, device: str = "cpu", address: str | None = None,
+          max_runs: int = 1000, progress: bool = True, **options: Any) -> "Sweep":
+    """Train a grid of runs as one sweep and return its :class:`~grokscope.sweeps.handle.Sweep`.
+
+    ``options`` are ``gs.train``'s, each a value, a list, or a string in the command line's
+    syntax (``"0..4"``, ``"0.1:3:log6"``); the grid is the product of the listed ones. The sweep
+    folder ``out`` defaults to ``checkpoints/sweep-<task>-<swept options>``; calling again with
+    the same options continues it (finished runs are kept, interrupted ones resume).
+
+    >>> sw = gs.sweep("mod97", frac=[0.3, 0.5], seed="0..2", steps=3000)   # doctest: +SKIP
+    >>> sw.table()                                                        # doctest: +SKIP
+    """
+    from grokscope.sweeps.engine import default_out, run_sweep
+    from grokscope.sweeps.handle import load_sweep
+    from grokscope.sweeps.progress import SweepBar
+    from grokscope.sweeps.spec import spec_from_options
+
+    given = ({} if task is None else {"task": task}) | options
+    spec = spec_from_options(given, max_runs=max_runs)
+    folder = Path(out) if out is not None else default_out(spec)
+    bar = SweepBar() if progress else None
+    try:
+        run_sweep(spec, folder, backend=backend, workers=workers, threads=threads, device=device, address=address,
+                  on_progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return load_sweep(folder)
+
+
+def load_sweep(path: str | Path) -> "Sweep":
+    """Open a sweep folder: its runs, ``.table()`` (a DataFrame), ``.status()`` and ``.report()``."""
+    from grokscope.sweeps.handle import load_sweep as load
+
+    return load(path)
+
+
+__all__ = ["analyze_model", "load_sweep", "resume", "sweep", "train"]

@@ -9,16 +9,32 @@ SCRIPT = str(ROOT / "analyses" / "too_big_to_think.py")
 
 
 def test_script_at_tiny_size(tmp_path):
-    r = subprocess.run([sys.executable, SCRIPT, "--tiny", "--tasks", "arith", "capitals", "--presets", "n14",
-                        "--conditions", "paper", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    cmd = [sys.executable, SCRIPT, "--tiny", "--tasks", "arith", "capitals", "--presets", "n14", "--conditions",
+           "paper", "--seeds", "2", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     table = (tmp_path / "out" / "too_big_to_think.md").read_text()
     assert "## Table 2: arith, main" in table and "## Table 3: capitals, main" in table
-    # The paper's own numbers stand beside ours, with both parameter counts.
+    # The paper's own numbers stand beside ours (mean [min, max] over the seeds), with both parameter counts.
     assert "| n14 | 1,456 / 1,963 |" in table and "40/40" in table and "8.2%" in table
     assert "Section 5.1" in table
     assert (tmp_path / "out" / "fig_table2_arith_paper.html").stat().st_size > 10_000
+    # Each cell is a sweep over seeds: its runs, and the table's numbers, from both seeds' own metrics.
+    from grokscope.store.run import Run
+    from grokscope.sweeps.record import read_record
+
+    cell = tmp_path / "runs" / "arith-n14-paper-tiny"
+    record = read_record(cell)
+    assert [e.name for e in record.runs] == ["seed1337", "seed1338"] and {e.state for e in record.runs} == {"done"}
+    subs = [100 * max(Run(cell / e.name).metrics_rows(), key=lambda r: (r["score"], -r["step"]))["sub_acc"]
+            for e in record.runs]
+    mean = f"{sum(subs) / 2:.1f}% [{min(subs):.1f}, {max(subs):.1f}]"
+    assert f"| {mean} | 100.0% |" in table
+    assert "## Is the paper's number within our spread over seeds?" in table
+    assert f"| Table 2 | n14 | sub | {mean} | 100.0% | {'yes' if max(subs) >= 99.95 else 'no: above'} |" in table
+    # The same command again continues the sweeps: nothing is trained twice.
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0 and read_record(cell).entry("seed1337").attempts == 1
 
 
 def test_bad_scale_and_missing_gpu(tmp_path):
@@ -61,3 +77,23 @@ def test_held_out_answers_agree_with_the_runs_own_evaluation(tmp_path):
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and "has no checkpoint at step" in r.stderr and r.stderr.count("\n") == 1
     assert json.loads((metrics_only / "run.json").read_text())  # nothing written over
+
+
+def test_fraction_sweep_script_at_tiny_size(tmp_path):
+    """``analyses/fraction_sweep.py --tiny``: a+b mod 23 at fractions 0.5 and 0.8; the table's steps to
+    99% test accuracy are the runs' own (read here from their metrics)."""
+    from grokscope.store.run import Run
+
+    r = subprocess.run([sys.executable, str(ROOT / "analyses" / "fraction_sweep.py"), "--tiny", "--runs",
+                        str(tmp_path / "runs"), "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                       timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    md = (tmp_path / "out" / "fraction_sweep.md").read_text()
+    for frac in (0.5, 0.8):
+        rows = Run(tmp_path / "runs" / f"frac{frac:g}").metrics_rows()
+        grok = next((row["step"] for row in rows if row["test_acc"] >= 0.99), None)
+        line = next(line for line in md.splitlines() if line.startswith(f"| {frac:g} |"))
+        assert (f"| 1/1 | {grok:,} [{grok:,}, {grok:,}] |" if grok else "| 0/1 | none within 800 |") in line, line
+    assert "| 0.8 | 423 | 1/1 |" in md  # mod 23 at 0.8 groks within 800 steps
+    page = (tmp_path / "out" / "fraction_sweep.html").read_text()
+    assert "Plotly.newPlot" in page and "<script src=\"http" not in page

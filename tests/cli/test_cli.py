@@ -91,3 +91,45 @@ def test_help_is_fast(cli_cmd):
     r = run_cli(cli_cmd, "--help")
     assert r.returncode == 0 and "train" in r.stdout
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_version(cli_cmd):
+    from grokscope import __version__
+
+    r = subprocess.run([*cli_cmd, "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == f"grokscope {__version__}\n"
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == __version__
+
+
+def test_models_runs_and_sweep_status_read_metadata_without_torch(tiny_run, tmp_path):
+    """Listing presets, runs and a sweep's state needs no torch (seconds on every call)."""
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from grokscope.cli.main import app; "
+            "r = CliRunner().invoke(app, sys.argv[1:]); assert r.exit_code == 0, r.output; "
+            "print('torch' in sys.modules)")
+    for args in (["models"], ["runs", str(tiny_run.path.parent)]):
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and r.stdout.strip() == "False", (args, r.stdout, r.stderr)
+
+
+def test_resume_of_a_run_that_stopped_after_grokking_says_why_nothing_trains(tiny_run, tmp_path, cli_cmd):
+    """tiny_run groks (~600) and its stop_after_grok is None; a copy told to stop 20 steps after grokking
+    has nothing to train whatever --steps says, and the command says which flag continues it."""
+    import shutil
+
+    run_dir = tmp_path / tiny_run.path.name
+    shutil.copytree(tiny_run.path, run_dir)
+    grok = tiny_run.grok_step
+    r = subprocess.run([*cli_cmd, "train", "--resume", str(run_dir), "--stop-after-grok", "20", "--steps", "5000",
+                        "-q"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (f"note: nothing to train: {run_dir.name} stops 20 steps after test accuracy reached 99% (step {grok:,})"
+            f" and is at step 800; add --stop-after-grok -1 to train on to step 5,000") in r.stderr
+    r = subprocess.run([*cli_cmd, "train", "--resume", str(run_dir), "--steps", "820", "--stop-after-grok", "-1",
+                        "-q"], capture_output=True, text=True, timeout=120)  # the flag it named: it trains on
+    assert r.returncode == 0 and "nothing to train" not in r.stderr and "820 steps" in r.stderr

@@ -6,7 +6,6 @@ import json
 import pytest
 import torch
 
-from grokscope.store.run import load_run
 from grokscope.tasks import CharArithTask, get_task
 from grokscope.training.train import resume, train
 from grokscope.config.lm import LMRunConfig, LMTrainConfig

@@ -27,11 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from grokscope.models.counts import is_bias
+
 RESIDUAL_OUT = ("attn.W_O", "mlp.W_out")
-
-
-def is_bias(name: str) -> bool:
-    return name.rsplit(".", 1)[-1].startswith("b")
 
 
 def nanogpt_init(state: Mapping[str, Tensor], generator: torch.Generator, *, n_layers: int) -> None:
@@ -98,16 +96,6 @@ def optimizer_groups(params: Mapping[str, Tensor], weight_decay: float) -> list[
             continue
         (decay if p.dim() >= 2 else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def nanogpt_param_count(shapes: Mapping[str, Iterable[int]]) -> int:
-    """Parameters the way nanoGPT's ``get_num_params`` counts them (the paper's counts), from the shapes.
-
-    Biases are absent in nanoGPT, the tied ``W_U`` is ``W_E`` (counted once), and position
-    embeddings are subtracted by default (``non_embedding=True``).
-    """
-    return sum(math.prod(s) for name, s in shapes.items()
-               if not is_bias(name) and name not in ("unembed.W_U", "pos_embed.W_pos"))
 
 
 def dropout_hook_names(n_layers: int) -> list[str]:

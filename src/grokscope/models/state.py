@@ -15,28 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from grokscope.models.nanogpt import nanogpt_init, nanogpt_param_count
+from grokscope.models.counts import count_params, count_params_nanogpt, state_shapes
+from grokscope.models.nanogpt import nanogpt_init
 from grokscope.models.presets import NANOGPT_PRESETS, model_kwargs
-
-
-def state_shapes(preset: str, task: Any) -> dict[str, tuple[int, ...]]:
-    """The shape of every parameter of ``preset`` sized for ``task``, by name, in ``named_parameters()`` order."""
-    kw = model_kwargs(preset, task)
-    d, h, k, m = kw["d_model"], kw["n_heads"], kw["d_head"], kw["d_mlp"]
-    ln = kw["normalization_type"] == "LN"
-    shapes: dict[str, tuple[int, ...]] = {"embed.W_E": (kw["d_vocab"], d), "pos_embed.W_pos": (kw["n_ctx"], d)}
-    for i in range(kw["n_layers"]):
-        b = f"blocks.{i}."
-        if ln:
-            shapes |= {b + "ln1.w": (d,), b + "ln1.b": (d,), b + "ln2.w": (d,), b + "ln2.b": (d,)}
-        shapes |= {
-            b + "attn.W_Q": (h, d, k), b + "attn.W_O": (h, k, d), b + "attn.b_Q": (h, k), b + "attn.b_O": (d,),
-            b + "attn.W_K": (h, d, k), b + "attn.W_V": (h, d, k), b + "attn.b_K": (h, k), b + "attn.b_V": (h, k),
-            b + "mlp.W_in": (d, m), b + "mlp.b_in": (m,), b + "mlp.W_out": (m, d), b + "mlp.b_out": (d,),
-        }
-    if ln:
-        shapes |= {"ln_final.w": (d,), "ln_final.b": (d,)}
-    return shapes | {"unembed.W_U": (d, kw["d_vocab_out"]), "unembed.b_U": (kw["d_vocab_out"],)}
 
 
 def initial_state(preset: str, task: Any, *, seed: int | None = 0) -> dict[str, Tensor]:
@@ -57,18 +38,6 @@ def initial_state(preset: str, task: Any, *, seed: int | None = 0) -> dict[str, 
         nanogpt_init(state, torch.Generator().manual_seed(0 if seed is None else seed),
                      n_layers=model_kwargs(preset, task)["n_layers"])
     return state
-
-
-def count_params(preset: str, task: Any) -> int:
-    """Parameters counted the TransformerLens way: every tensor (biases, frozen or not, the separate
-    ``W_U`` and the position embeddings included)."""
-    return sum(math.prod(s) for s in state_shapes(preset, task).values())
-
-
-def count_params_nanogpt(preset: str, task: Any) -> int:
-    """Parameters counted nanoGPT's way (no biases, tied ``W_U`` once, no position embeddings): the
-    convention of "Too Big to Think"'s tables."""
-    return nanogpt_param_count(state_shapes(preset, task))
 
 
 __all__ = ["count_params", "count_params_nanogpt", "initial_state", "state_shapes"]

@@ -7,7 +7,6 @@ two safetensors files, the parameters under ``ckpt/`` and the resume state (Adam
 states are kept, so that a damaged newest checkpoint can be resumed from the one before.
 """
 
-import json
 from collections.abc import Mapping
 
 import torch

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from grokscope.config import config_from_dict
 from grokscope.store.folder import RunFolder
 from grokscope.store.records import (  # the file names are re-exported: the run's layout, for its readers
-    CKPT_DIR, MANIFEST_FILE, METRICS_FILE, RUN_FILE, CorruptCheckpointError, FileEntry, Manifest, RunInfo, damaged,
+    CKPT_DIR, METRICS_FILE, RUN_FILE, CorruptCheckpointError, FileEntry, Manifest, RunInfo, damaged,
     read_info, read_manifest)
 
 if TYPE_CHECKING:

@@ -5,9 +5,7 @@ Both trainers (modular and character-level) go through it, so the bookkeeping of
 metrics past it, where each row and checkpoint goes — exists once.
 """
 
-import fcntl
 import json
-import os
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,9 +16,10 @@ from torch import Tensor
 
 from grokscope.store.checkpoint import load_checkpoint, save_checkpoint, truncate_metrics
 from grokscope.store.files import CorruptCheckpointError
-from grokscope.store.folder import RunFolder, check_regular
+from grokscope.store.folder import RunFolder
 from grokscope.store.records import (CKPT_DIR, METRICS_FILE, RESUME_DIR, RUN_FILE, FileEntry, Manifest,
                                      read_info, read_manifest)
+from grokscope.store.lock import LOCK_FILE, RunLock, lock_holder
 from grokscope.store.run import read_metrics_file, run_info
 
 
@@ -137,50 +136,6 @@ class RunWriter:
         self.created = record.created
 
 
-LOCK_FILE = ".lock"
-
-
-class RunLock:
-    """The one-writer lock of a run folder: ``fcntl.flock`` on ``<run>/.lock``, which names its holder.
-
-    Taken before a trainer reads or writes anything of the run and held until :meth:`release`
-    (the operating system drops it if the process dies). A second writer is refused at once
-    with the holder's process id. Readers (analyses) never take it: every file they read is
-    replaced atomically.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-        except OSError as e:  # read-only folder, no permission, or .lock is a symlink (not followed)
-            raise ValueError(f"cannot take the writer's lock {self.path / LOCK_FILE} ({e.strerror}): train in a "
-                             "writable folder of your own (--out)") from None
-        check_regular(fd, self.path / LOCK_FILE, writing=True)  # not a FIFO, not a hard link to elsewhere
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise ValueError(f"{self.path} is being trained by another process (pid {holder}): wait for it to "
-                             "finish or stop it, then run the command again") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd: int | None = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> "RunLock":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 def _remove_stale_temporaries(folder: RunFolder) -> None:
     # RunFolder's temporaries are ".<name>.<random>.tmp" beside their target; one left behind was
     # being written when its writer died (the lock says no writer is running now).
@@ -192,4 +147,6 @@ def _remove_stale_temporaries(folder: RunFolder) -> None:
                 folder.unlink(*sub, name)
 
 
-__all__ = ["LOCK_FILE", "RunLock", "RunWriter"]
+
+
+__all__ = ["LOCK_FILE", "RunLock", "RunWriter", "lock_holder"]

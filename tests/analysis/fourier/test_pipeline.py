@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier, load_cached
+from grokscope.store.run import load_run
 import grokscope.analysis.fourier.report as report_module
 from grokscope.analysis.fourier.report import cached_report_path, report_figures, write_report, write_report_cached
 
@@ -57,6 +58,20 @@ def test_cache_is_reused_and_invalidated_when_a_checkpoint_changes(run_copy):
     (run_copy / CACHE_DIR / "fourier.safetensors").write_bytes(b"garbage")
     assert load_cached(run_copy) is None
     assert not analyze_fourier(run_copy).cached
+
+
+def test_moving_where_a_run_stops_keeps_the_cache(run_copy):
+    """A resume that only moves the run's end (steps, stop_after_grok) and trains nothing changes no
+    checkpoint, so the analysis stays cached; training on (new checkpoints) recomputes it."""
+    from grokscope.training.train import resume
+
+    run = load_run(run_copy)
+    assert not analyze_fourier(run).cached
+    resume(run_copy, steps=5000, stop_after_grok=10)  # grokked long before step 800: nothing to train
+    assert load_run(run_copy).config.train.steps == 5000
+    assert analyze_fourier(load_run(run_copy)).cached
+    resume(run_copy, steps=820, stop_after_grok=None)
+    assert not analyze_fourier(load_run(run_copy)).cached
 
 
 def test_corrupt_checkpoint_among_good_ones_is_skipped_and_reported(run_copy):

@@ -124,7 +124,11 @@ def fingerprint(run: Run, options: dict[str, Any]) -> str:
     h = hashlib.sha256(f"grokscope-fourier-{ANALYSIS_VERSION}".encode())
     h.update(_code_hash())
     h.update(json.dumps(options, sort_keys=True).encode())
-    h.update(json.dumps(run.record.config, sort_keys=True).encode())
+    # Where the run stops (steps, stop_after_grok) is left out: moving it changes no checkpoint, and a
+    # resume that trains on adds checkpoints, which the manifest and the files below catch.
+    config = dict(run.record.config)
+    config["train"] = {k: v for k, v in dict(config.get("train", {})).items() if k not in run.config.endpoint_fields}
+    h.update(json.dumps(config, sort_keys=True).encode())
     manifest = run.manifest()
     h.update(json.dumps(manifest.to_json(), sort_keys=True).encode())
     for e in manifest.checkpoints:

@@ -1,0 +1,125 @@
+"""The Ray backend on a real local Ray instance (no mocks): the same sweep as the local backend to the
+byte, a worker killed mid-run retried and resumed, and a cluster whose nodes do not share --out refused."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grokscope.store.run import load_run
+from grokscope.store.lock import lock_holder
+from grokscope.sweeps.engine import run_sweep
+from grokscope.sweeps.spec import spec_from_args
+from tests.conftest import ckpt_bytes, tl_independent
+
+pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'grokscope[ray]')")
+# One xdist worker runs them all, one after another: a test here stops every Ray process it finds.
+pytestmark = [tl_independent, pytest.mark.xdist_group("ray")]
+
+SPEC = ["mod13", "--frac", "0.3,0.5", "--seed", "0..1", "--steps", "400", "--ckpt-every", "100", "--eval-every", "20",
+        "--stop-after-grok", "-1"]
+
+
+def metrics(path: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in load_run(path).metrics_rows()]
+
+
+def test_ray_and_local_backends_give_the_same_bytes(tmp_path):
+    spec = spec_from_args(SPEC)
+    local = run_sweep(spec, tmp_path / "local", backend="local", workers=2)
+    ray = run_sweep(spec, tmp_path / "ray", backend="ray", workers=2)
+    assert [e.state for e in ray.runs] == ["done"] * 4 and ray.backend["name"] == "ray"
+    for e in local.runs:
+        assert ckpt_bytes(tmp_path / "ray" / e.name) == ckpt_bytes(tmp_path / "local" / e.name), e.name
+        assert len(ckpt_bytes(tmp_path / "ray" / e.name)) > 5
+        assert metrics(tmp_path / "ray" / e.name) == metrics(tmp_path / "local" / e.name)
+
+
+def test_a_killed_ray_worker_is_retried_and_its_run_resumes(tmp_path):
+    spec = spec_from_args(["mod13", "--steps", "3000", "--ckpt-every", "100", "--eval-every", "50",
+                           "--stop-after-grok", "-1"])
+    reference = run_sweep(spec, tmp_path / "local", workers=1)
+    out = tmp_path / "ray"
+    killed: list[int] = []
+
+    def kill_worker(progress):
+        pid = lock_holder(out / "run")
+        if not killed and pid and progress.running.get("run", 0) > 0.3:
+            os.kill(int(pid), signal.SIGKILL)  # the Ray worker process training the run
+            killed.append(int(pid))
+
+    record = run_sweep(spec, out, backend="ray", workers=1, on_progress=kill_worker, poll_s=0.1)
+    assert killed, "the run ended before it could be killed"
+    assert record.entry("run").state == "done", record.entry("run").reason
+    run = load_run(out / "run")
+    assert run.info["finished"] and run.steps[-1] == 3000
+    # Resumed from its last checkpoint: bit-identical to the run that was never killed.
+    assert ckpt_bytes(out / "run") == ckpt_bytes(tmp_path / "local" / reference.runs[0].name)
+    assert metrics(out / "run") == metrics(tmp_path / "local" / "run")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="needs root and unshare for a second Ray node with a mount namespace of its own")
+def test_an_out_folder_a_node_cannot_see_is_refused(tmp_path, cli_cmd):
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    port = _free_port()
+    hidden = tmp_path / "shared"
+    hidden.mkdir()
+    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+                           "--disable-usage-stats"], capture_output=True, text=True, timeout=120, env=env)
+    if head.returncode != 0:
+        pytest.skip(f"ray start --head failed: {head.stderr[-300:]}")
+    try:
+        # A second node that sees an empty tmpfs where the driver's --out lies: like a node without the NFS mount.
+        node = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             f"mount -t tmpfs none {hidden} && exec {ray_cli} start --address=127.0.0.1:{port} --num-cpus=1 "
+             "--disable-usage-stats"], capture_output=True, text=True, timeout=120, env=env)
+        if node.returncode != 0:
+            pytest.skip(f"no second node in a mount namespace here: {(node.stderr or node.stdout)[-300:]}")
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            st = subprocess.run([ray_cli, "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True,
+                                timeout=60)
+            if st.stdout.count("node_") >= 2:
+                break
+            time.sleep(1)
+        r = subprocess.run([*cli_cmd, "sweep", "mod13", "--steps", "20", "--backend", "ray", "--address",
+                            f"127.0.0.1:{port}", "--out", str(hidden / "sweep"), "-q"],
+                           capture_output=True, text=True, timeout=300)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr[-2000:]
+        assert lines[0].startswith(f"error: --out {hidden / 'sweep'} is not shared across the Ray cluster: node(s) ")
+        assert not (hidden / "sweep" / "sweep.json").exists()
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+
+
+def test_ray_refusals_are_one_line(tmp_path, cli_cmd):
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:  # a cluster (here a 1-CPU instance) where no run of 2 threads fits
+        with pytest.raises(ValueError, match="has no node with 2 CPUs free for a run: lower --threads"):
+            run_sweep(spec_from_args(["mod13", "--steps", "20"]), tmp_path / "s", backend="ray", threads=2)
+    finally:
+        ray.shutdown()
+    r = subprocess.run([*cli_cmd, "sweep", "mod13", "--steps", "20", "--backend", "ray", "--address", "auto",
+                        "--out", str(tmp_path / "t")], capture_output=True, text=True, timeout=300)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr[-2000:]
+    assert lines[0].startswith("error: no Ray cluster to join at --address auto")
+    assert not (tmp_path / "t").exists()
