@@ -24,27 +24,39 @@ import json
 import sys
 from pathlib import Path
 
-from grokscope.analysis.behavior.over_checkpoints import BehaviorConfig, analyze_behavior, score_generations
 from grokscope.analysis.behavior.examples import BehaviorExample
-from grokscope.analysis.behavior.score import score_answer
+from grokscope.analysis.behavior.over_checkpoints import BehaviorConfig, analyze_behavior, score_generations
 from grokscope.analysis.behavior.report import gap_sentence, write_report
+from grokscope.analysis.behavior.score import score_answer
+from grokscope.config.lm import WORD_OPS_PRESET, WORD_OPS_TRAIN, LMRunConfig, LMTrainConfig
 from grokscope.tasks.word_ops import WordOpsTask
 from grokscope.tasks.word_ops_blog import BLOG_OUTPUTS
 from grokscope.training.callbacks import ProgressBar
 from grokscope.training.train import train
-from grokscope.config.lm import WORD_OPS_PRESET, WORD_OPS_TRAIN, LMRunConfig, LMTrainConfig
 
 SETTINGS = {
     # Operands 0..999 as in the blog, DIVIDE to 2 places (the blog prints up to 9), 10k problems
     # (the blog's "~10k examples"), a 2-layer 0.4M-parameter model: minutes on a CPU.
-    "full": (LMRunConfig(task=WordOpsTask(decimals=2, n_train=10_000, n_test=1_000, batch_size=64),
-                         preset=WORD_OPS_PRESET, seed=0, train=LMTrainConfig(**WORD_OPS_TRAIN)),
-             BehaviorConfig(per_group=40, max_checkpoints=30)),
-    "tiny": (LMRunConfig(task=WordOpsTask(low=0, high=20, decimals=1, n_train=300, n_test=60, batch_size=32),
-                         preset="n28", seed=0,
-                         train=LMTrainConfig(steps=60, lr=3e-3, min_lr=1e-4, warmup=5, lr_decay_steps=60,
-                                             eval_every=20, eval_iters=1, ckpt_every=20)),
-             BehaviorConfig(per_group=8, max_checkpoints=5)),
+    "full": (
+        LMRunConfig(
+            task=WordOpsTask(decimals=2, n_train=10_000, n_test=1_000, batch_size=64),
+            preset=WORD_OPS_PRESET,
+            seed=0,
+            train=LMTrainConfig(**WORD_OPS_TRAIN),
+        ),
+        BehaviorConfig(per_group=40, max_checkpoints=30),
+    ),
+    "tiny": (
+        LMRunConfig(
+            task=WordOpsTask(low=0, high=20, decimals=1, n_train=300, n_test=60, batch_size=32),
+            preset="n28",
+            seed=0,
+            train=LMTrainConfig(
+                steps=60, lr=3e-3, min_lr=1e-4, warmup=5, lr_decay_steps=60, eval_every=20, eval_iters=1, ckpt_every=20
+            ),
+        ),
+        BehaviorConfig(per_group=8, max_checkpoints=5),
+    ),
 }
 
 BLOG = BLOG_OUTPUTS  # operation, operands, decimals, its model's output, what the post observed
@@ -71,11 +83,21 @@ def ask_blog_questions(run, task: WordOpsTask) -> list[dict]:
         a, b = (min(max(v, task.low), task.high) for v in (a, b))
         if op == "DIVIDE" and b == 0:
             b = 1
-        exs.append(BehaviorExample(prompt=task.prompt(op, a, b), target=task.answer(op, a, b), end=task.end,
-                                   group=op, split="asked", candidates=task.candidates(a, b)))
+        exs.append(
+            BehaviorExample(
+                prompt=task.prompt(op, a, b),
+                target=task.answer(op, a, b),
+                end=task.end,
+                group=op,
+                split="asked",
+                candidates=task.candidates(a, b),
+            )
+        )
     gens = answer_examples(run.model(run.steps[-1]), exs, task.vocab)
-    return [{"prompt": e.prompt, "target": e.target, "answer": s.answer, "observation": s.description}
-            for e, s in zip(exs, score_generations(exs, gens))]
+    return [
+        {"prompt": e.prompt, "target": e.target, "answer": s.answer, "observation": s.description}
+        for e, s in zip(exs, score_generations(exs, gens))
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,13 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     print("The blog's five outputs, scored:")
     table = blog_table()
     for r in table:
-        print(f"  {r['question']:<18} {r['answer']:>17} for {r['target']:<13} blog: {r['blog_says']:<38} "
-              f"here: {r['description']} (digits {r['digit_accuracy']:.2f}, sign {r['sign_correct']}, "
-              f"magnitude {r['magnitude_correct']}, termination {r['termination']}, right op "
-              f"{r['operation_consistent']})")
+        print(
+            f"  {r['question']:<18} {r['answer']:>17} for {r['target']:<13} blog: {r['blog_says']:<38} "
+            f"here: {r['description']} (digits {r['digit_accuracy']:.2f}, sign {r['sign_correct']}, "
+            f"magnitude {r['magnitude_correct']}, termination {r['termination']}, right op "
+            f"{r['operation_consistent']})"
+        )
 
-    print(f"training {config.task.name} ({config.preset}, {config.train.steps} steps) into {args.runs} "
-          "(an identical finished run is reused)", flush=True)
+    print(
+        f"training {config.task.name} ({config.preset}, {config.train.steps} steps) into {args.runs} "
+        "(an identical finished run is reused)",
+        flush=True,
+    )
     run = train(config, args.runs, device=args.device, callbacks=[] if args.tiny else [ProgressBar()])
     ba = analyze_behavior(run, config=bconfig)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -109,8 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nThe blog's questions, asked at step {run.steps[-1]}:")
     for r in asked:
         print(f"  {r['prompt']:<20} {r['answer']!r:<16} for {r['target']!r:<12} {r['observation']}")
-    out = {"setting": "tiny" if args.tiny else "full", "run": str(run.path), "report": str(report),
-           "blog_table": table, "asked": asked, "behavior": summary}
+    out = {
+        "setting": "tiny" if args.tiny else "full",
+        "run": str(run.path),
+        "report": str(report),
+        "blog_table": table,
+        "asked": asked,
+        "behavior": summary,
+    }
     (args.out / "blog_failures.json").write_text(json.dumps(out, indent=1))
     print(f"\nreport: {report}")
     return 0

@@ -24,8 +24,11 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--p", type=int, default=113, help="the modulus")
-    ap.add_argument("--fracs", default="0.25,0.3,0.4,0.5,0.6,0.7,0.8",
-                    help="training fractions: a list, or LOW:HIGH:linN (grokscope sweep syntax)")
+    ap.add_argument(
+        "--fracs",
+        default="0.25,0.3,0.4,0.5,0.6,0.7,0.8",
+        help="training fractions: a list, or LOW:HIGH:linN (grokscope sweep syntax)",
+    )
     ap.add_argument("--seeds", default="0..2", help="seeds: a list or LOW..HIGH")
     ap.add_argument("--steps", type=int, default=20_000, help="most steps a run trains")
     ap.add_argument("--stop-after-grok", type=int, default=500, help="steps kept after test accuracy reaches 99%%")
@@ -56,21 +59,44 @@ def run(args: argparse.Namespace) -> int:
     from grokscope.sweeps.progress import SweepLog
     from grokscope.sweeps.spec import spec_from_options
 
-    spec = spec_from_options({"task": f"mod{args.p}", "frac": args.fracs, "seed": args.seeds, "steps": args.steps,
-                              "stop_after_grok": args.stop_after_grok, "eval_every": args.eval_every,
-                              "ckpt_every": args.ckpt_every})
+    spec = spec_from_options(
+        {
+            "task": f"mod{args.p}",
+            "frac": args.fracs,
+            "seed": args.seeds,
+            "steps": args.steps,
+            "stop_after_grok": args.stop_after_grok,
+            "eval_every": args.eval_every,
+            "ckpt_every": args.ckpt_every,
+        }
+    )
     folder = args.runs or Path("runs") / (f"fraction_sweep-p{args.p}" + ("-tiny" if args.tiny else ""))
     print(f"{spec.describe()} in {folder} (the same command continues it)", flush=True)
     t0 = time.perf_counter()
-    record = run_sweep(spec, folder, backend=args.backend, workers=args.workers, threads=args.threads,
-                       device=args.device, address=args.address, on_progress=SweepLog(), poll_s=5.0)
-    print(f"sweep: {record.counts()['done']} done, {record.counts()['failed']} failed in "
-          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    record = run_sweep(
+        spec,
+        folder,
+        backend=args.backend,
+        workers=args.workers,
+        threads=args.threads,
+        device=args.device,
+        address=args.address,
+        on_progress=SweepLog(),
+        poll_s=5.0,
+    )
+    print(
+        f"sweep: {record.counts()['done']} done, {record.counts()['failed']} failed in "
+        f"{time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
     sweep = load_sweep(folder)
     table = sweep.table(analyze=args.analyze)
     args.out.mkdir(parents=True, exist_ok=True)
-    page = sweep.report(args.out / "fraction_sweep.html", table=table,
-                        title=f"Steps to generalize against the training fraction: a+b mod {args.p}")
+    page = sweep.report(
+        args.out / "fraction_sweep.html",
+        table=table,
+        title=f"Steps to generalize against the training fraction: a+b mod {args.p}",
+    )
     md = args.out / "fraction_sweep.md"
     md.write_text(markdown(table, args))
     print(md.read_text(), flush=True)
@@ -80,22 +106,28 @@ def run(args: argparse.Namespace) -> int:
 
 def markdown(table, args: argparse.Namespace) -> str:
     """Per fraction: steps to 99% test accuracy over seeds (median [min, max]) and how many generalised."""
-    lines = [f"# Steps to generalize against the training fraction: a+b mod {args.p}", "",
-             f"Nanda et al.'s set-up (1-layer model, AdamW lr 1e-3, weight decay 1, full batch); seeds {args.seeds}; "
-             f"at most {args.steps:,} steps, stopping {args.stop_after_grok} steps after test accuracy reaches 99%; "
-             f"evaluated every {args.eval_every} steps.", "",
-             "| train fraction | train pairs | seeds generalised | steps to 99% test: median [min, max] | "
-             "steps to 99% train: median | phase (Liu et al.) | wall per run |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Steps to generalize against the training fraction: a+b mod {args.p}",
+        "",
+        f"Nanda et al.'s set-up (1-layer model, AdamW lr 1e-3, weight decay 1, full batch); seeds {args.seeds}; "
+        f"at most {args.steps:,} steps, stopping {args.stop_after_grok} steps after test accuracy reaches 99%; "
+        f"evaluated every {args.eval_every} steps.",
+        "",
+        "| train fraction | train pairs | seeds generalised | steps to 99% test: median [min, max] | "
+        "steps to 99% train: median | phase (Liu et al.) | wall per run |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for frac, rows in table.groupby("frac", sort=True):
         grok = sorted(int(v) for v in rows["test_99"].dropna())
         train = sorted(int(v) for v in rows["train_99"].dropna())
         done = int((rows["state"] == "done").sum())
-        spread = (f"{_median(grok):,.0f} [{grok[0]:,}, {grok[-1]:,}]" if grok else f"none within {args.steps:,}")
+        spread = f"{_median(grok):,.0f} [{grok[0]:,}, {grok[-1]:,}]" if grok else f"none within {args.steps:,}"
         phases = ", ".join(f"{k} {v}" for k, v in rows["phase"].value_counts().items())
         wall = rows["wall_s"].dropna()
-        lines.append(f"| {frac:g} | {round(frac * args.p * args.p):,} | {len(grok)}/{done} | {spread} | "
-                     f"{_median(train):,.0f} | {phases or '-'} | {wall.mean() / 60:.1f} min |")
+        lines.append(
+            f"| {frac:g} | {round(frac * args.p * args.p):,} | {len(grok)}/{done} | {spread} | "
+            f"{_median(train):,.0f} | {phases or '-'} | {wall.mean() / 60:.1f} min |"
+        )
     return "\n".join(lines) + "\n"
 
 

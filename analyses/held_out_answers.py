@@ -24,8 +24,9 @@ def answers(run: Run, step: int) -> tuple[list[str], list[str]]:
     """``(held_out, misses)``: ``5+7=12 ok``-style strings for the held-out expressions, and the
     other equations answered wrong, at ``step``."""
     arith = getattr(run.task, "arith", run.task)  # the joint task's arithmetic half
-    rows = arith_answers(run.model(step), run.task.vocab, mode="paper", samples=1, temperature=0, top_k=None,
-                         generator=torch.Generator())
+    rows = arith_answers(
+        run.model(step), run.task.vocab, mode="paper", samples=1, temperature=0, top_k=None, generator=torch.Generator()
+    )
     held, misses = [], []
     for op, a, b, cont, right in rows:
         m = ANSWER.search(f"<{a}{op}{b}={cont}")
@@ -50,12 +51,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         step = run.best_step if args.step is None else args.step
         if step not in run.steps:
-            print(f"error: {path} has no checkpoint at step {step}: pass a run folder with its checkpoints",
-                  file=sys.stderr)
+            print(
+                f"error: {path} has no checkpoint at step {step}: pass a run folder with its checkpoints",
+                file=sys.stderr,
+            )
             return 2
         held, misses = answers(run, step)
-        print(f"{path.name} step {step}: held-out {', '.join(held)}; other misses ({len(misses)}): "
-              f"{' '.join(misses) or 'none'}")
+        print(
+            f"{path.name} step {step}: held-out {', '.join(held)}; other misses ({len(misses)}): "
+            f"{' '.join(misses) or 'none'}"
+        )
     return 0
 
 

@@ -24,22 +24,33 @@ from pathlib import Path
 
 from grokscope.analysis.fourier.pipeline import analyze_fourier
 from grokscope.analysis.fourier.report import write_report
-from grokscope.tasks import ModularTask
 from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.tasks import ModularTask
 from grokscope.training.train import train
 
 SETTINGS = {
-    "nanda113": RunConfig(task=ModularTask(p=113, frac=0.3, seed=0), preset="grok1l", seed=0,
-                          train=TrainConfig(steps=40_000, stop_after_grok=5_000)),
+    "nanda113": RunConfig(
+        task=ModularTask(p=113, frac=0.3, seed=0),
+        preset="grok1l",
+        seed=0,
+        train=TrainConfig(steps=40_000, stop_after_grok=5_000),
+    ),
     "mod97": RunConfig(task=ModularTask(p=97, frac=0.3, seed=0), preset="grok1l", seed=0, train=TrainConfig()),
     # The test suite's short run: memorizes, groks by ~700 steps, in seconds on a CPU.
-    "tiny": RunConfig(task=ModularTask(p=23, frac=0.8, seed=0), preset="grok1l", seed=0,
-                      train=TrainConfig(steps=800, eval_every=20, ckpt_every=20, stop_after_grok=None)),
+    "tiny": RunConfig(
+        task=ModularTask(p=23, frac=0.8, seed=0),
+        preset="grok1l",
+        seed=0,
+        train=TrainConfig(steps=800, eval_every=20, ckpt_every=20, stop_after_grok=None),
+    ),
 }
 
 # Nanda et al. 2023 (p = 113, seed of the mainline run): dashed phase lines of the analysis notebook.
-PUBLISHED = {"phases": {"memorization": (0, 1400), "circuit formation": (1400, 9400), "cleanup": (9400, 14000)},
-             "key_frequencies": [14, 35, 41, 42, 52], "test_acc_near_100_at": 10_000}
+PUBLISHED = {
+    "phases": {"memorization": (0, 1400), "circuit formation": (1400, 9400), "cleanup": (9400, 14000)},
+    "key_frequencies": [14, 35, 41, 42, 52],
+    "test_acc_near_100_at": 10_000,
+}
 
 
 def run_setting(name: str, runs: Path, out: Path, device: str) -> dict:
@@ -49,8 +60,10 @@ def run_setting(name: str, runs: Path, out: Path, device: str) -> dict:
     fa = analyze_fourier(run)
     report = write_report(fa, out / f"{run.name}.html")
     summary = fa.summary() | {"setting": name, "report": str(report)}
-    print(f"[{name}] {fa.run}: key frequencies {fa.key_frequencies}; phases "
-          + ", ".join(f"{ph.name} {ph.start}-{ph.end}" for ph in fa.phases))
+    print(
+        f"[{name}] {fa.run}: key frequencies {fa.key_frequencies}; phases "
+        + ", ".join(f"{ph.name} {ph.start}-{ph.end}" for ph in fa.phases)
+    )
     print(f"[{name}] {fa.handover}")
     print(f"[{name}] report: {report}", flush=True)
     return summary
@@ -63,8 +76,10 @@ def compare(summary: dict) -> str:
     for name, (a, b) in PUBLISHED["phases"].items():
         oa, ob = ours[name]
         lines.append(f"{name:<18} {a:>7} - {b:<7}  {oa:>7} - {ob:<7}")
-    lines.append(f"key frequencies: paper {PUBLISHED['key_frequencies']} (5), ours {summary['key_frequencies']} "
-                 f"({len(summary['key_frequencies'])}): different seed and init, so different frequencies")
+    lines.append(
+        f"key frequencies: paper {PUBLISHED['key_frequencies']} (5), ours {summary['key_frequencies']} "
+        f"({len(summary['key_frequencies'])}): different seed and init, so different frequencies"
+    )
     return "\n".join(lines)
 
 

@@ -39,40 +39,64 @@ from pathlib import Path
 
 import torch
 
+from grokscope.config.lm import LMRunConfig, LMTrainConfig, default_train
 from grokscope.models.state import count_params, count_params_nanogpt
 from grokscope.tasks import CapitalsTask, CharArithTask, JointTask
-from grokscope.config.lm import LMRunConfig, LMTrainConfig, default_train
 
 PRESETS = ("n14", "n28", "n56", "mlt")
 TASKS = ("arith", "capitals", "joint")
 CONDITIONS = ("paper", "cr")
-TABLES = {("arith", "paper"): 2, ("capitals", "paper"): 3, ("joint", "paper"): 4,
-          ("arith", "cr"): 5, ("capitals", "cr"): 6, ("joint", "cr"): 7}
+TABLES = {
+    ("arith", "paper"): 2,
+    ("capitals", "paper"): 3,
+    ("joint", "paper"): 4,
+    ("arith", "cr"): 5,
+    ("capitals", "cr"): 6,
+    ("joint", "cr"): 7,
+}
 # The paper's numbers (percent; heldout = correct of 40).
 PAPER = {
-    ("arith", "paper"): {p: dict(add=a, sub=a, heldout=h) for p, a, h in
-                         (("n14", 100, 40), ("n28", 98, 0), ("n56", 98, 0), ("mlt", 98, 0))},
-    ("capitals", "paper"): {"n14": dict(facts=8.2), "n28": dict(facts=100), "n56": dict(facts=100),
-                            "mlt": dict(facts=100)},
-    ("joint", "paper"): {"n14": dict(add=31.2, sub=39.4, facts=2.0, combined=28.6, heldout=0),
-                         "n28": dict(add=95.0, sub=97, facts=87.6, combined=94.3, heldout=0),
-                         "n56": dict(add=98, sub=98, facts=100, combined=98.4, heldout=0),
-                         "mlt": dict(add=98, sub=98, facts=100, combined=98.4, heldout=0)},
-    ("capitals", "cr"): {"n14": dict(facts=12.4), "n28": dict(facts=100), "n56": dict(facts=100),
-                         "mlt": dict(facts=100)},
-    ("joint", "cr"): {"n14": dict(add=33.4, sub=28.5, facts=6.6, combined=26.1, heldout=0),
-                      "n28": dict(add=96.3, sub=88.7, facts=90.0, combined=92.0, heldout=0),
-                      "n56": dict(add=98, sub=98, facts=100, combined=98.4, heldout=0),
-                      "mlt": dict(add=98, sub=98, facts=100, combined=98.4, heldout=0)},
+    ("arith", "paper"): {
+        p: dict(add=a, sub=a, heldout=h)
+        for p, a, h in (("n14", 100, 40), ("n28", 98, 0), ("n56", 98, 0), ("mlt", 98, 0))
+    },
+    ("capitals", "paper"): {
+        "n14": dict(facts=8.2),
+        "n28": dict(facts=100),
+        "n56": dict(facts=100),
+        "mlt": dict(facts=100),
+    },
+    ("joint", "paper"): {
+        "n14": dict(add=31.2, sub=39.4, facts=2.0, combined=28.6, heldout=0),
+        "n28": dict(add=95.0, sub=97, facts=87.6, combined=94.3, heldout=0),
+        "n56": dict(add=98, sub=98, facts=100, combined=98.4, heldout=0),
+        "mlt": dict(add=98, sub=98, facts=100, combined=98.4, heldout=0),
+    },
+    ("capitals", "cr"): {
+        "n14": dict(facts=12.4),
+        "n28": dict(facts=100),
+        "n56": dict(facts=100),
+        "mlt": dict(facts=100),
+    },
+    ("joint", "cr"): {
+        "n14": dict(add=33.4, sub=28.5, facts=6.6, combined=26.1, heldout=0),
+        "n28": dict(add=96.3, sub=88.7, facts=90.0, combined=92.0, heldout=0),
+        "n56": dict(add=98, sub=98, facts=100, combined=98.4, heldout=0),
+        "mlt": dict(add=98, sub=98, facts=100, combined=98.4, heldout=0),
+    },
 }
 PAPER[("arith", "cr")] = PAPER[("arith", "paper")]
-COLUMNS = {"arith": ("add", "sub", "heldout"), "capitals": ("facts",),
-           "joint": ("add", "sub", "facts", "combined", "heldout")}
+COLUMNS = {
+    "arith": ("add", "sub", "heldout"),
+    "capitals": ("facts",),
+    "joint": ("add", "sub", "facts", "combined", "heldout"),
+}
 
 
 def make_task(task: str, eval_mode: str, tiny: bool = False):
-    sampling = {} if eval_mode == "paper" else dict(eval_mode="clean", eval_samples=1, eval_temperature=0.0,
-                                                    eval_top_k=None)
+    sampling = (
+        {} if eval_mode == "paper" else dict(eval_mode="clean", eval_samples=1, eval_temperature=0.0, eval_top_k=None)
+    )
     if tiny:
         sampling["eval_samples"] = 1
     if task == "arith":
@@ -82,16 +106,34 @@ def make_task(task: str, eval_mode: str, tiny: bool = False):
     return cls(block_size=24, allow_short_block=True, **sampling)
 
 
-def make_config(task: str, preset: str, condition: str, *, scale: float, eval_mode: str, reduced: dict | None,
-                tiny: bool, seed: int = 1337) -> LMRunConfig:
-    train = LMTrainConfig(**default_train(task, preset, steps=round(LMTrainConfig.steps * scale),
-                                          controlled=condition == "cr"))
+def make_config(
+    task: str,
+    preset: str,
+    condition: str,
+    *,
+    scale: float,
+    eval_mode: str,
+    reduced: dict | None,
+    tiny: bool,
+    seed: int = 1337,
+) -> LMRunConfig:
+    train = LMTrainConfig(
+        **default_train(task, preset, steps=round(LMTrainConfig.steps * scale), controlled=condition == "cr")
+    )
     if reduced:
-        train = replace(train, steps=reduced["steps"], warmup=reduced["steps"] // 10, lr_decay_steps=reduced["steps"],
-                        batch_size=reduced["batch"], eval_every=reduced["eval_every"], ckpt_every=reduced["steps"])
+        train = replace(
+            train,
+            steps=reduced["steps"],
+            warmup=reduced["steps"] // 10,
+            lr_decay_steps=reduced["steps"],
+            batch_size=reduced["batch"],
+            eval_every=reduced["eval_every"],
+            ckpt_every=reduced["steps"],
+        )
     if tiny:
-        train = replace(train, steps=40, warmup=5, lr_decay_steps=40, eval_every=20, eval_iters=2, ckpt_every=20,
-                        batch_size=32)
+        train = replace(
+            train, steps=40, warmup=5, lr_decay_steps=40, eval_every=20, eval_iters=2, ckpt_every=20, batch_size=32
+        )
     return LMRunConfig(task=make_task(task, eval_mode, tiny), preset=preset, seed=seed, train=train)
 
 
@@ -127,9 +169,15 @@ def find_cell(runs_dir: Path, name: str, stem: str) -> list:
     if not cands:
         return []
     # Finished runs first, then the ones at this very scale, then the most seeds, then the furthest.
-    return max(cands, key=lambda rs: (all(r.info.get("finished", False) for r in rs),
-                                      rs[0].path.parent.name == name or rs[0].name == name, len(rs),
-                                      rs[0].metrics_rows()[-1]["step"]))
+    return max(
+        cands,
+        key=lambda rs: (
+            all(r.info.get("finished", False) for r in rs),
+            rs[0].path.parent.name == name or rs[0].name == name,
+            len(rs),
+            rs[0].metrics_rows()[-1]["step"],
+        ),
+    )
 
 
 def best_row(rows: list[dict]) -> dict:
@@ -140,13 +188,26 @@ def best_row(rows: list[dict]) -> dict:
 def summarize(run, task: str, reduced: bool) -> dict:
     rows = run.metrics_rows()
     b = best_row(rows)
-    out = {"run": str(run.path), "seed": run.config.seed, "best_step": b["step"], "steps": rows[-1]["step"], "wall_s": rows[-1]["elapsed_s"],
-           "reduced": reduced, "score": 100 * b["score"], "budget": run.config.train.steps,
-           "finished": bool(run.info.get("finished", False))}
+    out = {
+        "run": str(run.path),
+        "seed": run.config.seed,
+        "best_step": b["step"],
+        "steps": rows[-1]["step"],
+        "wall_s": rows[-1]["elapsed_s"],
+        "reduced": reduced,
+        "score": 100 * b["score"],
+        "budget": run.config.train.steps,
+        "finished": bool(run.info.get("finished", False)),
+    }
     if "add_acc" in b:
-        out |= {"add": 100 * b["add_acc"], "sub": 100 * b["sub_acc"], "heldout": b["heldout_correct"],
-                "heldout_total": b["heldout_total"], "add_n": f"{b['add_correct']}/{b['add_total']}",
-                "sub_n": f"{b['sub_correct']}/{b['sub_total']}"}
+        out |= {
+            "add": 100 * b["add_acc"],
+            "sub": 100 * b["sub_acc"],
+            "heldout": b["heldout_correct"],
+            "heldout_total": b["heldout_total"],
+            "add_n": f"{b['add_correct']}/{b['add_total']}",
+            "sub_n": f"{b['sub_correct']}/{b['sub_total']}",
+        }
     if "facts_acc" in b:
         out |= {"facts": 100 * b["facts_acc"], "facts_n": f"{b['facts_correct']}/{b['facts_total']}"}
     out["combined"] = 100 * b["score"]
@@ -194,21 +255,29 @@ def within_spread(ours: list, paper) -> str:
 def write_table(results: dict, params: dict, args: argparse.Namespace, path: Path) -> None:
     """The tables beside the paper's numbers; with several seeds, each value is ``mean [min, max]``
     and a last section says whether the paper's number lies within our range."""
-    lines = ["# Too Big to Think: reproduction", "",
-             f"Eval protocol: {args.eval_mode}; budget scale {args.scale:g} (1 = the paper's 30,000 steps); "
-             "each value is from the evaluation with the best combined score, as in the paper; with several seeds, "
-             "the mean over seeds and [min, max]. "
-             "Parameters: nanoGPT's count (the paper's) / the HookedTransformer's tensors.", ""]
+    lines = [
+        "# Too Big to Think: reproduction",
+        "",
+        f"Eval protocol: {args.eval_mode}; budget scale {args.scale:g} (1 = the paper's 30,000 steps); "
+        "each value is from the evaluation with the best combined score, as in the paper; with several seeds, "
+        "the mean over seeds and [min, max]. "
+        "Parameters: nanoGPT's count (the paper's) / the HookedTransformer's tensors.",
+        "",
+    ]
     verdicts = []
     for (task, cond), table in sorted(TABLES.items(), key=lambda kv: kv[1]):
         cells = {p: results.get((task, p, cond)) for p in PRESETS}
         if not any(cells.values()):
             continue
         cols = COLUMNS[task]
-        lines += [f"## Table {table}: {task}, {'Controlled Regularization' if cond == 'cr' else 'main'}", "",
-                  "| model | params (paper way / TL) | " + " | ".join(f"{c} ours | {c} paper" for c in cols)
-                  + " | seeds | best step of steps run (budget) | max held-out | wall | runs |",
-                  "|---|---|" + "---|---|" * len(cols) + "---|---|---|---|---|"]
+        lines += [
+            f"## Table {table}: {task}, {'Controlled Regularization' if cond == 'cr' else 'main'}",
+            "",
+            "| model | params (paper way / TL) | "
+            + " | ".join(f"{c} ours | {c} paper" for c in cols)
+            + " | seeds | best step of steps run (budget) | max held-out | wall | runs |",
+            "|---|---|" + "---|---|" * len(cols) + "---|---|---|---|---|",
+        ]
         for p in PRESETS:
             r = cells[p]
             if r is None:
@@ -222,17 +291,28 @@ def write_table(results: dict, params: dict, args: argparse.Namespace, path: Pat
             best = ", ".join(map(str, r["best_step"]))
             steps = max(r["steps"])
             wall = sum(r["wall_s"]) / len(r["wall_s"]) / 60
-            lines.append(f"| {p}{note} | {pc[0]:,} / {pc[1]:,} | {vals} | {len(r['seeds'])} | {best} of {steps} "
-                         f"({r['budget']:,}) | {fmt('heldout', r.get('heldout_max'))} | {wall:.1f} min a run | "
-                         f"{_common_folder(r['runs'])} |")
+            lines.append(
+                f"| {p}{note} | {pc[0]:,} / {pc[1]:,} | {vals} | {len(r['seeds'])} | {best} of {steps} "
+                f"({r['budget']:,}) | {fmt('heldout', r.get('heldout_max'))} | {wall:.1f} min a run | "
+                f"{_common_folder(r['runs'])} |"
+            )
             if len(r["seeds"]) > 1:
-                verdicts += [f"| Table {table} | {p} | {c} | {fmt(c, r[c])} | {fmt(c, paper[c])} | "
-                             f"{within_spread(r[c], paper[c])} |" for c in cols if c in paper and c in r]
+                verdicts += [
+                    f"| Table {table} | {p} | {c} | {fmt(c, r[c])} | {fmt(c, paper[c])} | "
+                    f"{within_spread(r[c], paper[c])} |"
+                    for c in cols
+                    if c in paper and c in r
+                ]
         lines.append("")
     if verdicts:
-        lines += ["## Is the paper's number within our spread over seeds?", "",
-                  "| table | model | column | ours: mean [min, max] | paper | within [min, max] |",
-                  "|---|---|---|---|---|---|", *verdicts, ""]
+        lines += [
+            "## Is the paper's number within our spread over seeds?",
+            "",
+            "| table | model | column | ours: mean [min, max] | paper | within [min, max] |",
+            "|---|---|---|---|---|---|",
+            *verdicts,
+            "",
+        ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -251,28 +331,51 @@ def write_figures(runs: dict, out: Path) -> list[Path]:
         have = [(p, seed_runs) for p in PRESETS for seed_runs in [runs.get((task, p, cond))] if seed_runs]
         if not have:
             continue
-        metrics = [("add_acc", "addition"), ("sub_acc", "subtraction"), ("heldout_frac", "held-out (5,7)"),
-                   ("facts_acc", "facts"), ("score", "combined")]
-        metrics = [m for m in metrics if m[0] == "heldout_frac" and task != "capitals" or
-                   m[0] in have[0][1][0].metrics_rows()[0]]
+        metrics = [
+            ("add_acc", "addition"),
+            ("sub_acc", "subtraction"),
+            ("heldout_frac", "held-out (5,7)"),
+            ("facts_acc", "facts"),
+            ("score", "combined"),
+        ]
+        metrics = [
+            m
+            for m in metrics
+            if (m[0] == "heldout_frac" and task != "capitals") or m[0] in have[0][1][0].metrics_rows()[0]
+        ]
         fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[t for _, t in metrics])
         for i, (p, seed_runs) in enumerate(have):
             for k, run in enumerate(seed_runs):  # every seed, the first drawn solid, the others faint
                 rows = run.metrics_rows()
                 steps = [r["step"] for r in rows]
                 for j, (key, _) in enumerate(metrics):
-                    ys = [r["heldout_correct"] / max(r["heldout_total"], 1) if key == "heldout_frac" else r[key]
-                          for r in rows]
-                    fig.add_trace(go.Scatter(x=steps, y=ys, name=p if k == 0 else f"{p} seed {run.config.seed}",
-                                             legendgroup=p, showlegend=j == 0 and k == 0, opacity=1 if k == 0 else 0.35,
-                                             hovertemplate=f"{p} seed {run.config.seed}<br>step %{{x}}: %{{y:.3f}}"
-                                                           "<extra></extra>",
-                                             line=dict(color=["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"][i % 4],
-                                                       width=2 if k == 0 else 1)),
-                                  row=1, col=j + 1)
+                    ys = [
+                        r["heldout_correct"] / max(r["heldout_total"], 1) if key == "heldout_frac" else r[key]
+                        for r in rows
+                    ]
+                    fig.add_trace(
+                        go.Scatter(
+                            x=steps,
+                            y=ys,
+                            name=p if k == 0 else f"{p} seed {run.config.seed}",
+                            legendgroup=p,
+                            showlegend=j == 0 and k == 0,
+                            opacity=1 if k == 0 else 0.35,
+                            hovertemplate=f"{p} seed {run.config.seed}<br>step %{{x}}: %{{y:.3f}}<extra></extra>",
+                            line=dict(
+                                color=["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"][i % 4], width=2 if k == 0 else 1
+                            ),
+                        ),
+                        row=1,
+                        col=j + 1,
+                    )
         fig.update_yaxes(range=[-0.02, 1.02])
-        fig.update_layout(title=f"Table {table}: {task} ({'Controlled Regularization' if cond == 'cr' else 'main'})"
-                          " accuracy over training", height=380, width=320 * len(metrics))
+        fig.update_layout(
+            title=f"Table {table}: {task} ({'Controlled Regularization' if cond == 'cr' else 'main'})"
+            " accuracy over training",
+            height=380,
+            width=320 * len(metrics),
+        )
         path = out / f"fig_table{table}_{task}_{cond}.html"
         fig.write_html(path, include_plotlyjs=True)
         written.append(path)
@@ -298,9 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("reports/too_big_to_think"))
     ap.add_argument("--train-only", action="store_true", help="train the cells, skip the table and figures")
     ap.add_argument("--tiny", action="store_true", help="40 steps per cell at batch 32: a smoke run")
-    ap.add_argument("--report-only", action="store_true",
-                    help="train nothing: tabulate the runs already in --runs, finished or not (per cell the runs of "
-                         "this --scale if there are some, else of another scale; the runs are named in the table)")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: tabulate the runs already in --runs, finished or not (per cell the runs of "
+        "this --scale if there are some, else of another scale; the runs are named in the table)",
+    )
     args = ap.parse_args(argv)
     if not 0 < args.scale <= 1:
         print(f"error: --scale must be in (0, 1], got {args.scale}", file=sys.stderr)
@@ -331,9 +437,12 @@ def _main(args: argparse.Namespace) -> int:
                 reduced = None
                 if preset == "mlt" and not args.device.startswith("cuda") and not args.tiny:
                     reduced = dict(steps=args.mlt_cpu_steps, batch=args.mlt_cpu_batch, eval_every=50)
-                    print(f"[{task} mlt {cond}] no GPU: MLT needs ~10 s a step on this CPU, so it runs the reduced "
-                          f"budget of {args.mlt_cpu_steps} steps at batch {args.mlt_cpu_batch} (--device cuda "
-                          "for the paper's 30,000)", flush=True)
+                    print(
+                        f"[{task} mlt {cond}] no GPU: MLT needs ~10 s a step on this CPU, so it runs the reduced "
+                        f"budget of {args.mlt_cpu_steps} steps at batch {args.mlt_cpu_batch} (--device cuda "
+                        "for the paper's 30,000)",
+                        flush=True,
+                    )
                 name = cell_name(task, preset, cond, args, reduced is not None)
                 if args.report_only:
                     cell_runs = find_cell(args.runs, name, f"{task}-{preset}-{cond}")
@@ -351,32 +460,47 @@ def _main(args: argparse.Namespace) -> int:
     seed_runs, section_51 = runs.get(("arith", "n14", "paper")), None
     run = seed_runs[0] if seed_runs else None
     if run is not None and run.best_step not in run.steps:  # a kept run.json + metrics.jsonl, no checkpoints
-        section_51 = (f"not computed: {run.path} holds no checkpoint of its best step (train the cell, or point "
-                      "--runs at a run folder that has its checkpoints)")
+        section_51 = (
+            f"not computed: {run.path} holds no checkpoint of its best step (train the cell, or point "
+            "--runs at a run folder that has its checkpoints)"
+        )
     elif run is not None:
-        ex = run.task.extrapolation(run.model(run.best_step), hi=19, samples=1 if args.tiny else 10, temperature=0.01,
-                                    top_k=10, generator=torch.Generator().manual_seed(0))
-        results["extrapolation_n14"] = {k: ex[k] for k in ("add_acc", "sub_acc", "add_correct", "add_total",
-                                                           "sub_correct", "sub_total")}
-        section_51 = (f"addition {100 * ex['add_acc']:.2f}% ({ex['add_correct']}/{ex['add_total']}), paper 0%; "
-                      f"subtraction {100 * ex['sub_acc']:.2f}% ({ex['sub_correct']}/{ex['sub_total']}), paper 4.75%")
+        ex = run.task.extrapolation(
+            run.model(run.best_step),
+            hi=19,
+            samples=1 if args.tiny else 10,
+            temperature=0.01,
+            top_k=10,
+            generator=torch.Generator().manual_seed(0),
+        )
+        results["extrapolation_n14"] = {
+            k: ex[k] for k in ("add_acc", "sub_acc", "add_correct", "add_total", "sub_correct", "sub_total")
+        }
+        section_51 = (
+            f"addition {100 * ex['add_acc']:.2f}% ({ex['add_correct']}/{ex['add_total']}), paper 0%; "
+            f"subtraction {100 * ex['sub_acc']:.2f}% ({ex['sub_correct']}/{ex['sub_total']}), paper 4.75%"
+        )
     if section_51:
         print(f"[5.1] n14 (seed {run.config.seed}) on operands 0..19 (two-digit ones only): {section_51}", flush=True)
     table = args.out / "too_big_to_think.md"
     write_table({k: v for k, v in results.items() if isinstance(k, tuple)}, params, args, table)
     if section_51:
         with open(table, "a") as f:
-            f.write(f"\n## Section 5.1: n14 (best arith checkpoint, seed {run.config.seed}) on operands 0..19, "
-                    f"two-digit ones only\n\n{section_51}\n")
+            f.write(
+                f"\n## Section 5.1: n14 (best arith checkpoint, seed {run.config.seed}) on operands 0..19, "
+                f"two-digit ones only\n\n{section_51}\n"
+            )
     figs = write_figures(runs, args.out)
-    (args.out / "results.json").write_text(json.dumps({"|".join(k) if isinstance(k, tuple) else k: v
-                                                       for k, v in results.items()}, indent=1))
+    (args.out / "results.json").write_text(
+        json.dumps({"|".join(k) if isinstance(k, tuple) else k: v for k, v in results.items()}, indent=1)
+    )
     print(f"table: {table}\nfigures: {', '.join(map(str, figs))}", flush=True)
     return 0
 
 
-def train_cell(args: argparse.Namespace, name: str, task: str, preset: str, cond: str, reduced: dict | None,
-               seeds: tuple[int, ...]) -> list:
+def train_cell(
+    args: argparse.Namespace, name: str, task: str, preset: str, cond: str, reduced: dict | None, seeds: tuple[int, ...]
+) -> list:
     """Train a cell's seeds as one sweep (``--runs/<cell>``) and return the runs that finished."""
     from grokscope.store.run import Run
     from grokscope.sweeps.engine import run_sweep
@@ -386,16 +510,36 @@ def train_cell(args: argparse.Namespace, name: str, task: str, preset: str, cond
     spec = SweepSpec((("task", (task,)), ("preset", (preset,)), ("seed", seeds)), name_by=("seed",))
 
     def config_of(plan):
-        return make_config(task, preset, cond, scale=args.scale, eval_mode=args.eval_mode, reduced=reduced,
-                           tiny=args.tiny, seed=plan.options["seed"])
+        return make_config(
+            task,
+            preset,
+            cond,
+            scale=args.scale,
+            eval_mode=args.eval_mode,
+            reduced=reduced,
+            tiny=args.tiny,
+            seed=plan.options["seed"],
+        )
 
     steps = config_of(spec.runs()[0]).train.steps
-    print(f"[{name}] {len(seeds)} seed(s) x {steps} steps in {args.runs / name} (finished seeds are kept, "
-          "interrupted ones resume)", flush=True)
+    print(
+        f"[{name}] {len(seeds)} seed(s) x {steps} steps in {args.runs / name} (finished seeds are kept, "
+        "interrupted ones resume)",
+        flush=True,
+    )
     t0 = time.perf_counter()
-    record = run_sweep(spec, args.runs / name, backend=args.backend, workers=args.workers, threads=args.threads,
-                       device=args.device, address=args.address, make_config=config_of, on_progress=SweepLog(f"[{name}] "),
-                       poll_s=5.0)
+    record = run_sweep(
+        spec,
+        args.runs / name,
+        backend=args.backend,
+        workers=args.workers,
+        threads=args.threads,
+        device=args.device,
+        address=args.address,
+        make_config=config_of,
+        on_progress=SweepLog(f"[{name}] "),
+        poll_s=5.0,
+    )
     done = [Run(args.runs / name / r.name) for r in record.runs if r.state == "done"]
     print(f"[{name}] {len(done)}/{len(seeds)} seed(s) done in {time.perf_counter() - t0:.0f} s", flush=True)
     return done

@@ -35,30 +35,43 @@ def main() -> None:
     ap.add_argument("run", type=Path, nargs="?", default=Path("checkpoints/mod97-grok1l-s0"))
     ap.add_argument("--site", default="logits", choices=("logits", "neurons"))
     ap.add_argument("--method", default="zero", choices=("zero", "mean", "resample"))
-    ap.add_argument("--limit", type=int, default=None,
-                    help="time the hook loop on this many evenly spaced checkpoints and scale to all")
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="time the hook loop on this many evenly spaced checkpoints and scale to all",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     run = load_run(args.run)
-    print(f"run {run.path}: {run.task.name}, {len(run.steps)} checkpoints, torch threads {torch.get_num_threads()}, "
-          f"site {args.site}, method {args.method}")
+    print(
+        f"run {run.path}: {run.task.name}, {len(run.steps)} checkpoints, torch threads {torch.get_num_threads()}, "
+        f"site {args.site}, method {args.method}"
+    )
 
     t0 = time.perf_counter()
     fa = analyze_fourier(run)
-    print(f"Fourier analysis ({'cached' if fa.cached else 'computed'}): {time.perf_counter() - t0:.1f} s, "
-          f"key frequencies {fa.key_frequencies}")
+    print(
+        f"Fourier analysis ({'cached' if fa.cached else 'computed'}): {time.perf_counter() - t0:.1f} s, "
+        f"key frequencies {fa.key_frequencies}"
+    )
 
     t0, c0 = time.perf_counter(), time.process_time()
     res = ablate_run(run, fourier=fa, site=args.site, method=args.method)
     t_fast, c_fast = time.perf_counter() - t0, time.process_time() - c0
-    print(f"(a) grokscope vectorized, both circuits, {len(res.table)} checkpoints: {t_fast:.1f} s wall "
-          f"({c_fast:.1f} s CPU); crossings {res.crossings()}")
+    print(
+        f"(a) grokscope vectorized, both circuits, {len(res.table)} checkpoints: {t_fast:.1f} s wall "
+        f"({c_fast:.1f} s CPU); crossings {res.crossings()}"
+    )
 
     steps = res.steps
-    chosen = steps if args.limit is None or args.limit >= len(steps) else \
-        [steps[i] for i in np.linspace(0, len(steps) - 1, args.limit).round().astype(int)]
+    chosen = (
+        steps
+        if args.limit is None or args.limit >= len(steps)
+        else [steps[i] for i in np.linspace(0, len(steps) - 1, args.limit).round().astype(int)]
+    )
     data = run.task.dataset()
     keys = tuple(fa.key_frequencies)
     worst = 0.0
@@ -68,8 +81,11 @@ def main() -> None:
         row = res.table.loc[step]
         got = {"": hooked_metrics(model, data)}
         for circuit in ("generalize", "memorize"):
-            got[f"{circuit}_"] = hooked_metrics(model, data, CircuitAblation(circuit=circuit, key_freqs=keys, p=fa.p,
-                                                                             site=args.site, method=args.method))
+            got[f"{circuit}_"] = hooked_metrics(
+                model,
+                data,
+                CircuitAblation(circuit=circuit, key_freqs=keys, p=fa.p, site=args.site, method=args.method),
+            )
         for prefix, metrics in got.items():
             for m in ("train_loss", "test_loss"):
                 ref = metrics[m]

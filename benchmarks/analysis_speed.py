@@ -39,8 +39,12 @@ from tests.analysis import reference  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, nargs="?", default=Path("checkpoints/mod97-grok1l-s0"))
-    ap.add_argument("--limit", type=int, default=None,
-                    help="time the plain loop on this many evenly spaced checkpoints and scale to all")
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="time the plain loop on this many evenly spaced checkpoints and scale to all",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
     if args.threads:
@@ -65,11 +69,16 @@ def main() -> None:
     with speed_settings():  # as the command line runs it
         fa = analyze_fourier(run, use_cache=False)
     t_fast, c_fast = time.perf_counter() - t0, time.process_time() - c0
-    print(f"(a) grokscope vectorized: {t_fast:.1f} s wall, {c_fast:.1f} s CPU  (key frequencies {fa.key_frequencies}, "
-          f"phases {[(ph.name, ph.start, ph.end) for ph in fa.phases]})")
+    print(
+        f"(a) grokscope vectorized: {t_fast:.1f} s wall, {c_fast:.1f} s CPU  (key frequencies {fa.key_frequencies}, "
+        f"phases {[(ph.name, ph.start, ph.end) for ph in fa.phases]})"
+    )
 
-    chosen = steps if args.limit is None or args.limit >= len(steps) else \
-        [steps[i] for i in np.linspace(0, len(steps) - 1, args.limit).round().astype(int)]
+    chosen = (
+        steps
+        if args.limit is None or args.limit >= len(steps)
+        else [steps[i] for i in np.linspace(0, len(steps) - 1, args.limit).round().astype(int)]
+    )
     t0, c0 = time.perf_counter(), time.process_time()
     worst = 0.0
     for step in chosen:
@@ -81,11 +90,15 @@ def main() -> None:
     scale = len(steps) / len(chosen)
     t_loop, c_loop = (time.perf_counter() - t0) * scale, (time.process_time() - c0) * scale
     scaled = "" if len(chosen) == len(steps) else f" (timed on {len(chosen)} checkpoints, scaled to {len(steps)})"
-    print(f"(b) plain loop, HookedTransformer + run_with_cache per checkpoint: {t_loop:.1f} s wall, "
-          f"{c_loop:.1f} s CPU{scaled}")
+    print(
+        f"(b) plain loop, HookedTransformer + run_with_cache per checkpoint: {t_loop:.1f} s wall, "
+        f"{c_loop:.1f} s CPU{scaled}"
+    )
     print(f"largest relative difference between (a) and (b) over the measures: {worst:.1e}")
-    print(f"speed-up (b)/(a): {t_loop / t_fast:.1f}x wall, {c_loop / c_fast:.1f}x CPU time   "
-          "target: (a) < 60 s, speed-up >= 10x")
+    print(
+        f"speed-up (b)/(a): {t_loop / t_fast:.1f}x wall, {c_loop / c_fast:.1f}x CPU time   "
+        "target: (a) < 60 s, speed-up >= 10x"
+    )
 
 
 if __name__ == "__main__":

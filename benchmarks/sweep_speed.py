@@ -40,19 +40,48 @@ def main(argv: list[str] | None = None) -> int:
     workers = args.workers or default_workers(1, "cpu")
     tmp = Path(tempfile.mkdtemp(prefix="grokscope-sweep-bench-"))
     try:
-        print(f"{spec.describe()}, {args.steps:,} steps each; the sweep with {workers} workers of 1 thread, "
-              f"the loop with torch's default threads", flush=True)
+        print(
+            f"{spec.describe()}, {args.steps:,} steps each; the sweep with {workers} workers of 1 thread, "
+            f"the loop with torch's default threads",
+            flush=True,
+        )
         t0 = time.perf_counter()
         for plan in runs:
-            subprocess.run([*GROKSCOPE, "train", "--task", f"mod{args.p}", "--frac", str(plan.values["frac"]),
-                            "--seed", str(plan.values["seed"]), *train_flags, "--out", str(tmp / "loop"),
-                            "--name", plan.name], check=True, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    *GROKSCOPE,
+                    "train",
+                    "--task",
+                    f"mod{args.p}",
+                    "--frac",
+                    str(plan.values["frac"]),
+                    "--seed",
+                    str(plan.values["seed"]),
+                    *train_flags,
+                    "--out",
+                    str(tmp / "loop"),
+                    "--name",
+                    plan.name,
+                ],
+                check=True,
+                stderr=subprocess.DEVNULL,
+            )
         loop_s = time.perf_counter() - t0
         print(f"grokscope train, one after another: {loop_s:7.1f} s", flush=True)
 
         t0 = time.perf_counter()
-        sweep_cmd = [*GROKSCOPE, "sweep", f"mod{args.p}", "--frac", args.fracs, "--seed", args.seeds, *train_flags,
-                     "--out", str(tmp / "sweep")] + (["--workers", str(args.workers)] if args.workers else [])
+        sweep_cmd = [
+            *GROKSCOPE,
+            "sweep",
+            f"mod{args.p}",
+            "--frac",
+            args.fracs,
+            "--seed",
+            args.seeds,
+            *train_flags,
+            "--out",
+            str(tmp / "sweep"),
+        ] + (["--workers", str(args.workers)] if args.workers else [])
         subprocess.run(sweep_cmd, check=True, stderr=subprocess.DEVNULL)
         sweep_s = time.perf_counter() - t0
         print(f"grokscope sweep:                    {sweep_s:7.1f} s", flush=True)
@@ -72,8 +101,11 @@ def check_same(loop: Path, sweep: Path, names: list[str]) -> None:
         a, b = load_run(loop / name).metrics_rows(), load_run(sweep / name).metrics_rows()
         assert [r["step"] for r in a] == [r["step"] for r in b], f"{name}: the two sides trained different steps"
         worst = max(worst, *(abs(x[k] - y[k]) for x, y in zip(a, b) for k in ("train_acc", "test_acc")))
-    print(f"checked: the {len(names)} runs of both sides trained the same steps; their train and test accuracies "
-          f"differ by at most {worst:.2g} at any evaluation", flush=True)
+    print(
+        f"checked: the {len(names)} runs of both sides trained the same steps; their train and test accuracies "
+        f"differ by at most {worst:.2g} at any evaluation",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ import argparse
 import tempfile
 import time
 
+from train_speed import PlainLoop, machine_line
 
-from grokscope.tasks import ModularTask
 from grokscope.config import RunConfig, TrainConfig
 from grokscope.runtime import flush_denormals, speed_settings
+from grokscope.tasks import ModularTask
 from grokscope.training.train import train
-from train_speed import PlainLoop, machine_line
 
 
 def plain_until_grok(task: ModularTask, seed: int, max_steps: int, every: int) -> tuple[int | None, float]:

@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from grokscope.models.build import build_model
-from grokscope.tasks import ModularTask
 from grokscope.config import RunConfig, TrainConfig
+from grokscope.models.build import build_model
 from grokscope.runtime import speed_settings
+from grokscope.tasks import ModularTask
 from grokscope.training.train import train
 
 
@@ -37,8 +37,12 @@ class PlainLoop:
         self.tokens, self.labels = tokens[data.train_idx], data.labels[data.train_idx]
         self.test_tokens, self.test_labels = tokens[data.test_idx], data.labels[data.test_idx]
         self.tc = TrainConfig()
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay,
-                                     betas=(self.tc.beta1, self.tc.beta2))
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=self.tc.lr,
+            weight_decay=self.tc.weight_decay,
+            betas=(self.tc.beta1, self.tc.beta2),
+        )
         self.steps_done = 0
 
     def step(self) -> None:
@@ -80,8 +84,11 @@ def machine_line() -> str:
     import platform
 
     cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-             if line.startswith("model name")] if cpuinfo.exists() else []
+    names = (
+        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        if cpuinfo.exists()
+        else []
+    )
     model = names[0] if names else platform.processor() or "unknown CPU"
     x = torch.randn(1024, 1024)
     for _ in range(3):

@@ -66,8 +66,10 @@ def ablate_cmd(
     with speed_settings():
         fa = analyze_fourier(handle, progress=announce)
     if not fa.cached:
-        info(f"Fourier analysis of {handle.name} done in {fa.elapsed_s:.1f} s (key frequencies "
-             f"{', '.join(map(str, fa.key_frequencies)) or 'none'})")
+        info(
+            f"Fourier analysis of {handle.name} done in {fa.elapsed_s:.1f} s (key frequencies "
+            f"{', '.join(map(str, fa.key_frequencies)) or 'none'})"
+        )
     warn_skipped(handle.name, fa.skipped)
     with speed_settings():
         res = ablate_run(handle, fourier=fa, step=step, site=site, method=method, seed=seed)
@@ -97,8 +99,10 @@ class _Announce:
     def __call__(self, done: int, total: int) -> None:
         if not self.said:
             self.said = True
-            info(f"{self.run.name} has no current Fourier analysis: computing it first (cached in "
-                 f"{self.run.path / 'analysis'})")
+            info(
+                f"{self.run.name} has no current Fourier analysis: computing it first (cached in "
+                f"{self.run.path / 'analysis'})"
+            )
 
 
 def _g(x: float | None) -> str:
@@ -120,23 +124,33 @@ def _table(res: Any, circuit: str, s: dict[str, Any]) -> str:
         f"{'':>7}  {'':<28} {'train acc':>9} {'test acc':>9} {'train loss':>11} | {'train acc':>9} {'test acc':>9} "
         f"{'train loss':>11} |",
     ]
-    marks = res.milestones() | {f"crossing {k}": v for k, v in res.crossings().items()
-                                if v is not None and not k.startswith("loss_") and not k.endswith("stays")}
+    marks = res.milestones() | {
+        f"crossing {k}": v
+        for k, v in res.crossings().items()
+        if v is not None and not k.startswith("loss_") and not k.endswith("stays")
+    }
     rows = {c["step"]: c for c in s["checkpoints"]}
     for label, step in sorted(marks.items(), key=lambda kv: kv[1]):
         c = rows[step]
         f, a = c["full"], c["ablated"]
-        lines.append(f"{step:>7}  {label:<28} {_g(f['train_acc']):>9} {_g(f['test_acc']):>9} {_g(f['train_loss']):>11} | "
-                     f"{_g(a['train_acc']):>9} {_g(a['test_acc']):>9} {_g(a['train_loss']):>11} | "
-                     f"{_g(c['share_generalizing']):>9} {_g(c['share_memorizing']):>9}")
+        lines.append(
+            f"{step:>7}  {label:<28} {_g(f['train_acc']):>9} {_g(f['test_acc']):>9} {_g(f['train_loss']):>11} | "
+            f"{_g(a['train_acc']):>9} {_g(a['test_acc']):>9} {_g(a['train_loss']):>11} | "
+            f"{_g(c['share_generalizing']):>9} {_g(c['share_memorizing']):>9}"
+        )
     if len(res.table) > 1:
         lines += ["", crossing_sentence(res.crossings())]
     imp = s["frequency_importance"]
-    lines += ["", f"each key frequency removed alone at step {imp['step']} (loss over all pairs; as trained "
-              f"{_g(imp['base']['loss'])}):"]
+    lines += [
+        "",
+        f"each key frequency removed alone at step {imp['step']} (loss over all pairs; as trained "
+        f"{_g(imp['base']['loss'])}):",
+    ]
     for f in imp["frequencies"]:
-        lines.append(f"  k={f['freq']:<4} loss {_g(f['loss']):>9}  (+{_g(f['loss_increase'])})  "
-                     f"train acc {f['train_acc']:.3f}  test acc {f['test_acc']:.3f}")
+        lines.append(
+            f"  k={f['freq']:<4} loss {_g(f['loss']):>9}  (+{_g(f['loss_increase'])})  "
+            f"train acc {f['train_acc']:.3f}  test acc {f['test_acc']:.3f}"
+        )
     lines += ["", f"report: {s['report']}"]
     return "\n".join(lines)
 

@@ -29,7 +29,9 @@ def fourier_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON instead of a table")] = False,
     out: Annotated[Optional[Path], typer.Option(help="HTML report file (default: <run>/analysis/report.html)")] = None,
     p: Annotated[Optional[int], typer.Option("--p", help="the modulus; must match the checkpoints")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute even if a cached analysis is current")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="recompute even if a cached analysis is current")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Key frequencies, progress measures, phases and an HTML report of a run (or of each run in a folder).
@@ -53,8 +55,9 @@ def _fourier(path: Path, *, as_json: bool, out: Path | None, p: int | None, no_c
     for run_dir in dirs:
         try:
             with _errors_as_values():
-                summary = _analyze_one(run_dir, p=p, out=_out_for(out, run_dir, len(dirs)),
-                                       use_cache=not no_cache, quiet=quiet or as_json)
+                summary = _analyze_one(
+                    run_dir, p=p, out=_out_for(out, run_dir, len(dirs)), use_cache=not no_cache, quiet=quiet or as_json
+                )
                 summaries.append(summary)
                 if summary["report"] is None:
                     unwritten.append(summary.pop("report_error"))
@@ -129,8 +132,9 @@ def _write_report(fa, out: Path | None) -> Path:
     except (OSError, RunFolderWriteError) as e:
         why = e.why if isinstance(e, RunFolderWriteError) else e.strerror or str(e)
         if out is None:
-            raise ValueError(f"cannot write the report into {cached_report_path(fa).parent} ({why}): pass "
-                             "--out FILE") from None
+            raise ValueError(
+                f"cannot write the report into {cached_report_path(fa).parent} ({why}): pass --out FILE"
+            ) from None
         raise ValueError(f"cannot write the report to {out} ({why}): choose a writable --out") from None
 
 
@@ -158,22 +162,31 @@ def _table(s: dict[str, Any]) -> str:
     for ph in s["phases"]:
         lines.append(f"{ph['name']:<18} {ph['start']:>7} {ph['end']:>7}" + ("" if ph["reached"] else "  (open)"))
     f = s["final"]
-    lines += ["", f"final (step {f['step']}): train loss {_g(f['train_loss'])}, test loss {_g(f['test_loss'])}, "
-              f"test acc {_f(f['test_acc'], '.4f')}, restricted loss {_g(f['restricted_loss'])}, excluded loss "
-              f"{_g(f['excluded_loss'])}, Gini W_E {_f(f['gini_embed'], '.3f')} / W_L {_f(f['gini_logit_map'], '.3f')}, "
-              f"sum of squared weights {_f(f['sq_weights'], '.1f')}", ""]
+    lines += [
+        "",
+        f"final (step {f['step']}): train loss {_g(f['train_loss'])}, test loss {_g(f['test_loss'])}, "
+        f"test acc {_f(f['test_acc'], '.4f')}, restricted loss {_g(f['restricted_loss'])}, excluded loss "
+        f"{_g(f['excluded_loss'])}, Gini W_E {_f(f['gini_embed'], '.3f')} / W_L {_f(f['gini_logit_map'], '.3f')}, "
+        f"sum of squared weights {_f(f['sq_weights'], '.1f')}",
+        "",
+    ]
     lines += textwrap.wrap(s["handover"], width=100)
     if s.get("basis", "").startswith("discrete"):
         lines.append(f"basis: {s['basis']}")
     if s.get("forward") == "hooked":
-        lines.append("computed with the TransformerLens forward (this model's shape or input format does not fit "
-                     "the fast grid forward)")
+        lines.append(
+            "computed with the TransformerLens forward (this model's shape or input format does not fit "
+            "the fast grid forward)"
+        )
     if s.get("split") == "all":
-        lines.append("train/test split unknown: every pair counts as both train and test (pass --frac/--seed or "
-                     "the saved train indices when importing)")
+        lines.append(
+            "train/test split unknown: every pair counts as both train and test (pass --frac/--seed or "
+            "the saved train indices when importing)"
+        )
     if s["skipped"]:
-        lines.append(f"skipped {len(s['skipped'])} unreadable checkpoint(s): "
-                     + ", ".join(str(x["step"]) for x in s["skipped"]))
+        lines.append(
+            f"skipped {len(s['skipped'])} unreadable checkpoint(s): " + ", ".join(str(x["step"]) for x in s["skipped"])
+        )
     lines += ["", f"report: {s['report'] or 'not written'}"]
     return "\n".join(lines)
 

@@ -31,8 +31,10 @@ def behavior_cmd(
     checkpoints: Annotated[int, Opt(help="most checkpoints scored (evenly spread); 0 = all")] = 60,
     ops: Annotated[Optional[str], Opt(help="only these operations/groups, comma-separated (e.g. SUM,DIVIDE)")] = None,
     places: Annotated[int, Opt(help="k of the decimal-aware match (right to k decimals)")] = 2,
-    task: Annotated[Optional[str], Opt(help="ask another task's questions (e.g. wordops); the run's vocabulary "
-                                            "must hold their characters")] = None,
+    task: Annotated[
+        Optional[str],
+        Opt(help="ask another task's questions (e.g. wordops); the run's vocabulary must hold their characters"),
+    ] = None,
     seed: Annotated[int, Opt(help="which questions are drawn")] = 0,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -41,8 +43,13 @@ def behavior_cmd(
         from grokscope.analysis.behavior.over_checkpoints import BehaviorConfig, analyze_behavior
         from grokscope.store.run import Run
 
-        config = BehaviorConfig(per_group=per_group, max_checkpoints=checkpoints or None, places=places, seed=seed,
-                                groups=tuple(o.strip() for o in ops.split(",") if o.strip()) if ops else None)
+        config = BehaviorConfig(
+            per_group=per_group,
+            max_checkpoints=checkpoints or None,
+            places=places,
+            seed=seed,
+            groups=tuple(o.strip() for o in ops.split(",") if o.strip()) if ops else None,
+        )
         if out is not None and out.is_dir():
             raise ValueError(f"--out {out} is a folder: give a file name such as {out / 'behavior.html'}")
         r = Run(run)
@@ -89,13 +96,22 @@ def table(s: dict[str, Any]) -> str:
 
     f = s["final"]
     split = "test" if "test" in s["splits"] else s["splits"][0]
-    lines = [f"{s['run']}  ({s['task']}, {s['preset']}, {s['checkpoints']} checkpoints scored, steps "
-             f"{s['first_step']}-{s['last_step']})",
-             f"last checkpoint (step {f['step']}): train loss {_f(f['train_loss'], False)}, val loss "
-             f"{_f(f['val_loss'], False)}; {split} questions:", ""]
-    cols = [("exact", "exact"), ("digit_accuracy", "digits"), ("magnitude_correct", "magnitude"),
-            ("sign_correct", "sign"), ("operation_consistent", "right op"), ("stopped_right", "stops right"),
-            ("relative_error", "med rel err")]
+    lines = [
+        f"{s['run']}  ({s['task']}, {s['preset']}, {s['checkpoints']} checkpoints scored, steps "
+        f"{s['first_step']}-{s['last_step']})",
+        f"last checkpoint (step {f['step']}): train loss {_f(f['train_loss'], False)}, val loss "
+        f"{_f(f['val_loss'], False)}; {split} questions:",
+        "",
+    ]
+    cols = [
+        ("exact", "exact"),
+        ("digit_accuracy", "digits"),
+        ("magnitude_correct", "magnitude"),
+        ("sign_correct", "sign"),
+        ("operation_consistent", "right op"),
+        ("stopped_right", "stops right"),
+        ("relative_error", "med rel err"),
+    ]
     lines.append(f"{'group':<10}" + "".join(f"{h:>13}" for _, h in cols))
     for g, m in f[split].items():
         chance = s["chance"].get(split, {}).get(g, {})
@@ -104,8 +120,11 @@ def table(s: dict[str, Any]) -> str:
     lines.append("")
     lines += [gap_sentence(gap, "all operations" if g == "all" else g) for g, gap in s["gaps"].items()]
     if s["final_failures"]:
-        lines += ["", "failures at the last checkpoint: " + ", ".join(
-            f"{k} {v:.0%}" for k, v in sorted(s["final_failures"].items(), key=lambda kv: -kv[1]))]
+        lines += [
+            "",
+            "failures at the last checkpoint: "
+            + ", ".join(f"{k} {v:.0%}" for k, v in sorted(s["final_failures"].items(), key=lambda kv: -kv[1])),
+        ]
     if s["skipped"]:
         lines.append(f"skipped {len(s['skipped'])} unreadable checkpoint(s)")
     lines += ["", f"report: {s['report']}"]

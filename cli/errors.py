@@ -14,8 +14,13 @@ import typer
 from typer.core import TyperGroup
 
 RESOURCE_ERRNOS = (errno.ENAMETOOLONG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, NotADirectoryError,
-                                                PermissionError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    KeyError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+)
 
 
 def fail(message: str) -> None:
@@ -145,7 +150,7 @@ def _refused_value(e: BaseException) -> Any:
     errors = getattr(e.__cause__, "errors", None)
     try:
         first = errors()[0] if callable(errors) else None
-    except Exception:  # noqa: BLE001 - only a nicety of the message
+    except Exception:
         return None
     value = first.get("input") if isinstance(first, dict) else None
     return value if isinstance(value, str) else None

@@ -24,7 +24,9 @@ def runs_cmd(folder: Annotated[Path, typer.Argument(help="folder of runs")] = Pa
         if sweeps:
             return
         raise ValueError(f"no runs in {folder}: train one with grokscope train --out {folder}")
-    header = f"{'run':<28} {'task':<10} {'preset':<8} {'steps':>7} {'ckpts':>5} {'train99':>8} {'test99':>8} {'test_acc':>8}"
+    header = (
+        f"{'run':<28} {'task':<10} {'preset':<8} {'steps':>7} {'ckpts':>5} {'train99':>8} {'test99':>8} {'test_acc':>8}"
+    )
     typer.echo(header)
     for path in paths:
         try:  # one damaged run is reported and the others are listed
@@ -33,8 +35,10 @@ def runs_cmd(folder: Annotated[Path, typer.Argument(help="folder of runs")] = Pa
             info(f"warning: {path.name} not listed: {str(e).splitlines()[0]}")
             continue
         acc = "-" if s["test_acc"] is None else f"{s['test_acc']:.4f}"
-        typer.echo(f"{s['run']:<28} {s['task']:<10} {s['preset']:<8} {_d(s['steps']):>7} {s['checkpoints']:>5} "
-                   f"{_d(s['train_99']):>8} {_d(s['test_99']):>8} {acc:>8}")
+        typer.echo(
+            f"{s['run']:<28} {s['task']:<10} {s['preset']:<8} {_d(s['steps']):>7} {s['checkpoints']:>5} "
+            f"{_d(s['train_99']):>8} {_d(s['test_99']):>8} {acc:>8}"
+        )
 
 
 def _sweep_folders(folder: Path) -> list[Path]:

@@ -4,8 +4,7 @@ from typing import Optional
 
 import typer
 
-from grokscope.cli import analyze, listing, train
-from grokscope.cli import ablate, import_model, sweep
+from grokscope.cli import ablate, analyze, import_model, listing, sweep, train
 from grokscope.cli.errors import OneLineUsageErrors
 
 app = typer.Typer(
@@ -27,8 +26,11 @@ def _version(value: Optional[bool]) -> None:
 
 
 @app.callback()
-def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
-                                                 help="print grokscope's version and exit")) -> None:
+def _root(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="print grokscope's version and exit"
+    ),
+) -> None:
     """Train small transformers until they grok, then open them up."""
 
 

@@ -13,8 +13,14 @@ class CheckpointBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=f"{self.name}: checkpoints", unit="ckpt", file=sys.stderr,
-                            dynamic_ncols=True, leave=False)
+            self.bar = tqdm(
+                total=total,
+                desc=f"{self.name}: checkpoints",
+                unit="ckpt",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=False,
+            )
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:

@@ -33,31 +33,49 @@ class _RunByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(cls=_RunByDefault, no_args_is_help=True,
-                  help="Sweeps: a grid of runs as one resumable experiment (grokscope sweep TASK --frac 0.2,0.3 "
-                       "--seed 0..4), and its status and report.")
+app = typer.Typer(
+    cls=_RunByDefault,
+    no_args_is_help=True,
+    help="Sweeps: a grid of runs as one resumable experiment (grokscope sweep TASK --frac 0.2,0.3 "
+    "--seed 0..4), and its status and report.",
+)
 
 SWEEP_FLAGS = "--out, --workers, --threads, --backend, --address, --device, --max-runs, --spec, --dry-run, --quiet"
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-             options_metavar="TASK [TRAIN OPTIONS, EACH WITH ONE VALUE OR SEVERAL] [OPTIONS]")
+@app.command(
+    "run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    options_metavar="TASK [TRAIN OPTIONS, EACH WITH ONE VALUE OR SEVERAL] [OPTIONS]",
+)
 @exits_on_user_error
 def run_cmd(
     ctx: typer.Context,
-    out: Annotated[Optional[Path], Opt(help="the sweep folder (default checkpoints/sweep-<task>-<swept options>)")] = None,
-    workers: Annotated[Optional[int], Opt(help="runs trained side by side (default: CPU cores / --threads; "
-                                               "1 with --device cuda)")] = None,
-    threads: Annotated[int, Opt(help="CPU threads per run (1: the small models here gain little from more, "
-                                     "and runs side by side use the cores better)")] = 1,
-    backend: Annotated[str, Opt(help="local (worker processes) or ray (Ray tasks; needs grokscope's ray "
-                                     "extra installed)")] = "local",
-    address: Annotated[Optional[str], Opt(help="--backend ray: the cluster's head, HOST:PORT (default: a local "
-                                               "Ray instance)")] = None,
+    out: Annotated[
+        Optional[Path], Opt(help="the sweep folder (default checkpoints/sweep-<task>-<swept options>)")
+    ] = None,
+    workers: Annotated[
+        Optional[int], Opt(help="runs trained side by side (default: CPU cores / --threads; 1 with --device cuda)")
+    ] = None,
+    threads: Annotated[
+        int,
+        Opt(
+            help="CPU threads per run (1: the small models here gain little from more, "
+            "and runs side by side use the cores better)"
+        ),
+    ] = 1,
+    backend: Annotated[
+        str, Opt(help="local (worker processes) or ray (Ray tasks; needs grokscope's ray extra installed)")
+    ] = "local",
+    address: Annotated[
+        Optional[str], Opt(help="--backend ray: the cluster's head, HOST:PORT (default: a local Ray instance)")
+    ] = None,
     device: Annotated[str, Opt(help="cpu, cuda or auto (every run on it)")] = "cpu",
     max_runs: Annotated[int, Opt(help="refuse a grid of more runs than this")] = 1000,
-    spec: Annotated[Optional[Path], Opt(help="a TOML file of options (frac = [0.2, 0.3], seed = \"0..4\"); "
-                                             "options on the command line add to it")] = None,
+    spec: Annotated[
+        Optional[Path],
+        Opt(help='a TOML file of options (frac = [0.2, 0.3], seed = "0..4"); options on the command line add to it'),
+    ] = None,
     dry_run: Annotated[bool, Opt("--dry-run", help="print the runs the grid expands to, train nothing")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -71,16 +89,17 @@ def run_cmd(
     Exit code 1 when a run failed.
     """
     from grokscope.bounds import check_int
-    from grokscope.sweeps.spec import read_toml_spec, spec_from_args
-
     from grokscope.sweeps.record import MAX_RECORD_RUNS
+    from grokscope.sweeps.spec import read_toml_spec, spec_from_args
 
     check_int("--max-runs", max_runs, hi=MAX_RECORD_RUNS)
     base = read_toml_spec(spec) if spec is not None else None
     tokens = list(ctx.args)
     if not tokens and base is None:
-        fail("give a task and the options to sweep, e.g. grokscope sweep mod97 --frac 0.3,0.5 --seed 0..2 "
-             "(or --spec FILE)")
+        fail(
+            "give a task and the options to sweep, e.g. grokscope sweep mod97 --frac 0.3,0.5 --seed 0..2 "
+            "(or --spec FILE)"
+        )
     try:
         sweep_spec = spec_from_args(tokens, base=base, max_runs=max_runs)
     except ValueError as e:
@@ -94,8 +113,16 @@ def run_cmd(
     if dry_run:
         _dry_run(sweep_spec, folder, device=device, threads=threads)
         return
-    _run(sweep_spec, folder, backend=backend, workers=workers, threads=threads, device=device, address=address,
-         quiet=quiet)
+    _run(
+        sweep_spec,
+        folder,
+        backend=backend,
+        workers=workers,
+        threads=threads,
+        device=device,
+        address=address,
+        quiet=quiet,
+    )
 
 
 def _dry_run(spec: Any, folder: Path, *, device: str, threads: int) -> None:
@@ -114,18 +141,34 @@ def _dry_run(spec: Any, folder: Path, *, device: str, threads: int) -> None:
         typer.echo(f"  {name:<{width}}  {note}")
 
 
-def _run(spec: Any, folder: Path, *, backend: str, workers: int | None, threads: int, device: str,
-         address: str | None, quiet: bool) -> None:
+def _run(
+    spec: Any,
+    folder: Path,
+    *,
+    backend: str,
+    workers: int | None,
+    threads: int,
+    device: str,
+    address: str | None,
+    quiet: bool,
+) -> None:
     from grokscope.runtime import speed_settings
     from grokscope.sweeps.engine import run_sweep
-
     from grokscope.sweeps.progress import SweepBar
 
     bar = None if quiet else SweepBar()
     try:
         with speed_settings():
-            record = run_sweep(spec, folder, backend=backend, workers=workers, threads=threads, device=device,
-                               address=address, on_progress=bar or _notes_only)
+            record = run_sweep(
+                spec,
+                folder,
+                backend=backend,
+                workers=workers,
+                threads=threads,
+                device=device,
+                address=address,
+                on_progress=bar or _notes_only,
+            )
     except KeyboardInterrupt:
         if bar:
             bar.close()
@@ -140,9 +183,11 @@ def _run(spec: Any, folder: Path, *, backend: str, workers: int | None, threads:
         if bar:
             bar.close()
     counts = record.counts()
-    info(f"{folder}: {counts['done']} of {len(record.runs)} runs done, {counts['failed']} failed"
-         + (f" (grokscope sweep status {folder})" if counts["failed"] else "")
-         + f"; grokscope sweep report {folder} tabulates them")
+    info(
+        f"{folder}: {counts['done']} of {len(record.runs)} runs done, {counts['failed']} failed"
+        + (f" (grokscope sweep status {folder})" if counts["failed"] else "")
+        + f"; grokscope sweep report {folder} tabulates them"
+    )
     if counts["failed"]:
         raise typer.Exit(code=1)
 
@@ -184,12 +229,19 @@ def _status_text(status: Any) -> str:
 def report_cmd(
     path: Annotated[Path, typer.Argument(help="a sweep folder")],
     as_json: Annotated[bool, Opt("--json", help="print the table as JSON (one object a run)")] = False,
-    analyze: Annotated[bool, Opt("--analyze", help="add each run's Fourier analysis (key frequencies, phase "
-                                                   "boundaries); cached in the run as by analyze fourier")] = False,
+    analyze: Annotated[
+        bool,
+        Opt(
+            "--analyze",
+            help="add each run's Fourier analysis (key frequencies, phase "
+            "boundaries); cached in the run as by analyze fourier",
+        ),
+    ] = False,
     out: Annotated[Optional[Path], Opt(help="the HTML report (default <sweep>/report/sweep.html)")] = None,
     accuracy: Annotated[float, Opt(help="phase rule: the accuracy train and test must reach")] = 0.9,
-    window: Annotated[int, Opt(help="phase rule: test within this many steps of train is comprehension, "
-                                    "later is grokking")] = 1000,
+    window: Annotated[
+        int, Opt(help="phase rule: test within this many steps of train is comprehension, later is grokking")
+    ] = 1000,
 ) -> None:
     """One row per run: swept values, steps to 90%/99% train and test accuracy, final losses, weight norm, phase.
 

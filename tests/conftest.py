@@ -7,24 +7,25 @@ from pathlib import Path
 import pytest
 import torch
 
+from grokscope.config import RunConfig, TrainConfig
 from grokscope.models.build import build_model, load_state_, model_state
 from grokscope.tasks import ModularTask
-from grokscope.config import RunConfig, TrainConfig
-
 
 # The test command runs the suite twice, under TransformerLens 3.x and 4.x. Tests of code that never
 # touches TransformerLens (the fused trainer, the run store) run only in the first pass: the second
 # would repeat them to the bit and cost a minute and a half of the ~10-minute budget.
 tl_independent = pytest.mark.skipif(
     os.environ.get("GROKSCOPE_EXPECT_TL") == "4",
-    reason="does not touch TransformerLens (fused trainer, run store): run in the TransformerLens 3.x pass")
+    reason="does not touch TransformerLens (fused trainer, run store): run in the TransformerLens 3.x pass",
+)
 
 
 def tiny_config(*, p: int = 13, frac: float = 0.3, preset: str = "grok1l", seed: int = 0, **train) -> RunConfig:
     """A mod-13 run by default: 50 training pairs, ~1 ms a step. (p=23, frac=0.8 groks by step ~600.)"""
     defaults = dict(steps=60, eval_every=5, ckpt_every=20, stop_after_grok=None)
-    return RunConfig(task=ModularTask(p=p, frac=frac, seed=seed), preset=preset, seed=seed,
-                     train=TrainConfig(**(defaults | train)))
+    return RunConfig(
+        task=ModularTask(p=p, frac=frac, seed=seed), preset=preset, seed=seed, train=TrainConfig(**(defaults | train))
+    )
 
 
 @pytest.fixture
@@ -69,5 +70,8 @@ def tiny_run(tmp_path_factory):
     """
     from grokscope.training.train import train
 
-    return train(tiny_config(p=23, frac=0.8, steps=TINY_STEPS, eval_every=20, ckpt_every=20),
-                 tmp_path_factory.mktemp("runs"), device="cpu")
+    return train(
+        tiny_config(p=23, frac=0.8, steps=TINY_STEPS, eval_every=20, ckpt_every=20),
+        tmp_path_factory.mktemp("runs"),
+        device="cpu",
+    )

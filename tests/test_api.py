@@ -11,7 +11,7 @@ def test_every_public_name_resolves(module):
     for name in mod.__all__:
         assert getattr(mod, name) is not None, name
     with pytest.raises(AttributeError):
-        getattr(mod, "no_such_name")
+        mod.no_such_name
 
 
 def test_score_answer_names_the_blogs_ran_on_failure():
@@ -21,12 +21,19 @@ def test_score_answer_names_the_blogs_ran_on_failure():
     assert s.termination == "ran_on" and not s.exact and s.correct_prefix == 6
 
 
-@pytest.mark.parametrize("task,options,kind,forward", [
-    ("mod13", dict(steps=4, eval_every=2, ckpt_every=2), "modular", "fused"),
-    ("arith", dict(steps=2, eval_every=2, eval_iters=1), "char_arith", "fast_ops"),
-    ("wordops", dict(steps=2, eval_every=2, eval_iters=1, n_train=20, n_test=5, operands="0..9", ops="SUM"),
-     "word_ops", "hooked"),
-])
+@pytest.mark.parametrize(
+    "task,options,kind,forward",
+    [
+        ("mod13", dict(steps=4, eval_every=2, ckpt_every=2), "modular", "fused"),
+        ("arith", dict(steps=2, eval_every=2, eval_iters=1), "char_arith", "fast_ops"),
+        (
+            "wordops",
+            dict(steps=2, eval_every=2, eval_iters=1, n_train=20, n_test=5, operands="0..9", ops="SUM"),
+            "word_ops",
+            "hooked",
+        ),
+    ],
+)
 def test_train_takes_any_task(tmp_path, task, options, kind, forward):
     import json
 

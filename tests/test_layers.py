@@ -50,7 +50,8 @@ def _layer(module: str) -> int | None:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(module: str, source: str | None = None, prefix: str = "grokscope") -> set[str]:
@@ -65,13 +66,17 @@ def _imports(module: str, source: str | None = None, prefix: str = "grokscope") 
                 visit(child)
             return
         if isinstance(node, ast.Import):
-            found.update(a.name.split(".")[0] if prefix != "grokscope" else a.name
-                         for a in node.names if a.name.startswith(prefix))
+            found.update(
+                a.name.split(".")[0] if prefix != "grokscope" else a.name
+                for a in node.names
+                if a.name.startswith(prefix)
+            )
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(prefix):
             for a in node.names:
                 sub = f"{node.module}.{a.name}"
-                found.add(sub if sub in MODULES else node.module.split(".")[0] if prefix != "grokscope"
-                          else node.module)
+                found.add(
+                    sub if sub in MODULES else node.module.split(".")[0] if prefix != "grokscope" else node.module
+                )
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -111,7 +116,7 @@ def test_no_import_cycles():
             if nxt not in GRAPH:
                 continue
             if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 dfs(nxt, stack)
         stack.pop()
@@ -124,9 +129,11 @@ def test_no_import_cycles():
 
 
 def test_the_checker_sees_imports_in_functions_and_skips_type_checking_blocks():
-    source = ("from typing import TYPE_CHECKING\n"
-              "if TYPE_CHECKING:\n    from grokscope.training.train import train\n"
-              "def f():\n    from grokscope.models import build\n    import grokscope.store.run\n")
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from grokscope.training.train import train\n"
+        "def f():\n    from grokscope.models import build\n    import grokscope.store.run\n"
+    )
     assert _imports("grokscope.tasks", source) == {"grokscope.models.build", "grokscope.store.run"}
 
 

@@ -17,9 +17,19 @@ if TYPE_CHECKING:
     from grokscope.sweeps.handle import Sweep
 
 
-def train(task: "str | RunConfig | LMRunConfig" = "mod97", *, out: str | Path = "checkpoints",
-          name: str | None = None, device: str = "auto", preset: str | None = None, seed: int | None = None, init_from: str | Path | None = None,
-          callbacks: Sequence[Callback] = (), progress: bool = True, **options: Any) -> Run:
+def train(
+    task: "str | RunConfig | LMRunConfig" = "mod97",
+    *,
+    out: str | Path = "checkpoints",
+    name: str | None = None,
+    device: str = "auto",
+    preset: str | None = None,
+    seed: int | None = None,
+    init_from: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    **options: Any,
+) -> Run:
     """Train a run of any task and return it (a folder that already holds this run is continued).
 
     ``task`` is a task name, or a whole run config (then no other option is taken from here).
@@ -40,8 +50,15 @@ def train(task: "str | RunConfig | LMRunConfig" = "mod97", *, out: str | Path = 
     return train_config(config, out, name=name, device=device, callbacks=[*callbacks, *bars], init_state=init_state)
 
 
-def resume(run: str | Path | Run, *, steps: int | None = None, device: str = "auto",
-           callbacks: Sequence[Callback] = (), progress: bool = True, **kwargs: Any) -> Run:
+def resume(
+    run: str | Path | Run,
+    *,
+    steps: int | None = None,
+    device: str = "auto",
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    **kwargs: Any,
+) -> Run:
     """Continue a run from its newest checkpoint; ``steps`` (and ``stop_after_grok``) may move its end."""
     from grokscope.training.train import resume as resume_run
 
@@ -50,9 +67,17 @@ def resume(run: str | Path | Run, *, steps: int | None = None, device: str = "au
     return resume_run(path, steps=steps, device=device, callbacks=[*callbacks, *bars], **kwargs)
 
 
-def analyze_model(model: Any, *, p: int | None = None, input_format: str | None = None, op: str = "add",
-                  frac: float | None = None, seed: int | None = None,
-                  train_indices: Sequence[int] | None = None, attn_coeff: float = 1.0) -> Any:
+def analyze_model(
+    model: Any,
+    *,
+    p: int | None = None,
+    input_format: str | None = None,
+    op: str = "add",
+    frac: float | None = None,
+    seed: int | None = None,
+    train_indices: Sequence[int] | None = None,
+    attn_coeff: float = 1.0,
+) -> Any:
     """The Fourier analysis (a :class:`~grokscope.analysis.fourier.pipeline.FourierAnalysis`) of one
     ``HookedTransformer`` in memory, as if it were an imported run with a single checkpoint.
 
@@ -71,20 +96,43 @@ def analyze_model(model: Any, *, p: int | None = None, input_format: str | None 
     from grokscope.models.build import model_state
 
     cfg = model.cfg
-    source = Source(states=[(None, model_state(model))], config=None, train_losses=None, test_losses=None,
-                    train_indices=list(train_indices) if train_indices is not None else None, test_indices=None,
-                    layout="hooked")
-    options = ImportOptions(p=p, op=op, input_format=input_format, attn_coeff=attn_coeff,
-                            attention_dir=str(getattr(cfg, "attention_dir", "causal")),
-                            act_fn=str(getattr(cfg, "act_fn", "relu")), frac=frac, seed=seed)
+    source = Source(
+        states=[(None, model_state(model))],
+        config=None,
+        train_losses=None,
+        test_losses=None,
+        train_indices=list(train_indices) if train_indices is not None else None,
+        test_indices=None,
+        layout="hooked",
+    )
+    options = ImportOptions(
+        p=p,
+        op=op,
+        input_format=input_format,
+        attn_coeff=attn_coeff,
+        attention_dir=str(getattr(cfg, "attention_dir", "causal")),
+        act_fn=str(getattr(cfg, "act_fn", "relu")),
+        frac=frac,
+        seed=seed,
+    )
     with tempfile.TemporaryDirectory(prefix="grokscope-model-") as tmp:
         run = import_source(source, Path(tmp) / "model", options, name=type(model).__name__)
         return analyze_fourier(run, use_cache=False)
 
 
-def sweep(task: str | Sequence[str] | None = None, *, out: str | Path | None = None, backend: str = "local",
-          workers: int | None = None, threads: int = 1, device: str = "cpu", address: str | None = None,
-          max_runs: int = 1000, progress: bool = True, **options: Any) -> "Sweep":
+def sweep(
+    task: str | Sequence[str] | None = None,
+    *,
+    out: str | Path | None = None,
+    backend: str = "local",
+    workers: int | None = None,
+    threads: int = 1,
+    device: str = "cpu",
+    address: str | None = None,
+    max_runs: int = 1000,
+    progress: bool = True,
+    **options: Any,
+) -> "Sweep":
     """Train a grid of runs as one sweep and return its :class:`~grokscope.sweeps.handle.Sweep`.
 
     ``options`` are ``gs.train``'s, each a value, a list, or a string in the command line's
@@ -105,8 +153,16 @@ def sweep(task: str | Sequence[str] | None = None, *, out: str | Path | None = N
     folder = Path(out) if out is not None else default_out(spec)
     bar = SweepBar() if progress else None
     try:
-        run_sweep(spec, folder, backend=backend, workers=workers, threads=threads, device=device, address=address,
-                  on_progress=bar)
+        run_sweep(
+            spec,
+            folder,
+            backend=backend,
+            workers=workers,
+            threads=threads,
+            device=device,
+            address=address,
+            on_progress=bar,
+        )
     finally:
         if bar is not None:
             bar.close()

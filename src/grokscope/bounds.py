@@ -30,8 +30,9 @@ def check_seed(name: str, value: Any) -> None:
     check_int(name, value, lo=MIN_SEED, hi=MAX_SEED)
 
 
-def check_float(name: str, value: Any, *, lo: float | int, hi: float | int = math.inf, lo_open: bool = False,
-                hi_open: bool = False) -> None:
+def check_float(
+    name: str, value: Any, *, lo: float | int, hi: float | int = math.inf, lo_open: bool = False, hi_open: bool = False
+) -> None:
     """``value`` is a finite real number (not a bool) between ``lo`` and ``hi``, each bound included
     unless ``lo_open`` / ``hi_open``."""
     ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)

@@ -16,8 +16,9 @@ def precompile() -> None:
     from grokscope.api import train
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = train("mod13", out=tmp, device="cpu", steps=3, eval_every=1, ckpt_every=1, stop_after_grok=None,
-                    progress=False)
+        run = train(
+            "mod13", out=tmp, device="cpu", steps=3, eval_every=1, ckpt_every=1, stop_after_grok=None, progress=False
+        )
         analyze_fourier(run, use_cache=False)
 
 

@@ -17,8 +17,10 @@ def load_script():
 
 def test_blog_failures_tiny(tmp_path, capsys):
     script = load_script()
-    assert script.main(["--tiny", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "reports"),
-                        "--device", "cpu"]) == 0
+    assert (
+        script.main(["--tiny", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "reports"), "--device", "cpu"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "right to 8 of 9 decimals" in printed and "right answer, then ran on (+10 chars)" in printed
     out = json.loads((tmp_path / "reports" / "blog_failures.json").read_text())

@@ -17,9 +17,23 @@ def test_progress_measures_script_at_tiny_size(tiny_run, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(tiny_run.path, runs / tiny_run.path.name, ignore=shutil.ignore_patterns(CACHE_DIR))
     before = sorted(p.name for p in (runs / tiny_run.path.name / "ckpt").iterdir())
-    r = subprocess.run([sys.executable, str(ROOT / "analyses" / "progress_measures.py"), "--tiny",
-                        "--runs", str(runs), "--out", str(tmp_path / "reports"), "--device", "cpu"],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "analyses" / "progress_measures.py"),
+            "--tiny",
+            "--runs",
+            str(runs),
+            "--out",
+            str(tmp_path / "reports"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "against the published curves" in r.stdout and "circuit formation" in r.stdout
     report = tmp_path / "reports" / f"{tiny_run.path.name}.html"

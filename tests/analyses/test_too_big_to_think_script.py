@@ -9,8 +9,24 @@ SCRIPT = str(ROOT / "analyses" / "too_big_to_think.py")
 
 
 def test_script_at_tiny_size(tmp_path):
-    cmd = [sys.executable, SCRIPT, "--tiny", "--tasks", "arith", "capitals", "--presets", "n14", "--conditions",
-           "paper", "--seeds", "2", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    cmd = [
+        sys.executable,
+        SCRIPT,
+        "--tiny",
+        "--tasks",
+        "arith",
+        "capitals",
+        "--presets",
+        "n14",
+        "--conditions",
+        "paper",
+        "--seeds",
+        "2",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     table = (tmp_path / "out" / "too_big_to_think.md").read_text()
@@ -26,8 +42,10 @@ def test_script_at_tiny_size(tmp_path):
     cell = tmp_path / "runs" / "arith-n14-paper-tiny"
     record = read_record(cell)
     assert [e.name for e in record.runs] == ["seed1337", "seed1338"] and {e.state for e in record.runs} == {"done"}
-    subs = [100 * max(Run(cell / e.name).metrics_rows(), key=lambda r: (r["score"], -r["step"]))["sub_acc"]
-            for e in record.runs]
+    subs = [
+        100 * max(Run(cell / e.name).metrics_rows(), key=lambda r: (r["score"], -r["step"]))["sub_acc"]
+        for e in record.runs
+    ]
     mean = f"{sum(subs) / 2:.1f}% [{min(subs):.1f}, {max(subs):.1f}]"
     assert f"| {mean} | 100.0% |" in table
     assert "## Is the paper's number within our spread over seeds?" in table
@@ -38,11 +56,17 @@ def test_script_at_tiny_size(tmp_path):
 
 
 def test_bad_scale_and_missing_gpu(tmp_path):
-    r = subprocess.run([sys.executable, SCRIPT, "--scale", "2", "--out", str(tmp_path)], capture_output=True,
-                       text=True, timeout=120, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, SCRIPT, "--scale", "2", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert r.returncode == 2 and r.stderr.startswith("error: --scale must be in (0, 1]")
-    r = subprocess.run([sys.executable, SCRIPT, "--tasks", "nope"], capture_output=True, text=True, timeout=120,
-                       cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, SCRIPT, "--tasks", "nope"], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert r.returncode == 2 and "invalid choice: 'nope'" in r.stderr
 
 
@@ -73,8 +97,13 @@ def test_held_out_answers_agree_with_the_runs_own_evaluation(tmp_path):
     metrics_only.mkdir()
     for f in ("run.json", "metrics.jsonl"):
         (metrics_only / f).write_bytes((KEPT_N14 / f).read_bytes())
-    r = subprocess.run([sys.executable, str(ROOT / "analyses" / "held_out_answers.py"), str(metrics_only)],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "analyses" / "held_out_answers.py"), str(metrics_only)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert r.returncode == 2 and "has no checkpoint at step" in r.stderr and r.stderr.count("\n") == 1
     assert json.loads((metrics_only / "run.json").read_text())  # nothing written over
 
@@ -84,9 +113,21 @@ def test_fraction_sweep_script_at_tiny_size(tmp_path):
     99% test accuracy are the runs' own (read here from their metrics)."""
     from grokscope.store.run import Run
 
-    r = subprocess.run([sys.executable, str(ROOT / "analyses" / "fraction_sweep.py"), "--tiny", "--runs",
-                        str(tmp_path / "runs"), "--out", str(tmp_path / "out")], capture_output=True, text=True,
-                       timeout=300, cwd=ROOT)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "analyses" / "fraction_sweep.py"),
+            "--tiny",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     md = (tmp_path / "out" / "fraction_sweep.md").read_text()
     for frac in (0.5, 0.8):
@@ -96,4 +137,4 @@ def test_fraction_sweep_script_at_tiny_size(tmp_path):
         assert (f"| 1/1 | {grok:,} [{grok:,}, {grok:,}] |" if grok else "| 0/1 | none within 800 |") in line, line
     assert "| 0.8 | 423 | 1/1 |" in md  # mod 23 at 0.8 groks within 800 steps
     page = (tmp_path / "out" / "fraction_sweep.html").read_text()
-    assert "Plotly.newPlot" in page and "<script src=\"http" not in page
+    assert "Plotly.newPlot" in page and '<script src="http' not in page

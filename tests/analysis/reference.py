@@ -67,8 +67,9 @@ def sum_dirs(p: int, freqs: list[int]) -> list[np.ndarray]:
     return dirs
 
 
-def checkpoint_measures(model, p: int, labels: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray,
-                        key_freqs: list[int]) -> dict:
+def checkpoint_measures(
+    model, p: int, labels: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray, key_freqs: list[int]
+) -> dict:
     """Every measure of one checkpoint, from TransformerLens's model of it (either version)."""
     a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
     tokens = torch.tensor(np.stack([a.flatten(), b.flatten(), np.full(p * p, p)], axis=1))
@@ -93,15 +94,16 @@ def checkpoint_measures(model, p: int, labels: np.ndarray, train_idx: np.ndarray
     excluded = L - proj
     out["excluded_loss"] = cross_entropy(excluded[train_idx], labels[train_idx])
     for i, k in enumerate(key_freqs):
-        pk = sum(np.outer(u, u @ L) for u in dirs[2 * i:2 * i + 2])
+        pk = sum(np.outer(u, u @ L) for u in dirs[2 * i : 2 * i + 2])
         out[f"excluded_loss_k{k}"] = cross_entropy((L - pk)[train_idx], labels[train_idx])
 
     # Share of the class-centred logits' energy along each frequency's sum directions.
     centred = L - L.mean(axis=0)
     all_dirs = sum_dirs(p, list(range(1, (p - 1) // 2 + 1)))
     energy = (centred**2).sum()
-    out["logit_share"] = np.array([sum(((u @ centred) ** 2).sum() for u in all_dirs[2 * i:2 * i + 2]) / energy
-                                   for i in range((p - 1) // 2)])
+    out["logit_share"] = np.array(
+        [sum(((u @ centred) ** 2).sum() for u in all_dirs[2 * i : 2 * i + 2]) / energy for i in range((p - 1) // 2)]
+    )
 
     F = basis(p)
     # The parameters in TransformerLens 3.x names and layouts, whichever TransformerLens built the model.

@@ -8,7 +8,7 @@ from grokscope.analysis.report_page import CSS, figure_sections, html_page, summ
 def test_page_inlines_plotly_once_and_is_written_whole(tmp_path):
     figs = {f"figure {i}": go.Figure(go.Scatter(x=[0, 1], y=[i, i + 1])) for i in range(3)}
     sections = figure_sections(figs, id_prefix="t")
-    assert len(sections) == 3 and all(f"id=\"t{i}\"" in s for i, s in enumerate(sections))
+    assert len(sections) == 3 and all(f'id="t{i}"' in s for i, s in enumerate(sections))
     page = html_page("a <run>", [*sections, summary_section({"note": "<b>"})], extra_css=".box { color: red; }")
     assert f"<style>{CSS}.box {{ color: red; }}</style>" in page  # the shared style, then the report's own
     assert page.startswith("<!DOCTYPE html>") and page.endswith("</body></html>")

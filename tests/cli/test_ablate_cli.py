@@ -34,8 +34,23 @@ def test_json_keys_and_report(run_dir, tmp_path):
     assert r.exit_code == 0, r.output
     assert "no current Fourier analysis: computing it first" in r.stderr  # said on stderr, then computed
     s = json.loads(r.stdout)
-    for key in ("run", "task", "p", "circuit", "removes", "site", "method", "key_frequencies", "definition", "phases",
-                "crossings", "milestones", "checkpoints", "frequency_importance", "report"):
+    for key in (
+        "run",
+        "task",
+        "p",
+        "circuit",
+        "removes",
+        "site",
+        "method",
+        "key_frequencies",
+        "definition",
+        "phases",
+        "crossings",
+        "milestones",
+        "checkpoints",
+        "frequency_importance",
+        "report",
+    ):
         assert key in s, key
     assert s["circuit"] == "generalize" and s["site"] == "logits" and s["method"] == "zero"
     assert "unembed.hook_out" in s["definition"]
@@ -59,20 +74,32 @@ def test_one_step_table_and_default_report(run_dir):
     steps = sorted(int(p.stem.split("_")[1]) for p in (run_dir / "ckpt").glob("*.safetensors"))
     r = invoke(run_dir, "--circuit", "memorize", "--step", steps[3], "--method", "resample", "--site", "neurons")
     assert r.exit_code == 0, r.output
-    for needle in ("memorizing circuit removed", "share gen", "each key frequency removed alone", "method resample",
-                   "blocks.0.mlp.hook_post", f"{steps[3]:>7}"):
+    for needle in (
+        "memorizing circuit removed",
+        "share gen",
+        "each key frequency removed alone",
+        "method resample",
+        "blocks.0.mlp.hook_post",
+        f"{steps[3]:>7}",
+    ):
         assert needle in r.stdout, needle
     assert r.stdout.strip().splitlines()[-1] == f"report: {run_dir / CACHE_DIR / 'ablation.html'}"
     r = invoke(run_dir, "--circuit", "memorize", "--step", steps[3], "--json")
     assert len(json.loads(r.stdout)["checkpoints"]) == 1
 
 
-@pytest.mark.parametrize("args, needle", [
-    (("--circuit", "attention"), "unknown circuit 'attention': choose one of generalize, memorize"),
-    (("--circuit", "memorize", "--method", "noise"), "unknown ablation method 'noise': choose one of zero, mean, resample"),
-    (("--circuit", "memorize", "--site", "heads"), "unknown site 'heads'"),
-    (("--circuit", "memorize", "--step", 7), "no checkpoint at step 7 in mod23-grok1l-f0.8-s0; steps present: 0, "),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("--circuit", "attention"), "unknown circuit 'attention': choose one of generalize, memorize"),
+        (
+            ("--circuit", "memorize", "--method", "noise"),
+            "unknown ablation method 'noise': choose one of zero, mean, resample",
+        ),
+        (("--circuit", "memorize", "--site", "heads"), "unknown site 'heads'"),
+        (("--circuit", "memorize", "--step", 7), "no checkpoint at step 7 in mod23-grok1l-f0.8-s0; steps present: 0, "),
+    ],
+)
 def test_bad_input(run_dir, args, needle):
     one_line_error(invoke(run_dir, *args), needle)
 
@@ -96,6 +123,7 @@ def test_help_is_fast_and_errors_are_one_line_in_a_real_process(cli_cmd, tmp_pat
     r = subprocess.run([*cli_cmd, "ablate", "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "--circuit" in r.stdout
     assert time.perf_counter() - t0 < 3.0  # no torch on this path
-    r = subprocess.run([*cli_cmd, "ablate", str(tmp_path), "--circuit", "both"], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [*cli_cmd, "ablate", str(tmp_path), "--circuit", "both"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2 and r.stderr.startswith("error: unknown circuit") and len(r.stderr.splitlines()) == 1

@@ -36,8 +36,16 @@ def test_json_summary_keys(runs, tmp_path):
     assert [ph["name"] for ph in s["phases"]] == ["memorization", "circuit formation", "cleanup"]
     assert all(isinstance(ph["start"], int) and isinstance(ph["end"], int) for ph in s["phases"])
     assert s["phases"][0]["end"] <= s["phases"][1]["end"] <= s["phases"][2]["end"]
-    for key in ("train_loss", "test_loss", "restricted_loss", "excluded_loss", "gini_embed", "gini_logit_map",
-                "sq_weights", "test_acc"):
+    for key in (
+        "train_loss",
+        "test_loss",
+        "restricted_loss",
+        "excluded_loss",
+        "gini_embed",
+        "gini_logit_map",
+        "sq_weights",
+        "test_acc",
+    ):
         assert isinstance(s["final"][key], float), key
     assert s["report"] == str(out) and out.is_file()
     html = out.read_text()
@@ -50,8 +58,7 @@ def test_json_summary_keys(runs, tmp_path):
 def test_readable_table(runs):
     r = invoke(runs / "mod23-grok1l-f0.8-s0")
     assert r.exit_code == 0, r.output
-    for needle in ("key frequencies:", "memorization", "circuit formation", "cleanup", "restricted loss",
-                   "report: "):
+    for needle in ("key frequencies:", "memorization", "circuit formation", "cleanup", "restricted loss", "report: "):
         assert needle in r.stdout, needle
     report = r.stdout.strip().splitlines()[-1].removeprefix("report: ")
     assert report.endswith("analysis/report.html")

@@ -14,17 +14,20 @@ def run_cli(cli_cmd, *args, timeout=120):
     return subprocess.run([*cli_cmd, *args], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--task", "mod9x"], "unknown task 'mod9x'"),
-    (["--task", "add97"], "unknown task"),
-    (["--preset", "gpt5"], "unknown model preset 'gpt5'"),
-    (["--task", "mod98", "--op", "div"], "not prime"),
-    (["--task", "mod97-div", "--op", "mul"], "names op"),
-    (["--op", "pow"], "unknown operation 'pow'"),
-    (["--frac", "0"], "between 0 and 1"),
-    (["--frac", "1.2"], "between 0 and 1"),
-    (["--steps", "0"], "steps must be an integer in 1..1000000000, got 0"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--task", "mod9x"], "unknown task 'mod9x'"),
+        (["--task", "add97"], "unknown task"),
+        (["--preset", "gpt5"], "unknown model preset 'gpt5'"),
+        (["--task", "mod98", "--op", "div"], "not prime"),
+        (["--task", "mod97-div", "--op", "mul"], "names op"),
+        (["--op", "pow"], "unknown operation 'pow'"),
+        (["--frac", "0"], "between 0 and 1"),
+        (["--frac", "1.2"], "between 0 and 1"),
+        (["--steps", "0"], "steps must be an integer in 1..1000000000, got 0"),
+    ],
+)
 def test_bad_arguments(cli_cmd, tmp_path, args, needle):
     r = run_cli(cli_cmd, "train", "--out", str(tmp_path), *args)
     assert r.returncode == 2, r.stderr
@@ -58,7 +61,11 @@ def test_resume_of_a_folder_that_is_not_a_run(cli_cmd, tmp_path):
 def test_resume_with_conflicting_config_changes_nothing(cli_cmd, tmp_path):
     run = train(tiny_config(steps=12), tmp_path)
     before = ckpt_bytes(run.path), (run.path / "metrics.jsonl").read_text(), (run.path / "run.json").read_text()
-    for args, needle in [(["--seed", "1"], "seed=0"), (["--lr", "0.01"], "lr=0.001"), (["--task", "mod17"], "task.p=13")]:
+    for args, needle in [
+        (["--seed", "1"], "seed=0"),
+        (["--lr", "0.01"], "lr=0.001"),
+        (["--task", "mod17"], "task.p=13"),
+    ]:
         r = run_cli(cli_cmd, "train", "--resume", str(run.path), *args)
         assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     after = ckpt_bytes(run.path), (run.path / "metrics.jsonl").read_text(), (run.path / "run.json").read_text()
@@ -98,8 +105,9 @@ def test_version(cli_cmd):
 
     r = subprocess.run([*cli_cmd, "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout == f"grokscope {__version__}\n"
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert pyproject["project"]["version"] == __version__
@@ -109,9 +117,11 @@ def test_models_runs_and_sweep_status_read_metadata_without_torch(tiny_run, tmp_
     """Listing presets, runs and a sweep's state needs no torch (seconds on every call)."""
     import sys
 
-    code = ("import sys; from typer.testing import CliRunner; from grokscope.cli.main import app; "
-            "r = CliRunner().invoke(app, sys.argv[1:]); assert r.exit_code == 0, r.output; "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys; from typer.testing import CliRunner; from grokscope.cli.main import app; "
+        "r = CliRunner().invoke(app, sys.argv[1:]); assert r.exit_code == 0, r.output; "
+        "print('torch' in sys.modules)"
+    )
     for args in (["models"], ["runs", str(tiny_run.path.parent)]):
         r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and r.stdout.strip() == "False", (args, r.stdout, r.stderr)
@@ -125,11 +135,21 @@ def test_resume_of_a_run_that_stopped_after_grokking_says_why_nothing_trains(tin
     run_dir = tmp_path / tiny_run.path.name
     shutil.copytree(tiny_run.path, run_dir)
     grok = tiny_run.grok_step
-    r = subprocess.run([*cli_cmd, "train", "--resume", str(run_dir), "--stop-after-grok", "20", "--steps", "5000",
-                        "-q"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [*cli_cmd, "train", "--resume", str(run_dir), "--stop-after-grok", "20", "--steps", "5000", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
-    assert (f"note: nothing to train: {run_dir.name} stops 20 steps after test accuracy reached 99% (step {grok:,})"
-            f" and is at step 800; add --stop-after-grok -1 to train on to step 5,000") in r.stderr
-    r = subprocess.run([*cli_cmd, "train", "--resume", str(run_dir), "--steps", "820", "--stop-after-grok", "-1",
-                        "-q"], capture_output=True, text=True, timeout=120)  # the flag it named: it trains on
+    assert (
+        f"note: nothing to train: {run_dir.name} stops 20 steps after test accuracy reached 99% (step {grok:,})"
+        f" and is at step 800; add --stop-after-grok -1 to train on to step 5,000"
+    ) in r.stderr
+    r = subprocess.run(
+        [*cli_cmd, "train", "--resume", str(run_dir), "--steps", "820", "--stop-after-grok", "-1", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # the flag it named: it trains on
     assert r.returncode == 0 and "nothing to train" not in r.stderr and "820 steps" in r.stderr

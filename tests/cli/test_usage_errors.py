@@ -87,8 +87,9 @@ def test_the_grokscope_script_too(tmp_path):
         script = shutil.which("grokscope")
         if script is None:
             pytest.skip("no grokscope script installed next to this interpreter")
-    r = subprocess.run([str(script), "train", "--steps", "abc"], capture_output=True, text=True, timeout=60,
-                       cwd=tmp_path)
+    r = subprocess.run(
+        [str(script), "train", "--steps", "abc"], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert_usage_error(r, "grokscope train", "'abc'", "'--steps'")
 
 
@@ -99,16 +100,19 @@ def test_an_option_given_twice_takes_the_last(cli_cmd, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("args,shows", [
-    (["--help"], "Train small transformers until they grok"),
-    (["train", "--help"], "--eval-every"),
-    (["analyze", "--help"], "fourier"),
-    (["analyze", "fourier", "--help"], "--no-cache"),
-    (["analyze", "behavior", "--help"], "--per-group"),
-    (["ablate", "--help"], "--circuit"),
-    (["runs", "--help"], "folder of runs"),
-    (["models", "--help"], "--task"),
-])
+@pytest.mark.parametrize(
+    "args,shows",
+    [
+        (["--help"], "Train small transformers until they grok"),
+        (["train", "--help"], "--eval-every"),
+        (["analyze", "--help"], "fourier"),
+        (["analyze", "fourier", "--help"], "--no-cache"),
+        (["analyze", "behavior", "--help"], "--per-group"),
+        (["ablate", "--help"], "--circuit"),
+        (["runs", "--help"], "folder of runs"),
+        (["models", "--help"], "--task"),
+    ],
+)
 def test_help_is_unchanged(cli_cmd, args, shows):
     r = run_cli(cli_cmd, *args)
     assert r.returncode == 0 and shows in r.stdout and "Usage:" in r.stdout and r.stderr == "", r

@@ -10,8 +10,25 @@ from grokscope.cli.main import app
 from tests.conftest import one_line_error
 
 runner = CliRunner()
-SMALL = ["--operands", "0..20", "--decimals", "1", "--n-train", "200", "--n-test", "40", "--steps", "20",
-         "--eval-every", "10", "--ckpt-every", "10", "--device", "cpu", "--quiet"]
+SMALL = [
+    "--operands",
+    "0..20",
+    "--decimals",
+    "1",
+    "--n-train",
+    "200",
+    "--n-test",
+    "40",
+    "--steps",
+    "20",
+    "--eval-every",
+    "10",
+    "--ckpt-every",
+    "10",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +53,10 @@ def init_folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, init_folder):
     out = tmp_path_factory.mktemp("runs")
-    r = runner.invoke(app, ["train", "--task", "wordops", *SMALL, "--init-from", str(init_folder[0]),
-                            "--out", str(out), "--name", "w"])
+    r = runner.invoke(
+        app,
+        ["train", "--task", "wordops", *SMALL, "--init-from", str(init_folder[0]), "--out", str(out), "--name", "w"],
+    )
     assert r.exit_code == 0, r.output
     return out / "w"
 
@@ -55,8 +74,8 @@ def test_init_from_starts_from_the_saved_weights(trained, init_folder):
 
 
 def test_wordops_defaults_are_the_blog_setting(tmp_path):
-    from grokscope.store.run import Run
     from grokscope.config.lm import WORD_OPS_TRAIN
+    from grokscope.store.run import Run
 
     r = runner.invoke(app, ["train", "--task", "wordops", *SMALL, "--out", str(tmp_path), "--name", "d"])
     assert r.exit_code == 0, r.output
@@ -75,8 +94,15 @@ def test_analyze_behavior_json(trained, tmp_path):
     assert s["task"] == "wordops-r0_20" and s["groups"] == ["DIVIDE", "MULTIPLY", "SUBTRACT", "SUM"]
     row = s["per_checkpoint"][-1]
     assert row["step"] == 20 and isinstance(row["train_loss"], float) and isinstance(row["val_loss"], float)
-    for key in ("exact", "digit_accuracy", "magnitude_correct", "sign_correct", "relative_error", "ran_on",
-                "operation_consistent"):
+    for key in (
+        "exact",
+        "digit_accuracy",
+        "magnitude_correct",
+        "sign_correct",
+        "relative_error",
+        "ran_on",
+        "operation_consistent",
+    ):
         assert key in row["test"]["SUM"], key
     assert set(s["gaps"]) == {"all", "DIVIDE", "MULTIPLY", "SUBTRACT", "SUM"}
     assert s["report"] == str(out) and out.read_text().count("Plotly.newPlot") == 4
@@ -90,22 +116,47 @@ def test_analyze_behavior_table(trained):
 
 
 def test_bad_operation(tmp_path):
-    one_line_error(runner.invoke(app, ["train", "--task", "wordops", "--ops", "SUM,POWER", *SMALL,
-                                       "--out", str(tmp_path)]), "unknown operation 'POWER'")
+    one_line_error(
+        runner.invoke(app, ["train", "--task", "wordops", "--ops", "SUM,POWER", *SMALL, "--out", str(tmp_path)]),
+        "unknown operation 'POWER'",
+    )
 
 
 def test_divide_by_zero_range(tmp_path):
-    one_line_error(runner.invoke(app, ["train", "--task", "wordops", "--ops", "DIVIDE", "--operands", "0..0",
-                                       "--n-train", "1", "--n-test", "1", "--out", str(tmp_path)]), "divide by zero")
+    one_line_error(
+        runner.invoke(
+            app,
+            [
+                "train",
+                "--task",
+                "wordops",
+                "--ops",
+                "DIVIDE",
+                "--operands",
+                "0..0",
+                "--n-train",
+                "1",
+                "--n-test",
+                "1",
+                "--out",
+                str(tmp_path),
+            ],
+        ),
+        "divide by zero",
+    )
 
 
 def test_bad_range_and_misplaced_flags(tmp_path):
-    one_line_error(runner.invoke(app, ["train", "--task", "wordops", "--operands", "0-9", "--out", str(tmp_path)]),
-                   "LOW..HIGH")
-    one_line_error(runner.invoke(app, ["train", "--task", "arith", "--ops", "SUM", "--out", str(tmp_path)]),
-                   "wordops task only")
-    one_line_error(runner.invoke(app, ["train", "--task", "mod97", "--decimals", "2", "--out", str(tmp_path)]),
-                   "--decimals applies to character-level tasks")
+    one_line_error(
+        runner.invoke(app, ["train", "--task", "wordops", "--operands", "0-9", "--out", str(tmp_path)]), "LOW..HIGH"
+    )
+    one_line_error(
+        runner.invoke(app, ["train", "--task", "arith", "--ops", "SUM", "--out", str(tmp_path)]), "wordops task only"
+    )
+    one_line_error(
+        runner.invoke(app, ["train", "--task", "mod97", "--decimals", "2", "--out", str(tmp_path)]),
+        "--decimals applies to character-level tasks",
+    )
 
 
 def test_init_from_vocabulary_lacking_characters(tmp_path, init_folder):
@@ -114,10 +165,19 @@ def test_init_from_vocabulary_lacking_characters(tmp_path, init_folder):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(cfg | {"chars": cfg["chars"].replace("M", "")}))
     (folder / "model.safetensors").write_bytes((init_folder[0] / "model.safetensors").read_bytes())
-    one_line_error(runner.invoke(app, ["train", "--task", "wordops", *SMALL, "--init-from", str(folder),
-                                       "--out", str(tmp_path / "o")]), "lacks characters the task needs: 'M'")
-    one_line_error(runner.invoke(app, ["train", "--task", "wordops", *SMALL, "--init-from", str(tmp_path / "none"),
-                                       "--out", str(tmp_path / "o")]), "not a folder")
+    one_line_error(
+        runner.invoke(
+            app, ["train", "--task", "wordops", *SMALL, "--init-from", str(folder), "--out", str(tmp_path / "o")]
+        ),
+        "lacks characters the task needs: 'M'",
+    )
+    one_line_error(
+        runner.invoke(
+            app,
+            ["train", "--task", "wordops", *SMALL, "--init-from", str(tmp_path / "none"), "--out", str(tmp_path / "o")],
+        ),
+        "not a folder",
+    )
 
 
 def test_analyze_behavior_bad_input(trained, tmp_path):
@@ -125,10 +185,12 @@ def test_analyze_behavior_bad_input(trained, tmp_path):
     from tests.conftest import tiny_config
 
     modular = train(tiny_config(steps=3, eval_every=1, ckpt_every=1), tmp_path / "mod", device="cpu")
-    one_line_error(runner.invoke(app, ["analyze", "behavior", str(trained), "--ops", "SUM,POWER", "-q"]),
-                   "unknown operation 'POWER'")
-    one_line_error(runner.invoke(app, ["analyze", "behavior", str(trained), "--task", "capitals", "-q"]),
-                   "lacks characters")
-    one_line_error(runner.invoke(app, ["analyze", "behavior", str(modular.path), "-q"]),
-                   "not a character-level run")
+    one_line_error(
+        runner.invoke(app, ["analyze", "behavior", str(trained), "--ops", "SUM,POWER", "-q"]),
+        "unknown operation 'POWER'",
+    )
+    one_line_error(
+        runner.invoke(app, ["analyze", "behavior", str(trained), "--task", "capitals", "-q"]), "lacks characters"
+    )
+    one_line_error(runner.invoke(app, ["analyze", "behavior", str(modular.path), "-q"]), "not a character-level run")
     one_line_error(runner.invoke(app, ["analyze", "behavior", str(tmp_path / "nothing"), "-q"]), "")

@@ -37,14 +37,17 @@ def to_progress_measures(state: dict[str, torch.Tensor], *, eq_class: bool) -> d
     if eq_class:  # that code's output layer also has the '=' class
         W_U = torch.cat([W_U, torch.zeros(W_U.shape[0], 1, dtype=W_U.dtype)], dim=1)
     return {
-        "embed.W_E": state["embed.W_E"].T.contiguous(), "pos_embed.W_pos": state["pos_embed.W_pos"],
+        "embed.W_E": state["embed.W_E"].T.contiguous(),
+        "pos_embed.W_pos": state["pos_embed.W_pos"],
         b + "attn.W_K": state[b + "attn.W_K"].transpose(1, 2).contiguous(),
         b + "attn.W_Q": state[b + "attn.W_Q"].transpose(1, 2).contiguous(),
         b + "attn.W_V": state[b + "attn.W_V"].transpose(1, 2).contiguous(),
         b + "attn.W_O": state[b + "attn.W_O"].reshape(-1, state[b + "attn.W_O"].shape[-1]).T.contiguous(),
         b + "attn.mask": torch.tril(torch.ones(3, 3)),
-        b + "mlp.W_in": state[b + "mlp.W_in"].T.contiguous(), b + "mlp.b_in": state[b + "mlp.b_in"],
-        b + "mlp.W_out": state[b + "mlp.W_out"].T.contiguous(), b + "mlp.b_out": state[b + "mlp.b_out"],
+        b + "mlp.W_in": state[b + "mlp.W_in"].T.contiguous(),
+        b + "mlp.b_in": state[b + "mlp.b_in"],
+        b + "mlp.W_out": state[b + "mlp.W_out"].T.contiguous(),
+        b + "mlp.b_out": state[b + "mlp.b_out"],
         "unembed.W_U": W_U,
     }
 
@@ -58,12 +61,19 @@ def train_progress_measures_model(steps: int = 2000, frac: float = 0.8, seed: in
     def draw(*shape):
         return (torch.randn(shape, generator=gen) / math.sqrt(shape[-1])).requires_grad_()
 
-    state = {"embed.W_E": draw(D_MODEL, P), "pos_embed.W_pos": draw(2, D_MODEL),
-             "blocks.0.attn.W_K": draw(HEADS, D_HEAD, D_MODEL), "blocks.0.attn.W_Q": draw(HEADS, D_HEAD, D_MODEL),
-             "blocks.0.attn.W_V": draw(HEADS, D_HEAD, D_MODEL), "blocks.0.attn.W_O": draw(D_MODEL, HEADS * D_HEAD),
-             "blocks.0.mlp.W_in": draw(D_MLP, D_MODEL), "blocks.0.mlp.b_in": torch.zeros(D_MLP, requires_grad=True),
-             "blocks.0.mlp.W_out": draw(D_MODEL, D_MLP), "blocks.0.mlp.b_out": torch.zeros(D_MODEL, requires_grad=True),
-             "unembed.W_U": draw(D_MODEL, P)}
+    state = {
+        "embed.W_E": draw(D_MODEL, P),
+        "pos_embed.W_pos": draw(2, D_MODEL),
+        "blocks.0.attn.W_K": draw(HEADS, D_HEAD, D_MODEL),
+        "blocks.0.attn.W_Q": draw(HEADS, D_HEAD, D_MODEL),
+        "blocks.0.attn.W_V": draw(HEADS, D_HEAD, D_MODEL),
+        "blocks.0.attn.W_O": draw(D_MODEL, HEADS * D_HEAD),
+        "blocks.0.mlp.W_in": draw(D_MLP, D_MODEL),
+        "blocks.0.mlp.b_in": torch.zeros(D_MLP, requires_grad=True),
+        "blocks.0.mlp.W_out": draw(D_MODEL, D_MLP),
+        "blocks.0.mlp.b_out": torch.zeros(D_MODEL, requires_grad=True),
+        "unembed.W_U": draw(D_MODEL, P),
+    }
     mask = {"blocks.0.attn.mask": torch.tril(torch.ones(2, 2))}
     tokens = all_pairs(P, equals=False)
     labels = (tokens[:, 0] + tokens[:, 1]) % P
@@ -131,8 +141,11 @@ def test_planted_frequencies_in_the_original_layout_come_back_exactly(tmp_path, 
 
 def test_an_imported_series_gives_the_progress_measures_of_the_run_itself(tiny_run, tmp_path):
     own = analyze_fourier(tiny_run)
-    series = {"checkpoints": [tiny_run.state_dict(s) for s in tiny_run.steps], "checkpoint_epochs": tiny_run.steps,
-              "train_indices": tiny_run.task.dataset().train_idx.tolist()}
+    series = {
+        "checkpoints": [tiny_run.state_dict(s) for s in tiny_run.steps],
+        "checkpoint_epochs": tiny_run.steps,
+        "train_indices": tiny_run.task.dataset().train_idx.tolist(),
+    }
     torch.save(series, tmp_path / "series.pth")
     run = import_model(tmp_path / "series.pth", tmp_path / "imported")
     fa = analyze_fourier(run)
@@ -148,8 +161,9 @@ def test_a_blended_model_imports_and_keeps_its_accuracy(tmp_path):
 
     state = pm_state(11, True, dtype=torch.float32)
     torch.save(state, tmp_path / "pizza.pt")
-    run = import_model(tmp_path / "pizza.pt", tmp_path / "run",
-                       ImportOptions(attn_coeff=0.5, attention_dir="bidirectional", frac=0.5))
+    run = import_model(
+        tmp_path / "pizza.pt", tmp_path / "run", ImportOptions(attn_coeff=0.5, attention_dir="bidirectional", frac=0.5)
+    )
     fa = analyze_fourier(run)
     tokens = all_pairs(11, equals=True)
     labels = (tokens[:, 0] + tokens[:, 1]) % 11
@@ -169,8 +183,9 @@ def test_analyze_model_in_a_notebook(tiny_run):
     assert fa.measures["test_loss"].iloc[-1] == pytest.approx(own.measures["test_loss"].iloc[-1], rel=1e-5)
 
 
-@pytest.mark.parametrize("case", ["unknown-layout", "needs-pickle", "p-mismatch", "duplicate-epochs", "not-empty",
-                                  "bad-format"])
+@pytest.mark.parametrize(
+    "case", ["unknown-layout", "needs-pickle", "p-mismatch", "duplicate-epochs", "not-empty", "bad-format"]
+)
 def test_bad_imports_are_one_line(tmp_path, case):
     state = to_progress_measures({k: v.float() for k, v in planted_model(P, [4]).items()}, eq_class=False)
     path, args, needle = tmp_path / "model.pt", [], ""

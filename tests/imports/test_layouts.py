@@ -24,8 +24,9 @@ D_MODEL, N_HEADS, D_HEAD, D_MLP = 16, 2, 8, 32
 FORMATS = {"a b =": (7, True), "a b": (11, False)}
 
 
-def pm_state(p: int, equals: bool, *, n_layers: int = 1, biases: bool = True, seed: int = 0,
-             dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
+def pm_state(
+    p: int, equals: bool, *, n_layers: int = 1, biases: bool = True, seed: int = 0, dtype: torch.dtype = torch.float64
+) -> dict[str, torch.Tensor]:
     """A random progress-measures ``Transformer`` state (its names, shapes and ``mask`` buffers)."""
     gen = torch.Generator().manual_seed(seed)
     d_vocab, n_ctx = (p + 1, 3) if equals else (p, 2)
@@ -37,17 +38,23 @@ def pm_state(p: int, equals: bool, *, n_layers: int = 1, biases: bool = True, se
     state = {"embed.W_E": draw(D_MODEL, d_vocab), "pos_embed.W_pos": draw(n_ctx, D_MODEL)}
     for i in range(n_layers):
         b = f"blocks.{i}."
-        state |= {b + "attn.W_K": draw(N_HEADS, D_HEAD, D_MODEL), b + "attn.W_Q": draw(N_HEADS, D_HEAD, D_MODEL),
-                  b + "attn.W_V": draw(N_HEADS, D_HEAD, D_MODEL), b + "attn.W_O": draw(D_MODEL, N_HEADS * D_HEAD),
-                  b + "attn.mask": torch.tril(torch.ones(n_ctx, n_ctx, dtype=dtype)),
-                  b + "mlp.W_in": draw(D_MLP, D_MODEL), b + "mlp.W_out": draw(D_MODEL, D_MLP)}
+        state |= {
+            b + "attn.W_K": draw(N_HEADS, D_HEAD, D_MODEL),
+            b + "attn.W_Q": draw(N_HEADS, D_HEAD, D_MODEL),
+            b + "attn.W_V": draw(N_HEADS, D_HEAD, D_MODEL),
+            b + "attn.W_O": draw(D_MODEL, N_HEADS * D_HEAD),
+            b + "attn.mask": torch.tril(torch.ones(n_ctx, n_ctx, dtype=dtype)),
+            b + "mlp.W_in": draw(D_MLP, D_MODEL),
+            b + "mlp.W_out": draw(D_MODEL, D_MLP),
+        }
         if biases:
             state |= {b + "mlp.b_in": draw(D_MLP), b + "mlp.b_out": draw(D_MODEL)}
     return state | {"unembed.W_U": draw(D_MODEL, d_vocab)}
 
 
-def pm_forward(state: dict[str, torch.Tensor], tokens: torch.Tensor, *, attn_coeff: float = 1.0,
-               causal: bool = True) -> torch.Tensor:
+def pm_forward(
+    state: dict[str, torch.Tensor], tokens: torch.Tensor, *, attn_coeff: float = 1.0, causal: bool = True
+) -> torch.Tensor:
     """The source's forward, step by step as published (logits at every position)."""
     x = torch.einsum("dbp -> bpd", state["embed.W_E"][:, tokens])
     x = x + state["pos_embed.W_pos"][: x.shape[-2]]
@@ -85,10 +92,15 @@ def tl_model(shape: ModelShape, state: dict[str, torch.Tensor]):
     return model
 
 
-CASES = [(fmt, coeff, layers, biases, direction)
-         for fmt in FORMATS for coeff in (1.0, 0.0, 0.5) for layers in (1, 2) for biases in (True, False)
-         for direction in ("causal", "bidirectional")
-         if not (direction == "causal" and coeff != 1 and layers > 1)]  # refused: see the test below
+CASES = [
+    (fmt, coeff, layers, biases, direction)
+    for fmt in FORMATS
+    for coeff in (1.0, 0.0, 0.5)
+    for layers in (1, 2)
+    for biases in (True, False)
+    for direction in ("causal", "bidirectional")
+    if not (direction == "causal" and coeff != 1 and layers > 1)
+]  # refused: see the test below
 
 
 @pytest.mark.parametrize("fmt, coeff, layers, biases, direction", CASES)
@@ -96,8 +108,9 @@ def test_progress_measures_models_keep_their_logits(fmt, coeff, layers, biases, 
     p, equals = FORMATS[fmt]
     source = pm_state(p, equals, n_layers=layers, biases=biases, seed=layers + 10 * biases)
     assert detect_layout(source) == "progress_measures"
-    state, shape = to_grokscope_state(source, "progress_measures", attn_coeff=coeff, attention_dir=direction,
-                                      dtype=torch.float64)
+    state, shape = to_grokscope_state(
+        source, "progress_measures", attn_coeff=coeff, attention_dir=direction, dtype=torch.float64
+    )
     assert shape.n_heads == N_HEADS * (2 if coeff == 0.5 else 1)
     assert (shape.d_vocab, shape.d_vocab_out, shape.n_ctx) == ((p + 1, p + 1, 3) if equals else (p, p, 2))
     tokens = all_pairs(p, equals)
@@ -151,8 +164,20 @@ def test_a_hooked_transformer_round_trips_with_identical_logits(normalization):
         pytest.skip("HookedTransformer itself is a TransformerLens 3.x model")
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-    cfg = HookedTransformerConfig(n_layers=2, n_heads=2, d_model=16, d_head=8, d_mlp=32, n_ctx=3, d_vocab=8,
-                                  d_vocab_out=7, act_fn="relu", normalization_type=normalization, seed=1, device="cpu")
+    cfg = HookedTransformerConfig(
+        n_layers=2,
+        n_heads=2,
+        d_model=16,
+        d_head=8,
+        d_mlp=32,
+        n_ctx=3,
+        d_vocab=8,
+        d_vocab_out=7,
+        act_fn="relu",
+        normalization_type=normalization,
+        seed=1,
+        device="cpu",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         source = HookedTransformer(cfg, move_to_device=False).eval()
@@ -240,23 +265,30 @@ def test_shapes_that_disagree_name_both_tensors():
     state["pos_embed.W_pos"] = torch.zeros(3, D_MODEL + 1, dtype=torch.float64)
     with pytest.raises(ValueError) as exc:
         infer_shape(state, "progress_measures")
-    assert one_line(exc) == ("pos_embed.W_pos has shape (3, 17) but embed.W_E has shape (16, 8): "
-                             "they disagree on d_model (17 vs 16)")
+    assert one_line(exc) == (
+        "pos_embed.W_pos has shape (3, 17) but embed.W_E has shape (16, 8): they disagree on d_model (17 vs 16)"
+    )
 
 
 def test_a_second_block_that_disagrees_is_named():
     state = pm_state(7, True, n_layers=2)
     state["blocks.1.mlp.W_out"] = torch.zeros(D_MODEL, D_MLP + 2, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"blocks\.1\.mlp\.W_out has shape \(16, 34\) but blocks\.0\.mlp\.W_in "
-                                         r"has shape \(32, 16\): they disagree on d_mlp"):
+    with pytest.raises(
+        ValueError,
+        match=r"blocks\.1\.mlp\.W_out has shape \(16, 34\) but blocks\.0\.mlp\.W_in "
+        r"has shape \(32, 16\): they disagree on d_mlp",
+    ):
         infer_shape(state, "progress_measures")
 
 
 def test_a_merged_head_axis_that_does_not_fit_is_named():
     state = pm_state(7, True)
     state["blocks.0.attn.W_O"] = torch.zeros(D_MODEL, 15, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"blocks\.0\.attn\.W_O has shape \(16, 15\) .* n_heads\*d_head should be "
-                                         r"2\*8 = 16, not 15"):
+    with pytest.raises(
+        ValueError,
+        match=r"blocks\.0\.attn\.W_O has shape \(16, 15\) .* n_heads\*d_head should be "
+        r"2\*8 = 16, not 15",
+    ):
         infer_shape(state, "progress_measures")
 
 
@@ -304,11 +336,13 @@ def test_a_mask_that_is_not_causal_is_refused_for_a_causal_import():
 def test_model_shape_validates_its_fields():
     good = dict(n_layers=1, n_heads=2, d_model=16, d_head=8, d_mlp=32, n_ctx=3, d_vocab=8, d_vocab_out=7)
     assert ModelShape(**good).tl_kwargs()["attn_only"] is False
-    for bad, match in [({"n_heads": 0}, "n_heads must be a positive integer"),
-                       ({"d_model": True}, "d_model must be a positive integer"),
-                       ({"normalization": "RMS"}, "normalization must be 'LN' or None"),
-                       ({"act_fn": "tanh"}, "act_fn 'tanh' is not one TransformerLens has"),
-                       ({"attention_dir": "both"}, "attention_dir must be")]:
+    for bad, match in [
+        ({"n_heads": 0}, "n_heads must be a positive integer"),
+        ({"d_model": True}, "d_model must be a positive integer"),
+        ({"normalization": "RMS"}, "normalization must be 'LN' or None"),
+        ({"act_fn": "tanh"}, "act_fn 'tanh' is not one TransformerLens has"),
+        ({"attention_dir": "both"}, "attention_dir must be"),
+    ]:
         with pytest.raises(ValueError, match=match):
             ModelShape(**(good | bad))
 

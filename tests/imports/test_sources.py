@@ -25,10 +25,19 @@ def hooked(seed: int) -> dict[str, torch.Tensor]:
 
 def progress_measures(seed: int) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
-    shapes = {"embed.W_E": (8, 6), "pos_embed.W_pos": (3, 8), "blocks.0.attn.W_K": (2, 4, 8),
-              "blocks.0.attn.W_Q": (2, 4, 8), "blocks.0.attn.W_V": (2, 4, 8), "blocks.0.attn.W_O": (8, 8),
-              "blocks.0.mlp.W_in": (16, 8), "blocks.0.mlp.b_in": (16,), "blocks.0.mlp.W_out": (8, 16),
-              "blocks.0.mlp.b_out": (8,), "unembed.W_U": (8, 6)}
+    shapes = {
+        "embed.W_E": (8, 6),
+        "pos_embed.W_pos": (3, 8),
+        "blocks.0.attn.W_K": (2, 4, 8),
+        "blocks.0.attn.W_Q": (2, 4, 8),
+        "blocks.0.attn.W_V": (2, 4, 8),
+        "blocks.0.attn.W_O": (8, 8),
+        "blocks.0.mlp.W_in": (16, 8),
+        "blocks.0.mlp.b_in": (16,),
+        "blocks.0.mlp.W_out": (8, 16),
+        "blocks.0.mlp.b_out": (8,),
+        "unembed.W_U": (8, 6),
+    }
     state = {k: torch.randn(s, generator=gen) for k, s in shapes.items()}
     return state | {"blocks.0.attn.mask": torch.tril(torch.ones(3, 3))}
 
@@ -88,9 +97,15 @@ def test_a_torch_file_holding_a_state_dict(tmp_path):
 
 def demo_run(final_seed: int = 2) -> dict:
     """The TransformerLens grokking demo's saved dict, its pickled config left out."""
-    return {"model": hooked(final_seed), "checkpoints": [hooked(1), hooked(2)], "checkpoint_epochs": [99, 199],
-            "train_losses": [4.7, 2.9], "test_losses": [4.73, 7.6], "train_indices": torch.tensor([3, 0, 7]),
-            "test_indices": torch.tensor([1, 2])}
+    return {
+        "model": hooked(final_seed),
+        "checkpoints": [hooked(1), hooked(2)],
+        "checkpoint_epochs": [99, 199],
+        "train_losses": [4.7, 2.9],
+        "test_losses": [4.73, 7.6],
+        "train_indices": torch.tensor([3, 0, 7]),
+        "test_indices": torch.tensor([1, 2]),
+    }
 
 
 def test_a_grokking_demo_run(tmp_path):
@@ -114,8 +129,9 @@ def test_the_demo_s_pickled_config_is_refused_by_name(tmp_path):
     if tl_major() >= 4:
         pytest.skip("TransformerLens 4.x has no HookedTransformerConfig to pickle; the 3.x run covers the demo")
     transformer_lens = pytest.importorskip("transformer_lens")
-    cfg = transformer_lens.HookedTransformerConfig(n_layers=1, d_model=8, n_ctx=3, d_head=4, d_vocab=6,
-                                                   act_fn="relu", device="cpu")
+    cfg = transformer_lens.HookedTransformerConfig(
+        n_layers=1, d_model=8, n_ctx=3, d_head=4, d_vocab=6, act_fn="relu", device="cpu"
+    )
     torch.save(demo_run() | {"config": cfg}, tmp_path / "grokking_demo.pth")
     message = one_line_error(tmp_path / "grokking_demo.pth", "needs pickle to load")
     assert "it holds a HookedTransformerConfig object" in message
@@ -129,8 +145,12 @@ def test_any_pickled_object_is_refused_without_running_it(tmp_path):
 
 
 def test_a_full_run_data_file(tmp_path):
-    run = {"state_dicts": [progress_measures(s) for s in range(3)], "epochs": [0, 100, 200],
-           "train_losses": [4.0, 3.0, 2.0], "test_losses": [4.1]}
+    run = {
+        "state_dicts": [progress_measures(s) for s in range(3)],
+        "epochs": [0, 100, 200],
+        "train_losses": [4.0, 3.0, 2.0],
+        "test_losses": [4.1],
+    }
     torch.save(run, tmp_path / "full_run_data.pth")
     source = read_source(tmp_path / "full_run_data.pth")
     assert source.layout == "progress_measures" and [e for e, _ in source.states] == [0, 100, 200]
@@ -149,14 +169,24 @@ def test_checkpoints_and_epochs_must_pair_up(tmp_path):
 
 def test_a_progress_measures_run_folder(tmp_path):
     # The trainer's folder: init.pth, {epoch}.pth each after its step, final.pth with the curves.
-    torch.save({"model": progress_measures(0), "train_data": [(0, 1, 113)], "test_data": [(1, 1, 113)]},
-               tmp_path / "init.pth")
+    torch.save(
+        {"model": progress_measures(0), "train_data": [(0, 1, 113)], "test_data": [(1, 1, 113)]}, tmp_path / "init.pth"
+    )
     for epoch in (0, 100, 200):
-        torch.save({"model": progress_measures(epoch + 1), "train_loss": 1.0, "test_loss": 2.0, "epoch": epoch},
-                   tmp_path / f"{epoch}.pth")
-    torch.save({"model": progress_measures(7), "train_losses": [3.0, 2.0], "test_losses": [3.5, 2.5], "epoch": 300,
-                "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]}},
-               tmp_path / "final.pth")
+        torch.save(
+            {"model": progress_measures(epoch + 1), "train_loss": 1.0, "test_loss": 2.0, "epoch": epoch},
+            tmp_path / f"{epoch}.pth",
+        )
+    torch.save(
+        {
+            "model": progress_measures(7),
+            "train_losses": [3.0, 2.0],
+            "test_losses": [3.5, 2.5],
+            "epoch": 300,
+            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]},
+        },
+        tmp_path / "final.pth",
+    )
     source = read_source(tmp_path)
     assert [e for e, _ in source.states] == [0, 100, 200]
     assert same(source.states[1][1], progress_measures(101))

@@ -6,9 +6,22 @@ from grokscope.models import hooks
 from grokscope.models.build import build_model
 from grokscope.tasks import ModularTask
 
-PER_LAYER = (hooks.resid_pre, hooks.resid_mid, hooks.resid_post, hooks.attn_q, hooks.attn_k, hooks.attn_v,
-             hooks.attn_scores, hooks.attn_pattern, hooks.attn_z, hooks.attn_out, hooks.mlp_in, hooks.mlp_pre,
-             hooks.mlp_post, hooks.mlp_out)
+PER_LAYER = (
+    hooks.resid_pre,
+    hooks.resid_mid,
+    hooks.resid_post,
+    hooks.attn_q,
+    hooks.attn_k,
+    hooks.attn_v,
+    hooks.attn_scores,
+    hooks.attn_pattern,
+    hooks.attn_z,
+    hooks.attn_out,
+    hooks.mlp_in,
+    hooks.mlp_pre,
+    hooks.mlp_post,
+    hooks.mlp_out,
+)
 GLOBAL = (hooks.embed, hooks.pos_embed, hooks.unembed_in, hooks.logits)
 
 

@@ -36,8 +36,9 @@ def _trainable(model) -> dict[str, torch.Tensor]:
     return params
 
 
-@pytest.mark.parametrize("preset,task", [("n14", CharArithTask()), ("n28", JointTask()), ("n56", JointTask()),
-                                         ("mlt", CharArithTask())])
+@pytest.mark.parametrize(
+    "preset,task", [("n14", CharArithTask()), ("n28", JointTask()), ("n56", JointTask()), ("mlt", CharArithTask())]
+)
 def test_logits_and_gradients_equal_hooked_transformer(preset, task):
     model = _perturbed(preset, task, seed=4)
     params = _trainable(model)

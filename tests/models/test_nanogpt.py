@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from grokscope.models.build import build_model, functional_logits, model_state, tl_major
-from grokscope.models.state import count_params, count_params_nanogpt
 from grokscope.models.nanogpt import add_dropout_hooks, dropout_hook_names, freeze_biases_, tie_grads_
+from grokscope.models.state import count_params, count_params_nanogpt
 from grokscope.tasks import CapitalsTask, CharArithTask, JointTask
 
 ARITH = CharArithTask()
@@ -21,8 +21,7 @@ ARITH = CharArithTask()
 
 def test_paper_parameter_counts():
     # "Too Big to Think" Table 2 (nanoGPT's get_num_params, 17-character vocabulary).
-    assert [count_params_nanogpt(p, ARITH) for p in ("n14", "n28", "n56", "mlt")] == [1_456, 5_264, 19_936,
-                                                                                        10_628_352]
+    assert [count_params_nanogpt(p, ARITH) for p in ("n14", "n28", "n56", "mlt")] == [1_456, 5_264, 19_936, 10_628_352]
     # Tables 3 and 4 round these: 1.93k/6.22k/21.84k and 2.14k/6.64k/22.68k.
     caps, joint = CapitalsTask(block_size=24, allow_short_block=True), JointTask(block_size=24, allow_short_block=True)
     assert [count_params_nanogpt(p, caps) for p in ("n14", "n28", "n56")] == [1_932, 6_216, 21_840]
@@ -128,8 +127,11 @@ def test_dropout_hook_names_on_hooked_transformer():
 
 # TransformerBridge's hook_dict also lists a block's and its submodules' own in/out hook points,
 # which are the same objects as these 3.x-named ones.
-BRIDGE_ALIASES = {"blocks.0.hook_in": "blocks.0.hook_resid_pre", "blocks.0.attn.hook_out": "blocks.0.hook_attn_out",
-                  "blocks.0.mlp.hook_out": "blocks.0.hook_mlp_out"}
+BRIDGE_ALIASES = {
+    "blocks.0.hook_in": "blocks.0.hook_resid_pre",
+    "blocks.0.attn.hook_out": "blocks.0.hook_attn_out",
+    "blocks.0.mlp.hook_out": "blocks.0.hook_mlp_out",
+}
 
 
 @pytest.mark.skipif(tl_major() < 4, reason="TransformerBridge's hook_dict: aliased hook points (4.x)")

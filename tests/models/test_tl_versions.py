@@ -23,10 +23,18 @@ from grokscope.models.state import initial_state
 from grokscope.tasks import CharArithTask, ModularTask
 
 OTHER = os.environ.get("GROKSCOPE_OTHER_PYTHON")
-needs_other = pytest.mark.skipif(not OTHER, reason="GROKSCOPE_OTHER_PYTHON (the other TransformerLens version's "
-                                                    "interpreter) is not set: run the suite through make test")
-CACHED = ("hook_embed", "blocks.0.attn.hook_pattern", "blocks.0.hook_resid_mid", "blocks.0.mlp.hook_post",
-          "blocks.0.hook_resid_post")
+needs_other = pytest.mark.skipif(
+    not OTHER,
+    reason="GROKSCOPE_OTHER_PYTHON (the other TransformerLens version's "
+    "interpreter) is not set: run the suite through make test",
+)
+CACHED = (
+    "hook_embed",
+    "blocks.0.attn.hook_pattern",
+    "blocks.0.hook_resid_mid",
+    "blocks.0.mlp.hook_post",
+    "blocks.0.hook_resid_post",
+)
 CASES = {"grok1l": ModularTask(p=13), "power2l": ModularTask(p=13), "n14": CharArithTask(), "n28": CharArithTask()}
 
 
@@ -34,8 +42,12 @@ def _random_state(preset: str, task, seed: int) -> dict[str, torch.Tensor]:
     """Weights far from init, biases included (nanoGPT presets keep theirs at zero, as trained)."""
     gen = torch.Generator().manual_seed(seed)
     state = initial_state(preset, task, seed=seed)
-    return {k: v if (preset.startswith("n") and k.rsplit(".", 1)[-1].startswith("b"))
-            else v + 0.3 * torch.randn(v.shape, generator=gen) for k, v in state.items()}
+    return {
+        k: v
+        if (preset.startswith("n") and k.rsplit(".", 1)[-1].startswith("b"))
+        else v + 0.3 * torch.randn(v.shape, generator=gen)
+        for k, v in state.items()
+    }
 
 
 def _tokens(task) -> torch.Tensor:
@@ -66,11 +78,18 @@ def test_a_state_round_trips_through_the_installed_model(preset):
 def test_the_other_version_computes_the_same_logits_and_activations(preset, tmp_path):
     state = _random_state(preset, CASES[preset], seed=2)
     save_file(state, str(tmp_path / "state.safetensors"))
-    code = ("import sys; from safetensors.torch import load_file, save_file; "
-            "from tests.models.test_tl_versions import compute; from grokscope.models.build import tl_major; "
-            f"out = compute({preset!r}, load_file(sys.argv[1])); save_file(out, sys.argv[2]); print(tl_major())")
-    r = subprocess.run([OTHER, "-c", code, str(tmp_path / "state.safetensors"), str(tmp_path / "out.safetensors")],
-                       capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys; from safetensors.torch import load_file, save_file; "
+        "from tests.models.test_tl_versions import compute; from grokscope.models.build import tl_major; "
+        f"out = compute({preset!r}, load_file(sys.argv[1])); save_file(out, sys.argv[2]); print(tl_major())"
+    )
+    r = subprocess.run(
+        [OTHER, "-c", code, str(tmp_path / "state.safetensors"), str(tmp_path / "out.safetensors")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert int(r.stdout.split()[-1]) != tl_major(), "the other interpreter runs the same TransformerLens version"
     theirs, ours = load_file(str(tmp_path / "out.safetensors")), compute(preset, state)
@@ -85,11 +104,18 @@ def test_the_other_version_finds_the_same_fourier_analysis(tiny_run, tmp_path):
 
     run_dir = tmp_path / tiny_run.path.name
     shutil.copytree(tiny_run.path, run_dir, ignore=shutil.ignore_patterns(CACHE_DIR))
-    code = ("import json, sys; from grokscope.analysis.fourier.pipeline import analyze_fourier; "
-            "fa = analyze_fourier(sys.argv[1], use_cache=False); "
-            "print(json.dumps({'keys': fa.key_frequencies, 'phases': [p.to_dict() for p in fa.phases]}))")
-    r = subprocess.run([OTHER, "-c", code, str(run_dir)], capture_output=True, text=True, timeout=300,
-                       cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import json, sys; from grokscope.analysis.fourier.pipeline import analyze_fourier; "
+        "fa = analyze_fourier(sys.argv[1], use_cache=False); "
+        "print(json.dumps({'keys': fa.key_frequencies, 'phases': [p.to_dict() for p in fa.phases]}))"
+    )
+    r = subprocess.run(
+        [OTHER, "-c", code, str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     theirs = json.loads(r.stdout.strip().splitlines()[-1])
     fa = analyze_fourier(run_dir, use_cache=False)

@@ -17,7 +17,7 @@ def _kernel(logits: torch.Tensor, labels: torch.Tensor, offset: int = 7) -> tupl
     grad = torch.full((len(labels), offset + logits.shape[1] + 3), 5.0)  # sentinel outside the written columns
     losses = torch.empty(len(labels), dtype=torch.float64)
     margin_cross_entropy(logits.numpy(), labels.numpy(), grad.numpy(), offset, losses.numpy())
-    return losses.mean().item(), grad[:, offset:offset + logits.shape[1]].double(), grad
+    return losses.mean().item(), grad[:, offset : offset + logits.shape[1]].double(), grad
 
 
 def _reference(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -36,7 +36,7 @@ def test_equals_float64_cross_entropy(scale):
     ref, g_ref = _reference(logits, labels)
     assert ours == pytest.approx(ref, rel=1e-6)
     torch.testing.assert_close(g_ours, g_ref, atol=1e-6 * g_ref.abs().max().item(), rtol=1e-5)
-    assert (grad[:, :7] == 5.0).all() and (grad[:, 7 + 97:] == 5.0).all()  # only its own columns
+    assert (grad[:, :7] == 5.0).all() and (grad[:, 7 + 97 :] == 5.0).all()  # only its own columns
 
 
 def test_tiny_losses_keep_their_relative_precision():

@@ -30,8 +30,12 @@ CASES = [
     ("half-made", "frac-above-one", [*MOD, "--frac", "1.5", "--out", "{out}"], "frac"),
     ("tracebacks", "name-over-255-bytes", [*MOD, "--name", LONG, "--out", "{out}"], "255"),
     ("tracebacks", "out-component-over-255-bytes", [*MOD, "--out", "{out}/" + LONG + "/runs"], "255"),
-    ("tracebacks", "23-digit-operands", ["train", "--task", "wordops", "--operands", "0.." + "9" * 23, "--out",
-                                         "{out}"], "operands"),
+    (
+        "tracebacks",
+        "23-digit-operands",
+        ["train", "--task", "wordops", "--operands", "0.." + "9" * 23, "--out", "{out}"],
+        "operands",
+    ),
     ("tracebacks", "resume-char-run-as-mod97", ["train", "--resume", "{char}", "--task", "mod97"], "task"),
     ("tracebacks", "resume-mod-run-as-arith", ["train", "--resume", "{run}", "--task", "arith"], "task"),
     ("tracebacks", "resume-missing-folder", ["train", "--resume", "{out}/nothing"], "not a grokscope run"),
@@ -55,8 +59,23 @@ def runs(tmp_path_factory):
     runner = CliRunner()
     r = runner.invoke(app, [*TRAIN, "--out", str(root / "mod")])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["train", "--task", "arith", "--steps", "10", "--eval-every", "5", "--quiet",
-                            "--device", "cpu", "--out", str(root / "char")])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--task",
+            "arith",
+            "--steps",
+            "10",
+            "--eval-every",
+            "5",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--out",
+            str(root / "char"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     return root
 

@@ -65,8 +65,24 @@ def test_a_resume_state_of_the_wrong_shape_is_never_loaded_into_the_optimizer(ru
     state["exp_avg.blocks.0.attn.W_Q"] = torch.zeros(2)
     rewrite(run, "resume", "state_0000040.safetensors", state)
     # In a child process: writing moments of the wrong size through the fused optimizer would crash it.
-    done = subprocess.run([sys.executable, "-m", "grokscope.cli.main", "train", "--resume", str(run), "--steps", "60",
-                           "--quiet", "--device", "cpu"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grokscope.cli.main",
+            "train",
+            "--resume",
+            str(run),
+            "--steps",
+            "60",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "resuming from step 20, the newest whole one" in done.stderr and "exp_avg.blocks.0.attn.W_Q" in done.stderr
 
@@ -133,8 +149,9 @@ def test_a_link_among_the_runs_is_neither_listed_nor_analysed(run, tmp_path):
     assert sorted(p.name for p in (victim / "myrun").iterdir()) == before
 
 
-@pytest.mark.parametrize("edit", ["measures-emptied", "checks-list", "handover-number", "phase-end-null",
-                                  "key-frequency-out-of-range"])
+@pytest.mark.parametrize(
+    "edit", ["measures-emptied", "checks-list", "handover-number", "phase-end-null", "key-frequency-out-of-range"]
+)
 def test_a_hand_edited_analysis_cache_is_computed_again(run, edit):
     assert cli("analyze", "fourier", run, "--quiet").exit_code == 0
     path = run / "analysis" / "fourier.json"

@@ -30,8 +30,24 @@ from grokscope.cli.main import app
 # a+b mod 23 on 80% of the pairs groks by step ~600: the ablations have circuits to remove.
 P, STEPS, CKPT_EVERY = 23, 800, 100
 NAME = f"mod{P}-grok1l-f0.8-s0"
-TRAIN = ["train", "--task", f"mod{P}", "--frac", "0.8", "--steps", str(STEPS), "--ckpt-every", str(CKPT_EVERY),
-         "--eval-every", "20", "--stop-after-grok", "-1", "--quiet", "--device", "cpu"]
+TRAIN = [
+    "train",
+    "--task",
+    f"mod{P}",
+    "--frac",
+    "0.8",
+    "--steps",
+    str(STEPS),
+    "--ckpt-every",
+    str(CKPT_EVERY),
+    "--eval-every",
+    "20",
+    "--stop-after-grok",
+    "-1",
+    "--quiet",
+    "--device",
+    "cpu",
+]
 LAST_CKPT, LAST_STATE = f"step_{STEPS:07d}.safetensors", f"state_{STEPS:07d}.safetensors"
 
 # What each target is, relative to the run folder.
@@ -103,9 +119,11 @@ if os.environ.get("GROKSCOPE_EXPECT_TL") == "4":
 
 def _wrong_shape(target: str, original: bytes) -> bytes:
     obj = json.loads(original)
-    shapes = {"run.json": lambda: {**obj, "config": 5},
-              "manifest.json": lambda: {**obj, "checkpoints": {"0": obj["checkpoints"]}},
-              "fourier-cache": lambda: [obj]}
+    shapes = {
+        "run.json": lambda: {**obj, "config": 5},
+        "manifest.json": lambda: {**obj, "checkpoints": {"0": obj["checkpoints"]}},
+        "fourier-cache": lambda: [obj],
+    }
     return json.dumps(shapes[target]()).encode()
 
 
@@ -114,11 +132,17 @@ def _traversal(target: str, original: bytes, run: Path) -> bytes:
     if target == "manifest.json":  # another run's files, with their right sizes and hashes
         victim = run.parent.parent / "decoy" / "other_run" / "ckpt" / LAST_CKPT
         data = victim.read_bytes()
-        obj["checkpoints"][-1] |= {"file": f"../../decoy/other_run/ckpt/{LAST_CKPT}", "bytes": len(data),
-                                   "sha256": hashlib.sha256(data).hexdigest()}
+        obj["checkpoints"][-1] |= {
+            "file": f"../../decoy/other_run/ckpt/{LAST_CKPT}",
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
         state = victim.parent.parent / "resume" / LAST_STATE
-        obj["resume"] |= {"file": f"../../decoy/other_run/resume/{LAST_STATE}", "bytes": state.stat().st_size,
-                          "sha256": hashlib.sha256(state.read_bytes()).hexdigest()}
+        obj["resume"] |= {
+            "file": f"../../decoy/other_run/resume/{LAST_STATE}",
+            "bytes": state.stat().st_size,
+            "sha256": hashlib.sha256(state.read_bytes()).hexdigest(),
+        }
     else:  # run.json naming a file outside the run (a facts file: its first line used to be printed)
         obj["config"]["task"]["facts_file"] = str(run.parent.parent / "decoy" / "secret.txt")
     return json.dumps(obj).encode()
@@ -141,10 +165,13 @@ def damage(run: Path, target: str, kind: str, decoy: Path) -> None:
         path.unlink()
         return
     original = path.read_bytes()
-    data = {"truncated": lambda: original[: len(original) // 2], "emptied": lambda: b"",
-            "non-utf8": lambda: b"\xff\xfe\x00garbage\xc3\x28" + original[8:],
-            "wrong-shape": lambda: _wrong_shape(target, original),
-            "path-traversal": lambda: _traversal(target, original, run)}[kind]()
+    data = {
+        "truncated": lambda: original[: len(original) // 2],
+        "emptied": lambda: b"",
+        "non-utf8": lambda: b"\xff\xfe\x00garbage\xc3\x28" + original[8:],
+        "wrong-shape": lambda: _wrong_shape(target, original),
+        "path-traversal": lambda: _traversal(target, original, run),
+    }[kind]()
     path.write_bytes(data)
 
 
@@ -186,14 +213,17 @@ def test_damaged_run_folder(template, tmp_path, target, kind, command):
 
     result = CliRunner().invoke(app, COMMANDS[command](run))
 
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"traceback: {result.exception!r}\n{result.stderr}"
+    )
     assert "Traceback" not in result.stderr
     expected = EXCEPTIONS.get((target, kind, command), EXPECT[target][command])
     if expected == ERR:
         lines = result.stderr.strip().splitlines()
-        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), \
-            (result.exit_code, result.stderr)
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (
+            result.exit_code,
+            result.stderr,
+        )
     else:
         assert result.exit_code == 0, (result.exit_code, result.stderr)
         assert "error:" not in result.stderr, result.stderr
@@ -208,8 +238,11 @@ def test_damaged_run_folder(template, tmp_path, target, kind, command):
     assert "nobody may read" not in result.output + result.stderr, "a file outside the run was read out"
     after = tree(run)
     for rel, data in inside.items():
-        whole_ckpt = rel.startswith(("ckpt/", "ckpt" + os.sep)) and not data.startswith(b"-> ") \
+        whole_ckpt = (
+            rel.startswith(("ckpt/", "ckpt" + os.sep))
+            and not data.startswith(b"-> ")
             and not (target == "last-checkpoint" and rel.endswith(LAST_CKPT))
+        )
         if whole_ckpt:
             assert after.get(rel) == data, f"{rel} lost or changed"
         elif command not in TRAINERS and not rel.startswith("analysis"):

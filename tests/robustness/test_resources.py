@@ -20,8 +20,10 @@ from grokscope.store.run import Run
 from tests.conftest import ckpt_bytes, tl_independent
 from tests.robustness.test_fault_matrix import NAME, STEPS, TRAIN
 
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs and dropping capabilities need root"),
-              tl_independent]
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs and dropping capabilities need root"),
+    tl_independent,
+]
 
 
 def _mount(path: Path, options: str) -> None:
@@ -79,8 +81,10 @@ def test_a_read_only_filesystem_refuses_writes_but_still_analyses(tmpfs, tmp_pat
     subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
     run = disk / NAME
 
-    _one_line(CliRunner().invoke(app, ["train", "--resume", str(run), "--steps", str(STEPS + 20), "--quiet"]),
-              "Read-only file system")
+    _one_line(
+        CliRunner().invoke(app, ["train", "--resume", str(run), "--steps", str(STEPS + 20), "--quiet"]),
+        "Read-only file system",
+    )
     # The analysis is computed and printed; the report it cannot put into the run is the one error.
     result = CliRunner().invoke(app, ["analyze", "fourier", str(run), "--quiet"])
     assert "key frequencies:" in result.stdout
@@ -98,9 +102,21 @@ def test_a_folder_without_permission_is_one_line_and_nothing_is_made(tmp_path):
     locked.mkdir()
     os.chmod(locked, 0o555)  # nobody may write here but a process that overrides permissions
     # Root without CAP_DAC_OVERRIDE is refused like any user (and can still run this interpreter).
-    done = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m",
-                           "grokscope.cli.main", *TRAIN, "--out", str(locked / "runs")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            sys.executable,
+            "-m",
+            "grokscope.cli.main",
+            *TRAIN,
+            "--out",
+            str(locked / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert "cannot write to" in lines[0] and str(locked) in lines[0]

@@ -20,18 +20,32 @@ from tests.conftest import ckpt_bytes, tiny_config, tl_independent
 
 pytestmark = tl_independent
 
-TRAIN = ["train", "--task", "mod13", "--frac", "0.5", "--ckpt-every", "10", "--eval-every", "5", "--quiet",
-         "--device", "cpu"]
+TRAIN = [
+    "train",
+    "--task",
+    "mod13",
+    "--frac",
+    "0.5",
+    "--ckpt-every",
+    "10",
+    "--eval-every",
+    "5",
+    "--quiet",
+    "--device",
+    "cpu",
+]
 
 
 def cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "grokscope.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "grokscope.cli.main", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def start_cli(*args):
-    return subprocess.Popen([sys.executable, "-m", "grokscope.cli.main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "grokscope.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for(predicate, timeout=60.0):
@@ -109,7 +123,7 @@ def test_damaged_metrics_lines_are_kept_reported_and_never_cut_the_rows_short(tm
     assert read.bad_lines == [4] and len(read.rows) == len(lines) - 1
     # A resume from step 40 (the last checkpoint) keeps every line before that step's row as it is.
     before = file.read_text()
-    cut = before[:before.index('{"step": 40,')]
+    cut = before[: before.index('{"step": 40,')]
     resume(run.path, steps=60, device="cpu")
     after = file.read_text()
     assert after.startswith(cut) and garbage in after
@@ -174,8 +188,9 @@ def test_a_resume_that_cannot_load_rewrites_nothing(tmp_path):
 
 
 def test_readers_never_block_nor_see_a_half_written_checkpoint(tmp_path):
-    trainer = start_cli(*TRAIN, "--steps", "100000", "--stop-after-grok", "-1", "--ckpt-every", "5",
-                        "--out", str(tmp_path))
+    trainer = start_cli(
+        *TRAIN, "--steps", "100000", "--stop-after-grok", "-1", "--ckpt-every", "5", "--out", str(tmp_path)
+    )
     run_dir = tmp_path / "mod13-grok1l-f0.5-s0"
     try:
         wait_for(lambda: (run_dir / "manifest.json").is_file())

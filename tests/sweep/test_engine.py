@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from grokscope.store.run import load_run
 from grokscope.store.lock import lock_holder
+from grokscope.store.run import load_run
 from grokscope.sweeps.engine import run_sweep
 from grokscope.sweeps.record import read_record
 from grokscope.sweeps.spec import spec_from_args
@@ -20,8 +20,19 @@ from tests.conftest import ckpt_bytes, tl_independent
 pytestmark = tl_independent
 
 # Three mod-13 runs of 3,000 steps (~3 s each): long enough to be killed mid-run.
-ARGS = ["mod13", "--seed", "0..2", "--steps", "3000", "--ckpt-every", "100", "--eval-every", "50",
-        "--stop-after-grok", "-1"]
+ARGS = [
+    "mod13",
+    "--seed",
+    "0..2",
+    "--steps",
+    "3000",
+    "--ckpt-every",
+    "100",
+    "--eval-every",
+    "50",
+    "--stop-after-grok",
+    "-1",
+]
 
 
 def strip(path: Path) -> list[dict]:
@@ -36,19 +47,25 @@ def same_runs(a: Path, b: Path, names: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def full_sweep(tmp_path_factory, ):
+def full_sweep(
+    tmp_path_factory,
+):
     import sys
 
     out = tmp_path_factory.mktemp("full") / "sweep"
-    subprocess.run([sys.executable, "-m", "grokscope.cli.main", "sweep", *ARGS, "--out", str(out), "--quiet"],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "grokscope.cli.main", "sweep", *ARGS, "--out", str(out), "--quiet"],
+        check=True,
+        timeout=300,
+    )
     return out
 
 
 def test_killed_sweep_continues_bit_identically(full_sweep, tmp_path, cli_cmd):
     out = tmp_path / "killed"
-    proc = subprocess.Popen([*cli_cmd, "sweep", *ARGS, "--out", str(out), "--workers", "2", "--quiet"],
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*cli_cmd, "sweep", *ARGS, "--out", str(out), "--workers", "2", "--quiet"], stderr=subprocess.PIPE
+    )
     deadline = time.time() + 120
     manifest = out / "seed0" / "manifest.json"
     while time.time() < deadline:
@@ -69,13 +86,15 @@ def test_killed_sweep_continues_bit_identically(full_sweep, tmp_path, cli_cmd):
     killed_at = load_run(out / "seed0").steps[-1]
     assert 600 <= killed_at < 3000, "the kill should land mid-run"
 
-    status = subprocess.run([*cli_cmd, "sweep", "status", str(out), "--json"], capture_output=True, text=True,
-                            timeout=60)
+    status = subprocess.run(
+        [*cli_cmd, "sweep", "status", str(out), "--json"], capture_output=True, text=True, timeout=60
+    )
     assert status.returncode == 0, status.stderr
     assert "interrupted" in status.stdout  # recorded running, but no sweep process holds the lock
 
-    r = subprocess.run([*cli_cmd, "sweep", *ARGS, "--out", str(out), "--quiet"], capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [*cli_cmd, "sweep", *ARGS, "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     assert "3 of 3 runs done, 0 failed" in r.stderr
     record = read_record(out)
@@ -83,15 +102,29 @@ def test_killed_sweep_continues_bit_identically(full_sweep, tmp_path, cli_cmd):
     assert record.entry("seed0").attempts == 2 and record.entry("seed2").attempts == 1
     same_runs(out, full_sweep, ["seed0", "seed1", "seed2"])
 
-    again = subprocess.run([*cli_cmd, "sweep", *ARGS, "--out", str(out), "--quiet"], capture_output=True, text=True,
-                           timeout=120)  # all done: nothing is trained, nothing rewritten
+    again = subprocess.run(
+        [*cli_cmd, "sweep", *ARGS, "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=120
+    )  # all done: nothing is trained, nothing rewritten
     assert again.returncode == 0 and read_record(out).entry("seed0").attempts == 2
     same_runs(out, full_sweep, ["seed0"])
 
 
 def test_failing_runs_are_recorded_while_the_rest_finish(tmp_path):
-    spec = spec_from_args(["mod13", "--lr", "1e-3,1e30", "--frac", "0.3,1.5", "--steps", "100", "--eval-every", "10",
-                           "--stop-after-grok", "-1"])
+    spec = spec_from_args(
+        [
+            "mod13",
+            "--lr",
+            "1e-3,1e30",
+            "--frac",
+            "0.3,1.5",
+            "--steps",
+            "100",
+            "--eval-every",
+            "10",
+            "--stop-after-grok",
+            "-1",
+        ]
+    )
     notes = []
     record = run_sweep(spec, tmp_path / "s", on_progress=lambda p: notes.extend(p.notes))
     states = {e.name: (e.state, e.reason) for e in record.runs}
@@ -109,8 +142,21 @@ def test_failing_runs_are_recorded_while_the_rest_finish(tmp_path):
 
 
 def test_a_worker_that_dies_fails_its_run_and_the_sweep_goes_on(tmp_path):
-    spec = spec_from_args(["mod13", "--seed", "0..2", "--steps", "3000", "--ckpt-every", "100", "--eval-every", "50",
-                           "--stop-after-grok", "-1"])
+    spec = spec_from_args(
+        [
+            "mod13",
+            "--seed",
+            "0..2",
+            "--steps",
+            "3000",
+            "--ckpt-every",
+            "100",
+            "--eval-every",
+            "50",
+            "--stop-after-grok",
+            "-1",
+        ]
+    )
     out = tmp_path / "s"
     killed = []
 
@@ -138,27 +184,35 @@ def test_refusals_write_nothing(tmp_path, cli_cmd):
     def refused(args, needle):
         r = subprocess.run([*cli_cmd, "sweep", *args], capture_output=True, text=True, timeout=120)
         lines = r.stderr.strip().splitlines()
-        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], \
-            r.stderr
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
         assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
     refused([*small[:2], "0.3,0.6", *small[3:], "--out", str(out)], "holds another sweep (frac: it has 0.3, 0.5")
     refused(["mod13", "--out", str(out / "frac0.3")], "exists and is not a sweep")
-    refused(["mod13", "--seed", "0..9", "--frac", "0.1,0.2", "--max-runs", "10", "--out", str(out)],
-            "the grid has 20 runs (10 x 2), more than --max-runs 10")
+    refused(
+        ["mod13", "--seed", "0..9", "--frac", "0.1,0.2", "--max-runs", "10", "--out", str(out)],
+        "the grid has 20 runs (10 x 2), more than --max-runs 10",
+    )
     refused(["mod13", "--frac", "1.5", "--out", str(tmp_path / "new")], "frac (the train fraction) must be")
     refused(["mod13", "--worker", "2"], "unknown option --worker")
-    refused(["mod13", "--backend", "ray", "--address", "127.0.0.1:1", "--out", str(tmp_path / "new")],
-            "no Ray cluster answers at 127.0.0.1:1")
+    refused(
+        ["mod13", "--backend", "ray", "--address", "127.0.0.1:1", "--out", str(tmp_path / "new")],
+        "no Ray cluster answers at 127.0.0.1:1",
+    )
     refused(["mod13", "--threads", "0", "--out", str(tmp_path / "new")], "threads must be an integer in 1..")
     assert not (tmp_path / "new").exists()
 
-    r = subprocess.run([*cli_cmd, "sweep", *small, "--out", str(out), "--dry-run"], capture_output=True, text=True,
-                       timeout=120)  # the sweep already there: its runs' states
+    r = subprocess.run(
+        [*cli_cmd, "sweep", *small, "--out", str(out), "--dry-run"], capture_output=True, text=True, timeout=120
+    )  # the sweep already there: its runs' states
     assert r.returncode == 0 and "frac0.3  20 steps, done" in r.stdout, r.stdout
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    r = subprocess.run([*cli_cmd, "sweep", *small, "--seed", "0..2", "--out", str(tmp_path / "d"), "--dry-run"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [*cli_cmd, "sweep", *small, "--seed", "0..2", "--out", str(tmp_path / "d"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == f"mod13: frac 2 values x seed 3 values = 6 runs in {tmp_path / 'd'}"
     assert "frac0.5-seed2  20 steps" in r.stdout and not (tmp_path / "d").exists()
@@ -166,14 +220,19 @@ def test_refusals_write_nothing(tmp_path, cli_cmd):
 
 def test_one_sweep_process_at_a_time(tmp_path, cli_cmd):
     out = tmp_path / "s"
-    proc = subprocess.Popen([*cli_cmd, "sweep", *ARGS[:1], "--steps", "20000", "--stop-after-grok", "-1",
-                             "--out", str(out), "-q"])
+    proc = subprocess.Popen(
+        [*cli_cmd, "sweep", *ARGS[:1], "--steps", "20000", "--stop-after-grok", "-1", "--out", str(out), "-q"]
+    )
     try:
         deadline = time.time() + 60
         while lock_holder(out, ".sweep.lock") is None and time.time() < deadline:
             time.sleep(0.05)
-        r = subprocess.run([*cli_cmd, "sweep", *ARGS[:1], "--steps", "20000", "--stop-after-grok", "-1",
-                            "--out", str(out), "-q"], capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [*cli_cmd, "sweep", *ARGS[:1], "--steps", "20000", "--stop-after-grok", "-1", "--out", str(out), "-q"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 2 and f"is being swept by another process (pid {proc.pid})" in r.stderr
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: the run in flight goes back to pending
@@ -183,8 +242,9 @@ def test_one_sweep_process_at_a_time(tmp_path, cli_cmd):
 
 
 def test_a_run_folder_that_is_a_link_is_never_trained_through(tmp_path):
-    spec = spec_from_args(["mod13", "--frac", "0.3,0.5", "--steps", "20", "--eval-every", "10",
-                           "--stop-after-grok", "-1"])
+    spec = spec_from_args(
+        ["mod13", "--frac", "0.3,0.5", "--steps", "20", "--eval-every", "10", "--stop-after-grok", "-1"]
+    )
     out, outside = tmp_path / "s", tmp_path / "outside"
     run_sweep(spec, out)
     outside.mkdir()
@@ -198,22 +258,38 @@ def test_a_run_folder_that_is_a_link_is_never_trained_through(tmp_path):
     raw["runs"][0]["state"] = "pending"  # as if it had been interrupted
     (out / "sweep.json").write_text(json.dumps(raw))
     record = run_sweep(spec, out)
-    assert record.entry("frac0.3").state == "failed" and "is a symbolic link, not followed" in record.entry(
-        "frac0.3").reason
+    assert (
+        record.entry("frac0.3").state == "failed"
+        and "is a symbolic link, not followed" in record.entry("frac0.3").reason
+    )
     assert record.entry("frac0.5").state == "done" and list(outside.iterdir()) == []
 
 
-@pytest.mark.parametrize("damage, needle", [
-    (lambda d: "[" * 100_000 + "]" * 100_000, "damaged"),
-    (lambda d: json.dumps(d | {"runs": [r | {"wall_s": 10**400} for r in d["runs"]]}), "bad wall time"),
-    (lambda d: json.dumps(d | {"backend": {"workers": 10**400}}), "bad backend"),
-    (lambda d: json.dumps(d | {"spec": {"axes": [["task", ["mod13"]], ["seed", list(range(1000))],
-                                                 ["steps", list(range(1, 1001))]]}}), "the grid has 1,000,000 runs"),
-    (lambda d: json.dumps(d | {"spec": {"axes": [["task", ["mod13"]], ["seed", list(range(100))]]}}),
-     "its spec makes 100 runs but it lists 2"),
-    (lambda d: json.dumps(d).replace('"wall_s": null', '"wall_s": NaN', 1), "NaN is not a number"),
-    (lambda d: json.dumps(d | {"format": True}), "not a format-1 sweep file"),
-])
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        (lambda d: "[" * 100_000 + "]" * 100_000, "damaged"),
+        (lambda d: json.dumps(d | {"runs": [r | {"wall_s": 10**400} for r in d["runs"]]}), "bad wall time"),
+        (lambda d: json.dumps(d | {"backend": {"workers": 10**400}}), "bad backend"),
+        (
+            lambda d: json.dumps(
+                d
+                | {
+                    "spec": {
+                        "axes": [["task", ["mod13"]], ["seed", list(range(1000))], ["steps", list(range(1, 1001))]]
+                    }
+                }
+            ),
+            "the grid has 1,000,000 runs",
+        ),
+        (
+            lambda d: json.dumps(d | {"spec": {"axes": [["task", ["mod13"]], ["seed", list(range(100))]]}}),
+            "its spec makes 100 runs but it lists 2",
+        ),
+        (lambda d: json.dumps(d).replace('"wall_s": null', '"wall_s": NaN', 1), "NaN is not a number"),
+        (lambda d: json.dumps(d | {"format": True}), "not a format-1 sweep file"),
+    ],
+)
 def test_crafted_sweep_files_are_one_line_errors(tmp_path, cli_cmd, damage, needle):
     out = tmp_path / "s"
     spec = spec_from_args(["mod13", "--frac", "0.3,0.5", "--steps", "20", "--eval-every", "10"])
@@ -223,8 +299,11 @@ def test_crafted_sweep_files_are_one_line_errors(tmp_path, cli_cmd, damage, need
     write_record(out, new_record(spec, "now"))
     (out / "sweep.json").write_text(damage(json.loads((out / "sweep.json").read_text())))
     t0 = time.time()
-    for args in (["status", str(out)], ["report", str(out)], ["mod13", "--frac", "0.3,0.5", "--steps", "20",
-                                                             "--eval-every", "10", "--out", str(out)]):
+    for args in (
+        ["status", str(out)],
+        ["report", str(out)],
+        ["mod13", "--frac", "0.3,0.5", "--steps", "20", "--eval-every", "10", "--out", str(out)],
+    ):
         r = subprocess.run([*cli_cmd, "sweep", *args], capture_output=True, text=True, timeout=120)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and "is damaged" in lines[0] and needle in lines[0], r.stderr

@@ -113,15 +113,25 @@ def test_lengths_must_match():
         classify([0, 1, 2], [0.1, 0.2], [0.1, 0.2, 0.3])
 
 
-@pytest.mark.parametrize("kwargs", [{"accuracy": 0.0}, {"accuracy": 1.5}, {"accuracy": -0.1},
-                                    {"accuracy": math.nan}, {"accuracy": math.inf}, {"window": -1}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"accuracy": 0.0},
+        {"accuracy": 1.5},
+        {"accuracy": -0.1},
+        {"accuracy": math.nan},
+        {"accuracy": math.inf},
+        {"window": -1},
+    ],
+)
 def test_rule_is_validated(kwargs):
     with pytest.raises(ValueError, match="PhaseRule"):
         PhaseRule(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"accuracy": True}, {"accuracy": "0.9"}, {"window": 1.5}, {"window": True},
-                                    {"window": None}])
+@pytest.mark.parametrize(
+    "kwargs", [{"accuracy": True}, {"accuracy": "0.9"}, {"window": 1.5}, {"window": True}, {"window": None}]
+)
 def test_rule_refuses_other_types(kwargs):
     # The test run type-checks signatures (a TypeCheckError, a TypeError, comes first); without it,
     # __post_init__'s checks refuse them with a ValueError.

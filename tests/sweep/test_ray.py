@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from grokscope.store.run import load_run
 from grokscope.store.lock import lock_holder
+from grokscope.store.run import load_run
 from grokscope.sweeps.engine import run_sweep
 from grokscope.sweeps.spec import spec_from_args
 from tests.conftest import ckpt_bytes, tl_independent
@@ -22,8 +22,21 @@ pytest.importorskip("ray", reason="the ray extra is not installed (pip install '
 # One xdist worker runs them all, one after another: a test here stops every Ray process it finds.
 pytestmark = [tl_independent, pytest.mark.xdist_group("ray")]
 
-SPEC = ["mod13", "--frac", "0.3,0.5", "--seed", "0..1", "--steps", "400", "--ckpt-every", "100", "--eval-every", "20",
-        "--stop-after-grok", "-1"]
+SPEC = [
+    "mod13",
+    "--frac",
+    "0.3,0.5",
+    "--seed",
+    "0..1",
+    "--steps",
+    "400",
+    "--ckpt-every",
+    "100",
+    "--eval-every",
+    "20",
+    "--stop-after-grok",
+    "-1",
+]
 
 
 def metrics(path: Path) -> list[dict]:
@@ -42,8 +55,9 @@ def test_ray_and_local_backends_give_the_same_bytes(tmp_path):
 
 
 def test_a_killed_ray_worker_is_retried_and_its_run_resumes(tmp_path):
-    spec = spec_from_args(["mod13", "--steps", "3000", "--ckpt-every", "100", "--eval-every", "50",
-                           "--stop-after-grok", "-1"])
+    spec = spec_from_args(
+        ["mod13", "--steps", "3000", "--ckpt-every", "100", "--eval-every", "50", "--stop-after-grok", "-1"]
+    )
     reference = run_sweep(spec, tmp_path / "local", workers=1)
     out = tmp_path / "ray"
     killed: list[int] = []
@@ -70,42 +84,76 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
-                    reason="needs root and unshare for a second Ray node with a mount namespace of its own")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare for a second Ray node with a mount namespace of its own",
+)
 def test_an_out_folder_a_node_cannot_see_is_refused(tmp_path, cli_cmd):
     ray_cli = str(Path(sys.executable).parent / "ray")
     port = _free_port()
     hidden = tmp_path / "shared"
     hidden.mkdir()
     env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0"}
-    head = subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-                           "--disable-usage-stats"], capture_output=True, text=True, timeout=120, env=env)
-    if head.returncode != 0:
-        pytest.skip(f"ray start --head failed: {head.stderr[-300:]}")
+    # The cluster lives in a PID namespace of its own: killing the namespace's first process ends every Ray
+    # process it started and nothing else (`ray stop` would also kill the Ray instances of other tests and the
+    # drivers attached to them, the pytest worker among them). The second node sees an empty tmpfs where the
+    # driver's --out lies: like a node without the NFS mount.
+    script = (
+        f"{ray_cli} start --head --port={port} --num-cpus=1 --include-dashboard=false --disable-usage-stats"
+        f" && unshare --mount --propagation private sh -c 'mount -t tmpfs none {hidden} && exec {ray_cli}"
+        f" start --address=127.0.0.1:{port} --num-cpus=1 --disable-usage-stats'"
+        " && echo CLUSTER-UP && exec sleep 3600"
+    )
+    cluster = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        # A second node that sees an empty tmpfs where the driver's --out lies: like a node without the NFS mount.
-        node = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-             f"mount -t tmpfs none {hidden} && exec {ray_cli} start --address=127.0.0.1:{port} --num-cpus=1 "
-             "--disable-usage-stats"], capture_output=True, text=True, timeout=120, env=env)
-        if node.returncode != 0:
-            pytest.skip(f"no second node in a mount namespace here: {(node.stderr or node.stdout)[-300:]}")
+        seen = []
+        for line in cluster.stdout:
+            seen.append(line)
+            if "CLUSTER-UP" in line:
+                break
+        else:
+            pytest.skip(f"no two-node Ray cluster in namespaces here: {''.join(seen)[-300:]}")
         deadline = time.time() + 60
         while time.time() < deadline:
-            st = subprocess.run([ray_cli, "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True,
-                                timeout=60)
+            st = subprocess.run(
+                [ray_cli, "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True, timeout=60
+            )
             if st.stdout.count("node_") >= 2:
                 break
             time.sleep(1)
-        r = subprocess.run([*cli_cmd, "sweep", "mod13", "--steps", "20", "--backend", "ray", "--address",
-                            f"127.0.0.1:{port}", "--out", str(hidden / "sweep"), "-q"],
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [
+                *cli_cmd,
+                "sweep",
+                "mod13",
+                "--steps",
+                "20",
+                "--backend",
+                "ray",
+                "--address",
+                f"127.0.0.1:{port}",
+                "--out",
+                str(hidden / "sweep"),
+                "-q",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1, r.stderr[-2000:]
         assert lines[0].startswith(f"error: --out {hidden / 'sweep'} is not shared across the Ray cluster: node(s) ")
         assert not (hidden / "sweep" / "sweep.json").exists()
     finally:
-        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+        os.killpg(cluster.pid, signal.SIGKILL)
+        cluster.wait(timeout=60)
 
 
 def test_ray_refusals_are_one_line(tmp_path, cli_cmd):
@@ -117,8 +165,24 @@ def test_ray_refusals_are_one_line(tmp_path, cli_cmd):
             run_sweep(spec_from_args(["mod13", "--steps", "20"]), tmp_path / "s", backend="ray", threads=2)
     finally:
         ray.shutdown()
-    r = subprocess.run([*cli_cmd, "sweep", "mod13", "--steps", "20", "--backend", "ray", "--address", "auto",
-                        "--out", str(tmp_path / "t")], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            *cli_cmd,
+            "sweep",
+            "mod13",
+            "--steps",
+            "20",
+            "--backend",
+            "ray",
+            "--address",
+            "auto",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1, r.stderr[-2000:]
     assert lines[0].startswith("error: no Ray cluster to join at --address auto")

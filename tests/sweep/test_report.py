@@ -14,15 +14,20 @@ import pandas as pd
 import pytest
 
 from grokscope.analysis.fourier.pipeline import analyze_fourier
-from grokscope.store.run import Run
 from grokscope.store.lock import RunLock
+from grokscope.store.run import Run
 from grokscope.sweeps.engine import run_sweep
-from grokscope.sweeps.figures import (PHASE_COLORS, plot_phase_diagram, plot_steps_to_grok, sweep_figures,
-                                     write_sweep_report)
+from grokscope.sweeps.figures import (
+    PHASE_COLORS,
+    plot_phase_diagram,
+    plot_steps_to_grok,
+    sweep_figures,
+    write_sweep_report,
+)
 from grokscope.sweeps.handle import Sweep, load_sweep
 from grokscope.sweeps.phases import PhaseRule
 from grokscope.sweeps.record import SWEEP_LOCK, read_record, write_record
-from grokscope.sweeps.report import (RESULT_COLUMNS, metrics_results, sweep_status, sweep_table, value_column)
+from grokscope.sweeps.report import RESULT_COLUMNS, metrics_results, sweep_status, sweep_table, value_column
 from grokscope.sweeps.spec import spec_from_args
 from tests.conftest import tl_independent
 
@@ -30,8 +35,23 @@ pytestmark = tl_independent
 
 # Four mod-13 runs of at most 200 steps (about a second each): at lr 0.01, 90% of the pairs for
 # training generalise by step ~100-150 (and stop 20 steps later), 50% only memorise.
-ARGS = ["mod13", "--frac", "0.5,0.9", "--wd", "1,3", "--lr", "0.01", "--steps", "200", "--eval-every", "10",
-        "--ckpt-every", "50", "--stop-after-grok", "20"]
+ARGS = [
+    "mod13",
+    "--frac",
+    "0.5,0.9",
+    "--wd",
+    "1,3",
+    "--lr",
+    "0.01",
+    "--steps",
+    "200",
+    "--eval-every",
+    "10",
+    "--ckpt-every",
+    "50",
+    "--stop-after-grok",
+    "20",
+]
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +107,13 @@ def test_table_matches_the_run_folders(sweep_dir):
         assert na(row["best_score"])
         # Liu et al.'s rule, worked out here from the first steps at 90%
         train90, test90 = first(rows, "train_acc", 0.9), first(rows, "test_acc", 0.9)
-        want = ("confusion" if train90 is None else "memorization") if test90 is None else \
-            "grokking" if train90 is not None and test90 - train90 > 1000 else "comprehension"
+        want = (
+            ("confusion" if train90 is None else "memorization")
+            if test90 is None
+            else "grokking"
+            if train90 is not None and test90 - train90 > 1000
+            else "comprehension"
+        )
         assert row["phase"] == want
     # the grid was chosen so that both outcomes are there: the checks above compared real numbers
     assert table["test_99"].notna().any() and table["test_99"].isna().any()
@@ -117,8 +142,11 @@ def test_analysis_columns_match_the_fourier_analysis(sweep_dir):
         assert fa.cached  # the table computed it and left it in the run's cache
         assert row["key_frequencies"] == fa.key_frequencies
         ends = {ph.name: (ph.end if ph.reached else None) for ph in fa.phases}
-        for name, col in (("memorization", "memorization_end"), ("circuit formation", "circuit_formation_end"),
-                          ("cleanup", "cleanup_end")):
+        for name, col in (
+            ("memorization", "memorization_end"),
+            ("circuit formation", "circuit_formation_end"),
+            ("cleanup", "cleanup_end"),
+        ):
             assert (na(row[col]) and ends[name] is None) or row[col] == ends[name]
     assert str(table["memorization_end"].dtype) == "Int64"
 
@@ -178,9 +206,11 @@ def test_pending_run_without_a_folder(copy):
 
 
 def test_lm_rows():
-    rows = [{"step": 0, "train_loss": 3.0, "val_loss": 3.1, "score": 0.1, "lr": 0.0},
-            {"step": 100, "train_loss": 1.0, "val_loss": 1.5, "score": 0.7},
-            {"step": 200, "train_loss": 0.5, "val_loss": 1.7, "score": 0.6}]
+    rows = [
+        {"step": 0, "train_loss": 3.0, "val_loss": 3.1, "score": 0.1, "lr": 0.0},
+        {"step": 100, "train_loss": 1.0, "val_loss": 1.5, "score": 0.7},
+        {"step": 200, "train_loss": 0.5, "val_loss": 1.7, "score": 0.6},
+    ]
     out = metrics_results(rows, lm=True)
     assert (out["steps"], out["final_train_loss"], out["final_test_loss"], out["best_score"]) == (200, 0.5, 1.7, 0.7)
     assert out["phase"] is None and out["train_99"] is None and out["weight_norm"] is None
@@ -188,8 +218,10 @@ def test_lm_rows():
 
 def test_metrics_edge_cases():
     assert all(v is None for v in metrics_results([], lm=False).values())
-    rows = [{"step": 20, "train_acc": 1.0, "test_acc": 0.2, "train_loss": float("nan"), "sq_weights": 4.0},
-            {"step": 10, "train_acc": 0.95, "test_acc": None, "train_loss": 1.0, "sq_weights": 9.0}]
+    rows = [
+        {"step": 20, "train_acc": 1.0, "test_acc": 0.2, "train_loss": float("nan"), "sq_weights": 4.0},
+        {"step": 10, "train_acc": 0.95, "test_acc": None, "train_loss": 1.0, "sq_weights": 9.0},
+    ]
     out = metrics_results(rows, lm=False)  # rows out of order: read by step
     assert (out["train_90"], out["train_99"], out["steps"], out["weight_norm"]) == (10, 20, 20, 2.0)
     assert math.isnan(out["final_train_loss"]) and out["phase"] == "memorization"
@@ -224,7 +256,11 @@ def test_status_of_an_interrupted_sweep(copy):
     with RunLock(copy, file=SWEEP_LOCK, doing="swept"):
         live = sweep_status(copy)
         assert (live.alive, live.pid, live.counts["running"], live.counts["interrupted"]) == (
-            True, str(os.getpid()), 1, 0)
+            True,
+            str(os.getpid()),
+            1,
+            0,
+        )
         assert live.eta_s is not None and live.eta_s >= 0 and f"pid {os.getpid()}" in live.describe()
         assert sweep_table(copy)["state"][1] == "running"
 
@@ -256,7 +292,7 @@ def test_report_is_standalone_with_a_figure_per_variable_and_a_phase_diagram(cop
     assert text.count("Plotly.newPlot") == 3  # frac, weight decay, and the phase diagram
     assert "Steps to grok vs training fraction" in text and "Steps to grok vs weight decay" in text
     assert "Phase diagram" in text
-    assert "<script src=\"http" not in text and "<script src='http" not in text
+    assert '<script src="http' not in text and "<script src='http" not in text
     assert len(text) > 1_000_000  # plotly.js itself is inlined
     assert all(e.name in text for e in sweep.runs)
     assert "accuracy 0.9; grokking when test reaches it more than 1000 steps after train" in text
@@ -295,12 +331,14 @@ def hand_table(spec, results: dict[str, dict]) -> pd.DataFrame:
 
 def test_never_grokked_and_failed_runs_are_drawn_not_dropped():
     spec = spec_from_args(["mod97", "--frac", "0.3,0.5", "--seed", "0..2"])
-    results = {"frac0.3-seed0": {"test_99": 4000, "train_99": 300, "phase": "grokking"},
-               "frac0.3-seed1": {"phase": "memorization", "train_99": 200},
-               "frac0.3-seed2": {"state": "failed", "reason": "test loss became nan at step 70"},
-               "frac0.5-seed0": {"test_99": 900, "phase": "comprehension"},
-               "frac0.5-seed1": {"test_99": 1100, "phase": "comprehension"},
-               "frac0.5-seed2": {"state": "running"}}
+    results = {
+        "frac0.3-seed0": {"test_99": 4000, "train_99": 300, "phase": "grokking"},
+        "frac0.3-seed1": {"phase": "memorization", "train_99": 200},
+        "frac0.3-seed2": {"state": "failed", "reason": "test loss became nan at step 70"},
+        "frac0.5-seed0": {"test_99": 900, "phase": "comprehension"},
+        "frac0.5-seed1": {"test_99": 1100, "phase": "comprehension"},
+        "frac0.5-seed2": {"state": "running"},
+    }
     table = hand_table(spec, results)
     figs = sweep_figures(table, spec)
     assert len(figs) == 1  # seeds are replication: one variable, no phase diagram

@@ -5,8 +5,15 @@ import math
 import pytest
 
 from grokscope.sweeps.record import RunEntry, extended, new_record, spec_difference
-from grokscope.sweeps.spec import (BY_NAME, SweepSpec, parse_values, read_toml_spec, run_name, spec_from_args,
-                                  spec_from_options)
+from grokscope.sweeps.spec import (
+    BY_NAME,
+    SweepSpec,
+    parse_values,
+    read_toml_spec,
+    run_name,
+    spec_from_args,
+    spec_from_options,
+)
 from tests.conftest import tl_independent
 
 pytestmark = tl_independent
@@ -33,33 +40,36 @@ def test_lin_and_log_ranges_include_both_ends():
     log = values("weight_decay", "0.1:3:log6")
     assert log[0] == 0.1 and log[-1] == 3.0 and len(log) == 6
     ratios = [b / a for a, b in zip(log, log[1:])]  # geometric: one ratio, 30 ** (1/5)
-    assert all(math.isclose(r, 30 ** 0.2, rel_tol=1e-5) for r in ratios)
+    assert all(math.isclose(r, 30**0.2, rel_tol=1e-5) for r in ratios)
     assert all(float(f"{v:.6g}") == v for v in log)  # rounded to 6 significant digits: clean names
     assert values("steps", "1000:10000:log3") == [1000, 3162, 10000]
     assert values("lr", "0.001:0.001:log1") == [0.001]
     assert values("weight_decay", "0.1,1:2:lin3") == [0.1, 1.0, 1.5, 2.0]
 
 
-@pytest.mark.parametrize("flag, text, needle", [
-    ("frac", "", "empty value"),
-    ("frac", "0.2,,0.3", "an empty item"),
-    ("frac", "0.3,", "an empty item"),
-    ("seed", "4..1", "an empty range"),
-    ("seed", "0..", "not an integer range"),
-    ("seed", "a..b", "not an integer range"),
-    ("frac", "0.1..0.5", "not a float range"),
-    ("seed", "1.5", "not an integer"),
-    ("frac", "abc", "not a number"),
-    ("frac", "nan", "not a finite number"),
-    ("lr", "1e-3:1e-2:log0", "number of points"),
-    ("lr", "1e-3:1e-2:geo3", "a spaced range is"),
-    ("lr", "1e-3:1e-2", "a spaced range is"),
-    ("weight_decay", "0:1:log3", "a log range needs both ends > 0"),
-    ("lr", "0.1:0.2:lin1", "one point cannot span"),
-    ("frac", "0.3,0.3", "comes twice"),
-    ("steps", "10:12:lin5", "comes twice"),  # rounds to 10, 10, 11, 12, 12
-    ("seed", "0..999999999", "narrow the range"),
-])
+@pytest.mark.parametrize(
+    "flag, text, needle",
+    [
+        ("frac", "", "empty value"),
+        ("frac", "0.2,,0.3", "an empty item"),
+        ("frac", "0.3,", "an empty item"),
+        ("seed", "4..1", "an empty range"),
+        ("seed", "0..", "not an integer range"),
+        ("seed", "a..b", "not an integer range"),
+        ("frac", "0.1..0.5", "not a float range"),
+        ("seed", "1.5", "not an integer"),
+        ("frac", "abc", "not a number"),
+        ("frac", "nan", "not a finite number"),
+        ("lr", "1e-3:1e-2:log0", "number of points"),
+        ("lr", "1e-3:1e-2:geo3", "a spaced range is"),
+        ("lr", "1e-3:1e-2", "a spaced range is"),
+        ("weight_decay", "0:1:log3", "a log range needs both ends > 0"),
+        ("lr", "0.1:0.2:lin1", "one point cannot span"),
+        ("frac", "0.3,0.3", "comes twice"),
+        ("steps", "10:12:lin5", "comes twice"),  # rounds to 10, 10, 11, 12, 12
+        ("seed", "0..999999999", "narrow the range"),
+    ],
+)
 def test_malformed_values_are_refused_naming_the_flag(flag, text, needle):
     with pytest.raises(ValueError, match=needle) as e:
         values(flag, text)
@@ -71,8 +81,14 @@ def test_the_grid_is_the_product_first_option_outermost_and_runs_are_named_by_wh
     assert spec.size == 6 and spec.swept == ["frac", "seed"]
     assert spec.fixed == {"task": "mod97", "steps": 3000, "weight_decay": 1.0}
     runs = spec.runs()
-    assert [r.name for r in runs] == ["frac0.2-seed0", "frac0.2-seed1", "frac0.2-seed2",
-                                      "frac0.5-seed0", "frac0.5-seed1", "frac0.5-seed2"]
+    assert [r.name for r in runs] == [
+        "frac0.2-seed0",
+        "frac0.2-seed1",
+        "frac0.2-seed2",
+        "frac0.5-seed0",
+        "frac0.5-seed1",
+        "frac0.5-seed2",
+    ]
     assert runs[4].values == {"frac": 0.5, "seed": 1}
     assert runs[4].options == {"task": "mod97", "frac": 0.5, "seed": 1, "steps": 3000, "weight_decay": 1.0}
     assert spec_from_args(["mod97"]).runs()[0].name == "run"
@@ -81,18 +97,21 @@ def test_the_grid_is_the_product_first_option_outermost_and_runs_are_named_by_wh
     assert spec_from_args(["mod97", "--weight-decay", "0.1,1"]).swept == ["weight_decay"]
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["mod97", "--frca", "0.3"], "unknown option --frca"),
-    (["mod97", "--name", "x"], "--name is not a sweep option"),
-    (["mod97", "--resume", "x"], "--resume is not a sweep option"),
-    (["mod97", "--ops", "SUM", "--ops", "SUM"], "given twice"),
-    (["mod97", "--frac"], "--frac needs a value"),
-    (["mod97", "--frac", "--seed", "1"], "--frac needs a value"),
-    (["--frac", "0.3", "mod97"], "unexpected argument 'mod97'"),
-    (["mod97", "--seed", "0..40", "--frac", "0.1:0.9:lin30"], "the grid has 1,230 runs (41 x 30), more than"),
-    (["mod97", "--facts-file", "a,b"], None),
-    ([], "a sweep needs a task"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["mod97", "--frca", "0.3"], "unknown option --frca"),
+        (["mod97", "--name", "x"], "--name is not a sweep option"),
+        (["mod97", "--resume", "x"], "--resume is not a sweep option"),
+        (["mod97", "--ops", "SUM", "--ops", "SUM"], "given twice"),
+        (["mod97", "--frac"], "--frac needs a value"),
+        (["mod97", "--frac", "--seed", "1"], "--frac needs a value"),
+        (["--frac", "0.3", "mod97"], "unexpected argument 'mod97'"),
+        (["mod97", "--seed", "0..40", "--frac", "0.1:0.9:lin30"], "the grid has 1,230 runs (41 x 30), more than"),
+        (["mod97", "--facts-file", "a,b"], None),
+        ([], "a sweep needs a task"),
+    ],
+)
 def test_bad_command_lines(args, needle):
     if needle is None:  # a path is one value, commas and all: not a sweep over two files
         assert spec_from_args(args).fixed["facts_file"] == "a,b"
@@ -121,8 +140,11 @@ def test_toml_spec(tmp_path):
     assert spec_from_args(["--lr", "1e-3,3e-3"], base=read_toml_spec(f)).size == 16
     with pytest.raises(ValueError, match="in the --spec file and on the command line"):
         spec_from_args(["--frac", "0.5"], base=read_toml_spec(f))
-    for text, needle in [("frac = [0.2,\n", "not valid TOML"), ("bogus = 1\n", "unknown option --bogus"),
-                         ("[frac]\na = 1\n", "is a table")]:
+    for text, needle in [
+        ("frac = [0.2,\n", "not valid TOML"),
+        ("bogus = 1\n", "unknown option --bogus"),
+        ("[frac]\na = 1\n", "is a table"),
+    ]:
         f.write_text(text)
         with pytest.raises(ValueError, match=needle):
             read_toml_spec(f)
@@ -145,8 +167,13 @@ def test_spec_round_trip_difference_and_extension():
     assert grown is not None and len(grown.runs) == 8 and grown.entry("frac0.2-seed0").state == "done"
     assert grown.entry("frac0.2-seed3").state == "pending"
     assert extended(record, other) is None  # a value dropped
-    assert extended(new_record(spec_from_args(["mod97", "--frac", "0.2"]), "now"),
-                    spec_from_args(["mod97", "--frac", "0.2,0.5"])) is None  # run "run" would be renamed
+    assert (
+        extended(
+            new_record(spec_from_args(["mod97", "--frac", "0.2"]), "now"),
+            spec_from_args(["mod97", "--frac", "0.2,0.5"]),
+        )
+        is None
+    )  # run "run" would be renamed
 
 
 def test_values_with_syntax_of_their_own_and_numpy_values():
@@ -162,11 +189,14 @@ def test_values_with_syntax_of_their_own_and_numpy_values():
     assert type(dict(spec.axes)["seed"][0]) is int
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["mod13,..", "--steps", "5"], None),
-    (["mod13", "--frac", "-1e308:1e308:lin2"], "leaves the floating-point numbers"),
-    (["mod13", "--preset", "grok1l," + "x" * 300], "more than a folder name may have"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["mod13,..", "--steps", "5"], None),
+        (["mod13", "--frac", "-1e308:1e308:lin2"], "leaves the floating-point numbers"),
+        (["mod13", "--preset", "grok1l," + "x" * 300], "more than a folder name may have"),
+    ],
+)
 def test_specs_whose_runs_could_not_be_written_are_refused(args, needle):
     if needle is None:  # a task named '..' makes a run folder named '_..', never the parent folder
         assert [r.name for r in spec_from_args(args).runs()] == ["mod13", "_.."]

@@ -14,13 +14,16 @@ def test_mod97_is_addition_with_eq_token():
     assert len(data.train_idx) == int(0.3 * 97 * 97) and len(data.test_idx) == 97 * 97 - len(data.train_idx)
 
 
-@pytest.mark.parametrize("op,fn", [
-    ("sub", lambda a, b, p: (a - b) % p),
-    ("mul", lambda a, b, p: (a * b) % p),
-    ("x2y2", lambda a, b, p: (a * a + b * b) % p),
-    ("x2xyy2", lambda a, b, p: (a * a + a * b + b * b) % p),
-    ("x3xy", lambda a, b, p: (a**3 + a * b) % p),
-])
+@pytest.mark.parametrize(
+    "op,fn",
+    [
+        ("sub", lambda a, b, p: (a - b) % p),
+        ("mul", lambda a, b, p: (a * b) % p),
+        ("x2y2", lambda a, b, p: (a * a + b * b) % p),
+        ("x2xyy2", lambda a, b, p: (a * a + a * b + b * b) % p),
+        ("x3xy", lambda a, b, p: (a**3 + a * b) % p),
+    ],
+)
 def test_operations(op, fn):
     data = ModularTask(p=11, op=op).dataset()
     for a, b, c in zip(data.a.tolist(), data.b.tolist(), data.labels.tolist()):

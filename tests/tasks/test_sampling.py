@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from grokscope.models.build import build_model
-from grokscope.tasks.sampling import generate, pick_tokens
 from grokscope.tasks import CharArithTask
+from grokscope.tasks.sampling import generate, pick_tokens
 
 TASK = CharArithTask()
 PROMPTS = ["<5+7=", "<1-", "<5+7=", "<9-9=0> \n<3+", "<", "<2+2=4> \n<7-5=2> \n<1+"]  # two longer than n_ctx=9
@@ -24,11 +24,13 @@ def model():
 
 @pytest.mark.parametrize("temperature,top_k", [(0.0, None), (1.0, None), (1.0, 3)])
 def test_batched_equals_one_at_a_time(model, temperature, top_k):
-    batched = generate(model, PROMPTS, TASK.vocab, 6, temperature=temperature, top_k=top_k,
-                       generator=torch.Generator().manual_seed(7))
+    batched = generate(
+        model, PROMPTS, TASK.vocab, 6, temperature=temperature, top_k=top_k, generator=torch.Generator().manual_seed(7)
+    )
     g = torch.Generator().manual_seed(7)
-    single = [generate(model, [p], TASK.vocab, 6, temperature=temperature, top_k=top_k, generator=g)[0]
-              for p in PROMPTS]
+    single = [
+        generate(model, [p], TASK.vocab, 6, temperature=temperature, top_k=top_k, generator=g)[0] for p in PROMPTS
+    ]
     assert batched == single and all(len(s) == 6 for s in batched)
     if temperature > 0:  # sampling really samples: the two equal prompts got different continuations
         assert batched[0] != batched[2]

@@ -72,18 +72,21 @@ def test_round_trip_through_dict():
     assert task_from_dict(d) == t and t.name == "wordops-sum-divide-r5_50"
 
 
-@pytest.mark.parametrize("kw,needle", [
-    ({"ops": ("SUM", "POWER")}, "unknown operation 'POWER'"),
-    ({"ops": ()}, "no operation"),
-    ({"ops": ("SUM", "SUM")}, "repeat"),
-    ({"low": 0, "high": 0, "ops": ("DIVIDE",), "n_train": 1, "n_test": 0}, "divide by zero"),
-    ({"low": 0, "high": 0, "n_train": 1, "n_test": 1}, "divide by zero"),
-    ({"low": 5, "high": 1}, "empty"),
-    ({"decimals": -1}, "decimals"),
-    ({"decimals": 40}, "decimals"),
-    ({"n_train": 0}, "n_train must be an integer in 1.."),
-    ({"low": 0, "high": 3, "n_train": 60, "n_test": 10}, "give only"),
-])
+@pytest.mark.parametrize(
+    "kw,needle",
+    [
+        ({"ops": ("SUM", "POWER")}, "unknown operation 'POWER'"),
+        ({"ops": ()}, "no operation"),
+        ({"ops": ("SUM", "SUM")}, "repeat"),
+        ({"low": 0, "high": 0, "ops": ("DIVIDE",), "n_train": 1, "n_test": 0}, "divide by zero"),
+        ({"low": 0, "high": 0, "n_train": 1, "n_test": 1}, "divide by zero"),
+        ({"low": 5, "high": 1}, "empty"),
+        ({"decimals": -1}, "decimals"),
+        ({"decimals": 40}, "decimals"),
+        ({"n_train": 0}, "n_train must be an integer in 1.."),
+        ({"low": 0, "high": 3, "n_train": 60, "n_test": 10}, "give only"),
+    ],
+)
 def test_bad_options(kw, needle):
     with pytest.raises(ValueError, match=needle):
         WordOpsTask(**({"n_train": 10, "n_test": 5} | kw))

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from grokscope.tasks import ModularTask
 from grokscope.config.modular import RunConfig, TrainConfig
+from grokscope.tasks import ModularTask
 from grokscope.training.train import train
 
 

@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
+from grokscope.config.lm import LMRunConfig, LMTrainConfig
 from grokscope.tasks import CharArithTask, get_task
 from grokscope.training.train import resume, train
-from grokscope.config.lm import LMRunConfig, LMTrainConfig
 from tests.conftest import ckpt_bytes
 
 
@@ -61,8 +61,9 @@ def test_learns_the_line_format_quickly(tmp_path):
     # 400 steps of 256 windows: from ln(17) = 2.83 to the loss of a model that knows the format
     # ('<', digits, '=', '>', padding) but not yet the answers (~1.05; answers learned give ~0.84).
     torch.set_num_threads(1)
-    cfg = lm_config(preset="n28", steps=400, warmup=50, lr_decay_steps=400, eval_every=400, ckpt_every=400,
-                    batch_size=256)
+    cfg = lm_config(
+        preset="n28", steps=400, warmup=50, lr_decay_steps=400, eval_every=400, ckpt_every=400, batch_size=256
+    )
     rows = train(cfg, tmp_path).metrics_rows()
     assert rows[0]["val_loss"] > 2.8 and rows[-1]["val_loss"] < 1.07, rows[-1]
 
@@ -73,8 +74,12 @@ def test_learns_the_arithmetic_task(tmp_path):
     # (measured at step 2,000: val loss 0.843, addition 94%, subtraction 52%, 30/40 held-out; ~55 s on one core).
     torch.set_num_threads(1)
     task = CharArithTask()
-    cfg = LMRunConfig(task=task, preset="n14", seed=1337,
-                      train=LMTrainConfig(steps=2000, warmup=200, lr_decay_steps=2000, eval_every=500, eval_iters=5))
+    cfg = LMRunConfig(
+        task=task,
+        preset="n14",
+        seed=1337,
+        train=LMTrainConfig(steps=2000, warmup=200, lr_decay_steps=2000, eval_every=500, eval_iters=5),
+    )
     last = train(cfg, tmp_path).metrics_rows()[-1]
     assert last["val_loss"] < 0.86 and last["add_acc"] > 0.8 and last["sub_acc"] > 0.4, last
 

@@ -42,8 +42,10 @@ def test_run_store_layout_and_api(tmp_path):
     assert {"train_loss", "test_loss", "train_acc", "test_acc"} <= set(df.columns)
     assert df.index[0] == 0 and df.index[-1] == 40
     # Only the two newest resume states are kept (the older one for a fall-back).
-    assert sorted(p.name for p in (run.path / "resume").iterdir()) == ["state_0000020.safetensors",
-                                                                        "state_0000040.safetensors"]
+    assert sorted(p.name for p in (run.path / "resume").iterdir()) == [
+        "state_0000020.safetensors",
+        "state_0000040.safetensors",
+    ]
     model = run.model(40)
     data = run.task.dataset()
     logits = model(data.tokens()[data.train_idx])[:, -1]
@@ -60,12 +62,15 @@ def test_run_store_layout_and_api(tmp_path):
 def test_fused_training_does_not_import_transformer_lens(tmp_path):
     # Importing it is ~5 s, half of `grokscope train`'s start-up; the fused step needs only the
     # parameters. A fresh interpreter, since this test session has long imported it.
-    code = ("import sys; from tests.conftest import tiny_config; from grokscope.training.train import train; "
-            f"run = train(tiny_config(steps=3), {str(tmp_path)!r}, device='cpu'); "
-            "assert run.steps[-1] == 3; print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('transformer_lens', 'transformers')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).parents[2])
+    code = (
+        "import sys; from tests.conftest import tiny_config; from grokscope.training.train import train; "
+        f"run = train(tiny_config(steps=3), {str(tmp_path)!r}, device='cpu'); "
+        "assert run.steps[-1] == 3; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('transformer_lens', 'transformers')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2]
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
@@ -103,8 +108,20 @@ def test_stop_after_grok(tmp_path):
 
 @tl_independent
 def test_kill_and_resume_is_bit_identical(tmp_path, cli_cmd):
-    args = ["train", "--task", "mod13", "--steps", "4000", "--ckpt-every", "100", "--eval-every", "50",
-            "--stop-after-grok", "-1", "--quiet"]
+    args = [
+        "train",
+        "--task",
+        "mod13",
+        "--steps",
+        "4000",
+        "--ckpt-every",
+        "100",
+        "--eval-every",
+        "50",
+        "--stop-after-grok",
+        "-1",
+        "--quiet",
+    ]
     subprocess.run([*cli_cmd, *args, "--out", str(tmp_path / "full")], check=True, timeout=300)
 
     proc = subprocess.Popen([*cli_cmd, *args, "--out", str(tmp_path / "killed")])

@@ -41,8 +41,9 @@ if TYPE_CHECKING:
     from grokscope.models.grok1l.params import Grok1LParams
     from grokscope.numerics.workspace import Workspace
 
-GridForward = Callable[["Grok1LParams", int, "Workspace | None"],
-                       tuple[Float[Tensor, "c p p d_mlp"], Float[Tensor, "c p p d_out"]]]
+GridForward = Callable[
+    ["Grok1LParams", int, "Workspace | None"], tuple[Float[Tensor, "c p p d_mlp"], Float[Tensor, "c p p d_out"]]
+]
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,9 @@ class ModelView:
         side[index[data.test_idx][keep[data.test_idx]]] = 2
         i, j = torch.arange(n).repeat_interleave(n), torch.arange(n).repeat(n)
         labels = (i + j) % n if self.op == "add" else (i - j) % n
-        return ModularData(ModularTask(p=n, op=self.op), i, j, labels, (side == 1).nonzero().flatten(),
-                           (side == 2).nonzero().flatten())
+        return ModularData(
+            ModularTask(p=n, op=self.op), i, j, labels, (side == 1).nonzero().flatten(), (side == 2).nonzero().flatten()
+        )
 
     def forward(self) -> GridForward:
         """``(mlp_post, logits)`` at the final position for a stack of checkpoints on all ``p^2`` pairs."""
@@ -119,8 +121,10 @@ class ModelView:
         """The basis in words, for reports."""
         if self.powers is None:
             return f"residues mod {self.p}"
-        return (f"discrete logarithm base {self.generator} (mod {self.p + 1}: a = {self.generator}^i), so "
-                f"frequencies are of i + j mod {self.p}; pairs with a zero operand left out")
+        return (
+            f"discrete logarithm base {self.generator} (mod {self.p + 1}: a = {self.generator}^i), so "
+            f"frequencies are of i + j mod {self.p}; pairs with a zero operand left out"
+        )
 
     def tokens(self) -> Tensor:
         """Every pair, a-major, in the model's input format."""
@@ -152,19 +156,25 @@ def model_view(config: Any) -> ModelView:
     p = task.p
     op = getattr(task, "op", "add")
     if op not in ("add", "sub", "mul", "div"):
-        raise ValueError(f"{task.name} has no cyclic group structure for the Fourier analysis (op {op!r}): it "
-                         "needs add, sub, or mul/div mod a prime (in the discrete-log basis)")
+        raise ValueError(
+            f"{task.name} has no cyclic group structure for the Fourier analysis (op {op!r}): it "
+            "needs add, sub, or mul/div mod a prime (in the discrete-log basis)"
+        )
     kwargs = dict(config.model_kwargs())
     input_format = getattr(config, "input_format", "a_b_eq")
     name = getattr(config, "preset", "model")
     if kwargs.get("n_layers") != 1 or kwargs.get("normalization_type") is not None:
-        raise ValueError(f"the Fourier analysis and the ablations read 1-layer models without LayerNorm; this run's "
-                         f"model ({name}) has {kwargs.get('n_layers')} layer(s) and normalization "
-                         f"{kwargs.get('normalization_type')}")
+        raise ValueError(
+            f"the Fourier analysis and the ablations read 1-layer models without LayerNorm; this run's "
+            f"model ({name}) has {kwargs.get('n_layers')} layer(s) and normalization "
+            f"{kwargs.get('normalization_type')}"
+        )
     want_in = p if input_format == "a_b" else p + 1
     if kwargs["d_vocab"] != want_in or kwargs["d_vocab_out"] not in (p, p + 1):
-        raise ValueError(f"the model's vocabulary ({kwargs['d_vocab']} input tokens, {kwargs['d_vocab_out']} output "
-                         f"classes) does not fit p={p} with inputs {input_format}: import it with the right --p")
+        raise ValueError(
+            f"the model's vocabulary ({kwargs['d_vocab']} input tokens, {kwargs['d_vocab_out']} output "
+            f"classes) does not fit p={p} with inputs {input_format}: import it with the right --p"
+        )
     trim = kwargs["d_vocab_out"] == p + 1
     if op in ("add", "sub"):
         kwargs["d_vocab_out"] = p
@@ -172,8 +182,14 @@ def model_view(config: Any) -> ModelView:
     g = primitive_root(p)
     n = p - 1
     kwargs |= {"d_vocab": n + 1 if input_format == "a_b_eq" else n, "d_vocab_out": n}
-    return ModelView(p=n, kwargs=kwargs, input_format=input_format, trim_output=trim,
-                     powers=tuple(pow(g, i, p) for i in range(n)), op="add" if op == "mul" else "sub")
+    return ModelView(
+        p=n,
+        kwargs=kwargs,
+        input_format=input_format,
+        trim_output=trim,
+        powers=tuple(pow(g, i, p) for i in range(n)),
+        op="add" if op == "mul" else "sub",
+    )
 
 
 def primitive_root(p: int) -> int:

@@ -34,10 +34,12 @@ td.mono { font-family: ui-monospace, Menlo, Consolas, monospace; }
 
 def figure_sections(figures: Mapping[str, go.Figure], *, id_prefix: str = "fig") -> list[str]:
     """One ``<h2>`` section per figure, by title, in order; plotly.js inlined in the first."""
-    return [f"<h2>{html.escape(title)}</h2><div class='figure'>"
-            + fig.to_html(full_html=False, include_plotlyjs=(i == 0), config=PLOTLY_CONFIG, div_id=f"{id_prefix}{i}")
-            + "</div>"
-            for i, (title, fig) in enumerate(figures.items())]
+    return [
+        f"<h2>{html.escape(title)}</h2><div class='figure'>"
+        + fig.to_html(full_html=False, include_plotlyjs=(i == 0), config=PLOTLY_CONFIG, div_id=f"{id_prefix}{i}")
+        + "</div>"
+        for i, (title, fig) in enumerate(figures.items())
+    ]
 
 
 def summary_section(summary: Any) -> str:
@@ -47,8 +49,10 @@ def summary_section(summary: Any) -> str:
 
 def html_page(title: str, body: Iterable[str], *, extra_css: str = "") -> str:
     """A whole standalone HTML document styled by :data:`CSS`, plus a report's own ``extra_css`` rules."""
-    head = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{CSS}{extra_css}</style></head><body>")
+    head = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}{extra_css}</style></head><body>"
+    )
     return "\n".join([head, *body, "</body></html>"])
 
 
@@ -82,4 +86,12 @@ def write_page(path: str | Path, text: str, *, inside: str | Path | None = None)
     return path
 
 
-__all__ = ["CSS", "PLOTLY_CONFIG", "check_report_folder", "figure_sections", "html_page", "summary_section", "write_page"]
+__all__ = [
+    "CSS",
+    "PLOTLY_CONFIG",
+    "check_report_folder",
+    "figure_sections",
+    "html_page",
+    "summary_section",
+    "write_page",
+]

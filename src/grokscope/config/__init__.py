@@ -13,8 +13,15 @@ from typing import Any
 
 from grokscope.config.lm import LMRunConfig, LMTrainConfig, default_preset, default_train
 from grokscope.config.modular import RunConfig, TrainConfig
-from grokscope.tasks import (CHAR_OPTIONS, MODULAR_OPTIONS, WORD_OPS_OPTIONS, Task, is_text_task, make_task,
-                             refuse_options)
+from grokscope.tasks import (
+    CHAR_OPTIONS,
+    MODULAR_OPTIONS,
+    WORD_OPS_OPTIONS,
+    Task,
+    is_text_task,
+    make_task,
+    refuse_options,
+)
 
 # Train options only the character-level trainer has (the modular one has its own warm-up of 10).
 CHAR_TRAIN_OPTIONS = ("dropout", "warmup", "min_lr")
@@ -32,8 +39,9 @@ def config_from_dict(d: dict[str, Any]) -> RunConfig | LMRunConfig:
     return LMRunConfig.from_dict(d) if d.get("trainer") == "lm" else RunConfig.from_dict(d)
 
 
-def make_config(task: Task | str, *, preset: str | None = None, seed: int | None = None,
-                **train: Any) -> RunConfig | LMRunConfig:
+def make_config(
+    task: Task | str, *, preset: str | None = None, seed: int | None = None, **train: Any
+) -> RunConfig | LMRunConfig:
     """The config of a new run of ``task`` (a task or a task name, see :func:`grokscope.tasks.make_task`).
 
     ``preset`` and ``seed`` default to the task kind's (``grok1l`` and 0 for ``mod<p>``; the
@@ -57,8 +65,14 @@ def make_config(task: Task | str, *, preset: str | None = None, seed: int | None
     return LMRunConfig(task=task, preset=preset, seed=1337 if seed is None else seed, train=LMTrainConfig(**full))
 
 
-def config_from_options(task: str, *, preset: str | None = None, seed: int | None = None,
-                        init_from: "str | Path | None" = None, **options: Any) -> tuple[RunConfig | LMRunConfig, Any]:
+def config_from_options(
+    task: str,
+    *,
+    preset: str | None = None,
+    seed: int | None = None,
+    init_from: "str | Path | None" = None,
+    **options: Any,
+) -> tuple[RunConfig | LMRunConfig, Any]:
     """The config of a new run from a task name and every option a user gives (the CLI's and ``gs.train``'s).
 
     ``options`` are the task's (:func:`grokscope.tasks.make_task`) and the train config's fields.
@@ -84,5 +98,12 @@ def _check_fields(given: dict[str, Any], cls: type) -> None:
         raise ValueError(f"unknown train option {unknown[0]!r}: choose from {', '.join(f.name for f in fields(cls))}")
 
 
-__all__ = ["LMRunConfig", "LMTrainConfig", "RunConfig", "TrainConfig", "config_from_dict", "config_from_options",
-           "make_config"]
+__all__ = [
+    "LMRunConfig",
+    "LMTrainConfig",
+    "RunConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "config_from_options",
+    "make_config",
+]

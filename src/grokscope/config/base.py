@@ -45,8 +45,13 @@ class StoredRunConfig:
             from grokscope.models.shape import ModelShape
 
             extra = {"model": ModelShape.from_dict(d["model"]), "input_format": d.get("input_format", "a_b_eq")}
-        return cls(task=task_from_dict(d["task"]), preset=d["preset"], seed=d["seed"],
-                   train=cls.train_config(**d.get("train", {})), **extra)
+        return cls(
+            task=task_from_dict(d["task"]),
+            preset=d["preset"],
+            seed=d["seed"],
+            train=cls.train_config(**d.get("train", {})),
+            **extra,
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

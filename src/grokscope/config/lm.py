@@ -11,15 +11,17 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from grokscope.bounds import check_bool, check_float, check_int, check_seed
+from grokscope.config.base import StoredRunConfig
 from grokscope.models.presets import check_preset
 from grokscope.tasks import is_text_task
-from grokscope.config.base import StoredRunConfig
 
 # Table 1 of the paper: the optimisation settings that differ between the n-models and MLT.
-PAPER_HPARAMS: MappingProxyType[str, dict[str, float]] = MappingProxyType({
-    "n-model": dict(lr=1e-2, min_lr=1e-4, weight_decay=0.0, dropout=0.0),
-    "mlt": dict(lr=1e-5, min_lr=1e-6, weight_decay=0.1, dropout=0.2),
-})
+PAPER_HPARAMS: MappingProxyType[str, dict[str, float]] = MappingProxyType(
+    {
+        "n-model": dict(lr=1e-2, min_lr=1e-4, weight_decay=0.0, dropout=0.0),
+        "mlt": dict(lr=1e-5, min_lr=1e-6, weight_decay=0.1, dropout=0.2),
+    }
+)
 # "Controlled Regularization" (appendix A): every model with weight decay 0.1 and dropout 0.
 CONTROLLED_REGULARIZATION: MappingProxyType[str, float] = MappingProxyType(dict(weight_decay=0.1, dropout=0.0))
 
@@ -35,10 +37,19 @@ def paper_hparams(preset: str, *, controlled: bool = False) -> dict[str, float]:
 # (lr 1e-2 after a 2,000-step warm-up, 30,000 steps) were chosen for 1k-20k-parameter models on
 # 9-character sums, not for these ~20-character lines.
 WORD_OPS_PRESET = "power2l"
-WORD_OPS_TRAIN: MappingProxyType[str, int | float] = MappingProxyType(dict(
-    steps=3_000, lr=1e-3, min_lr=1e-4, warmup=100, lr_decay_steps=3_000, weight_decay=0.1,
-    eval_every=100, eval_iters=4, ckpt_every=100,
-))
+WORD_OPS_TRAIN: MappingProxyType[str, int | float] = MappingProxyType(
+    dict(
+        steps=3_000,
+        lr=1e-3,
+        min_lr=1e-4,
+        warmup=100,
+        lr_decay_steps=3_000,
+        weight_decay=0.1,
+        eval_every=100,
+        eval_iters=4,
+        ckpt_every=100,
+    )
+)
 
 
 def default_preset(task_name: str) -> str:
@@ -46,8 +57,9 @@ def default_preset(task_name: str) -> str:
     return WORD_OPS_PRESET if task_name.partition("-")[0] == "wordops" else "n14"
 
 
-def default_train(task_name: str, preset: str, *, steps: int | None = None,
-                  controlled: bool = False) -> dict[str, int | float]:
+def default_train(
+    task_name: str, preset: str, *, steps: int | None = None, controlled: bool = False
+) -> dict[str, int | float]:
     """``LMTrainConfig`` fields a new run starts from: the blog's for wordops, the paper's Table 1 otherwise
     (``controlled``: its Controlled Regularization).
 
@@ -59,8 +71,11 @@ def default_train(task_name: str, preset: str, *, steps: int | None = None,
     full = base | {k: base.get(k, getattr(LMTrainConfig, k)) for k in ("steps", "warmup", "lr_decay_steps")}
     if steps is not None and steps != full["steps"]:
         scale = steps / full["steps"]
-        full |= dict(steps=steps, warmup=round(full["warmup"] * scale),
-                     lr_decay_steps=max(1, round(full["lr_decay_steps"] * scale)))
+        full |= dict(
+            steps=steps,
+            warmup=round(full["warmup"] * scale),
+            lr_decay_steps=max(1, round(full["lr_decay_steps"] * scale)),
+        )
     return full
 
 

@@ -93,4 +93,3 @@ class RunConfig(StoredRunConfig):
     def default_name(self) -> str:
         frac = f"-f{self.task.frac:g}" if self.task.frac != 0.3 else ""
         return f"{self.task.name}-{self.preset}{frac}-s{self.seed}"
-

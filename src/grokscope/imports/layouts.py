@@ -65,33 +65,52 @@ from grokscope.models.shape import LN_BLOCK as _LN_BLOCK
 from grokscope.models.shape import ModelShape
 
 LAYOUTS: tuple[str, ...] = ("hooked", "progress_measures")
-_KNOWN = ("known layouts: hooked (TransformerLens HookedTransformer names and shapes) and progress_measures "
-          "(the Transformer of Nanda et al.'s progress-measures code and of the Clock/Pizza code)")
+_KNOWN = (
+    "known layouts: hooked (TransformerLens HookedTransformer names and shapes) and progress_measures "
+    "(the Transformer of Nanda et al.'s progress-measures code and of the Clock/Pizza code)"
+)
 
 # Each tensor's axes as dimension names; "n_heads*d_head" is progress_measures' merged head axis.
 _HOOKED_TOP: dict[str, tuple[str, ...]] = {
-    "embed.W_E": ("d_vocab", "d_model"), "pos_embed.W_pos": ("n_ctx", "d_model"),
-    "ln_final.w": ("d_model",), "ln_final.b": ("d_model",),
-    "unembed.W_U": ("d_model", "d_vocab_out"), "unembed.b_U": ("d_vocab_out",),
+    "embed.W_E": ("d_vocab", "d_model"),
+    "pos_embed.W_pos": ("n_ctx", "d_model"),
+    "ln_final.w": ("d_model",),
+    "ln_final.b": ("d_model",),
+    "unembed.W_U": ("d_model", "d_vocab_out"),
+    "unembed.b_U": ("d_vocab_out",),
 }
 _HOOKED_BLOCK: dict[str, tuple[str, ...]] = {
-    "ln1.w": ("d_model",), "ln1.b": ("d_model",), "ln2.w": ("d_model",), "ln2.b": ("d_model",),
-    "attn.W_Q": ("n_heads", "d_model", "d_head"), "attn.W_K": ("n_heads", "d_model", "d_head"),
-    "attn.W_V": ("n_heads", "d_model", "d_head"), "attn.W_O": ("n_heads", "d_head", "d_model"),
-    "attn.b_Q": ("n_heads", "d_head"), "attn.b_K": ("n_heads", "d_head"), "attn.b_V": ("n_heads", "d_head"),
+    "ln1.w": ("d_model",),
+    "ln1.b": ("d_model",),
+    "ln2.w": ("d_model",),
+    "ln2.b": ("d_model",),
+    "attn.W_Q": ("n_heads", "d_model", "d_head"),
+    "attn.W_K": ("n_heads", "d_model", "d_head"),
+    "attn.W_V": ("n_heads", "d_model", "d_head"),
+    "attn.W_O": ("n_heads", "d_head", "d_model"),
+    "attn.b_Q": ("n_heads", "d_head"),
+    "attn.b_K": ("n_heads", "d_head"),
+    "attn.b_V": ("n_heads", "d_head"),
     "attn.b_O": ("d_model",),
-    "mlp.W_in": ("d_model", "d_mlp"), "mlp.b_in": ("d_mlp",), "mlp.W_out": ("d_mlp", "d_model"),
+    "mlp.W_in": ("d_model", "d_mlp"),
+    "mlp.b_in": ("d_mlp",),
+    "mlp.W_out": ("d_mlp", "d_model"),
     "mlp.b_out": ("d_model",),
 }
 _PM_TOP: dict[str, tuple[str, ...]] = {
-    "embed.W_E": ("d_model", "d_vocab"), "pos_embed.W_pos": ("n_ctx", "d_model"),
+    "embed.W_E": ("d_model", "d_vocab"),
+    "pos_embed.W_pos": ("n_ctx", "d_model"),
     "unembed.W_U": ("d_model", "d_vocab_out"),
 }
 _PM_BLOCK: dict[str, tuple[str, ...]] = {
-    "attn.W_Q": ("n_heads", "d_head", "d_model"), "attn.W_K": ("n_heads", "d_head", "d_model"),
-    "attn.W_V": ("n_heads", "d_head", "d_model"), "attn.W_O": ("d_model", "n_heads*d_head"),
+    "attn.W_Q": ("n_heads", "d_head", "d_model"),
+    "attn.W_K": ("n_heads", "d_head", "d_model"),
+    "attn.W_V": ("n_heads", "d_head", "d_model"),
+    "attn.W_O": ("d_model", "n_heads*d_head"),
     "attn.mask": ("n_ctx", "n_ctx"),
-    "mlp.W_in": ("d_mlp", "d_model"), "mlp.b_in": ("d_mlp",), "mlp.W_out": ("d_model", "d_mlp"),
+    "mlp.W_in": ("d_mlp", "d_model"),
+    "mlp.b_in": ("d_mlp",),
+    "mlp.W_out": ("d_model", "d_mlp"),
     "mlp.b_out": ("d_model",),
 }
 _SPECS = {"hooked": (_HOOKED_TOP, _HOOKED_BLOCK), "progress_measures": (_PM_TOP, _PM_BLOCK)}
@@ -122,11 +141,14 @@ def detect_layout(state: Mapping[str, Tensor]) -> str:
     if w_o.ndim == 2:
         foreign = [k for k in names if _spec(k, "progress_measures") is None]
         if foreign:
-            raise ValueError(f"blocks.0.attn.W_O is 2-D as in the progress_measures layout, but these keys are not "
-                             f"of that layout: {_listing(foreign)}; {_KNOWN}")
+            raise ValueError(
+                f"blocks.0.attn.W_O is 2-D as in the progress_measures layout, but these keys are not "
+                f"of that layout: {_listing(foreign)}; {_KNOWN}"
+            )
         return "progress_measures"
-    raise ValueError(f"blocks.0.attn.W_O has shape {tuple(w_o.shape)}: 3-D in the hooked layout, 2-D in "
-                     f"progress_measures; {_KNOWN}")
+    raise ValueError(
+        f"blocks.0.attn.W_O has shape {tuple(w_o.shape)}: 3-D in the hooked layout, 2-D in progress_measures; {_KNOWN}"
+    )
 
 
 def infer_shape(state: Mapping[str, Tensor], layout: str) -> ModelShape:
@@ -143,14 +165,29 @@ def infer_shape(state: Mapping[str, Tensor], layout: str) -> ModelShape:
     dims = _bind_dims(params, layout)
     ln = _has_layer_norm(params, layers)
     value = {name: found[0] for name, found in dims.items()}
-    return ModelShape(n_layers=layers, n_heads=value["n_heads"], d_model=value["d_model"], d_head=value["d_head"],
-                      d_mlp=value["d_mlp"], n_ctx=value["n_ctx"], d_vocab=value["d_vocab"],
-                      d_vocab_out=value["d_vocab_out"], normalization="LN" if ln else None)
+    return ModelShape(
+        n_layers=layers,
+        n_heads=value["n_heads"],
+        d_model=value["d_model"],
+        d_head=value["d_head"],
+        d_mlp=value["d_mlp"],
+        n_ctx=value["n_ctx"],
+        d_vocab=value["d_vocab"],
+        d_vocab_out=value["d_vocab_out"],
+        normalization="LN" if ln else None,
+    )
 
 
-def to_grokscope_state(state: Mapping[str, Tensor], layout: str, *, attn_coeff: float | int = 1.0,
-                       n_ctx: int | None = None, attention_dir: str = "causal", act_fn: str = "relu",
-                       dtype: torch.dtype = torch.float32) -> tuple[dict[str, Tensor], ModelShape]:
+def to_grokscope_state(
+    state: Mapping[str, Tensor],
+    layout: str,
+    *,
+    attn_coeff: float | int = 1.0,
+    n_ctx: int | None = None,
+    attention_dir: str = "causal",
+    act_fn: str = "relu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[dict[str, Tensor], ModelShape]:
     """``state`` (in ``layout``) as grokscope's state: every name of :meth:`ModelShape.param_shapes`, in
     that order, new contiguous ``dtype`` tensors, with the shape to build its ``HookedTransformer`` from.
 
@@ -166,9 +203,11 @@ def to_grokscope_state(state: Mapping[str, Tensor], layout: str, *, attn_coeff: 
     source = infer_shape(state, layout)
     positions = _check_n_ctx(n_ctx, source.n_ctx)
     if attention_dir == "causal" and coeff != 1 and source.n_layers > 1:
-        raise ValueError(f"attn_coeff {coeff} with causal attention is exact only for one layer, this model has "
-                         f"{source.n_layers}: a masked source's constant also weights later positions "
-                         f"(the Clock/Pizza code is unmasked: use attention_dir='bidirectional')")
+        raise ValueError(
+            f"attn_coeff {coeff} with causal attention is exact only for one layer, this model has "
+            f"{source.n_layers}: a masked source's constant also weights later positions "
+            f"(the Clock/Pizza code is unmasked: use attention_dir='bidirectional')"
+        )
     if layout == "progress_measures" and attention_dir == "causal":
         _check_causal_masks(state, source.n_layers)
     params = _hooked_params(state, source) if layout == "hooked" else _pm_params(state, source)
@@ -178,25 +217,33 @@ def to_grokscope_state(state: Mapping[str, Tensor], layout: str, *, attn_coeff: 
         params |= _blend_heads(params, f"blocks.{i}.attn.", coeff, positions)
     params["pos_embed.W_pos"] = params["pos_embed.W_pos"][:positions]
     # Copies, so training on the imported state never writes into the source's tensors.
-    out = {name: params[name].to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
-           for name in shape.param_shapes()}
+    out = {
+        name: params[name].to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
+        for name in shape.param_shapes()
+    }
     return out, shape
 
 
 def _pm_params(state: Mapping[str, Tensor], shape: ModelShape) -> dict[str, Tensor]:
     """A progress_measures state in TransformerLens names and layouts (source heads; no blend yet)."""
-    out = {"embed.W_E": _embed(state["embed.W_E"]), "pos_embed.W_pos": state["pos_embed.W_pos"],
-           "unembed.W_U": state["unembed.W_U"], "unembed.b_U": _zeros(state, shape.d_vocab_out)}
+    out = {
+        "embed.W_E": _embed(state["embed.W_E"]),
+        "pos_embed.W_pos": state["pos_embed.W_pos"],
+        "unembed.W_U": state["unembed.W_U"],
+        "unembed.b_U": _zeros(state, shape.d_vocab_out),
+    }
     for i in range(shape.n_layers):
         b = f"blocks.{i}."
         out |= {b + f"attn.W_{x}": _heads_in(state[b + f"attn.W_{x}"]) for x in "QKV"}
         out |= {b + f"attn.b_{x}": _zeros(state, shape.n_heads, shape.d_head) for x in "QKV"}
-        out |= {b + "attn.W_O": _heads_out(state[b + "attn.W_O"], shape.n_heads),
-                b + "attn.b_O": _zeros(state, shape.d_model),
-                b + "mlp.W_in": _mlp_in(state[b + "mlp.W_in"]),
-                b + "mlp.b_in": state.get(b + "mlp.b_in", _zeros(state, shape.d_mlp)),
-                b + "mlp.W_out": _mlp_out(state[b + "mlp.W_out"]),
-                b + "mlp.b_out": state.get(b + "mlp.b_out", _zeros(state, shape.d_model))}
+        out |= {
+            b + "attn.W_O": _heads_out(state[b + "attn.W_O"], shape.n_heads),
+            b + "attn.b_O": _zeros(state, shape.d_model),
+            b + "mlp.W_in": _mlp_in(state[b + "mlp.W_in"]),
+            b + "mlp.b_in": state.get(b + "mlp.b_in", _zeros(state, shape.d_mlp)),
+            b + "mlp.W_out": _mlp_out(state[b + "mlp.W_out"]),
+            b + "mlp.b_out": state.get(b + "mlp.b_out", _zeros(state, shape.d_model)),
+        }
     return out
 
 
@@ -234,9 +281,14 @@ def _blend_heads(params: Mapping[str, Tensor], prefix: str, coeff: float, positi
     p = {name: params[prefix + name] for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V")}
     # Zero queries and keys make every score 0: the softmax is then the mean over the visible
     # positions, and scaling the values by n_ctx turns that mean into the source's plain sum.
-    uniform = p | {"W_Q": torch.zeros_like(p["W_Q"]), "W_K": torch.zeros_like(p["W_K"]),
-                   "b_Q": torch.zeros_like(p["b_Q"]), "b_K": torch.zeros_like(p["b_K"]),
-                   "W_V": p["W_V"] * ((1 - coeff) * positions), "b_V": p["b_V"] * ((1 - coeff) * positions)}
+    uniform = p | {
+        "W_Q": torch.zeros_like(p["W_Q"]),
+        "W_K": torch.zeros_like(p["W_K"]),
+        "b_Q": torch.zeros_like(p["b_Q"]),
+        "b_K": torch.zeros_like(p["b_K"]),
+        "W_V": p["W_V"] * ((1 - coeff) * positions),
+        "b_V": p["b_V"] * ((1 - coeff) * positions),
+    }
     if coeff == 0:
         merged = uniform
     else:
@@ -253,22 +305,27 @@ def _bind_dims(params: Mapping[str, Tensor], layout: str) -> dict[str, tuple[int
         t, spec = params[name], _spec(name, layout) or ()
         shape = tuple(t.shape)
         if len(shape) != len(spec):
-            raise ValueError(f"{name} has shape {shape}, but the {layout} layout gives it {len(spec)} axes "
-                             f"({', '.join(spec)})")
+            raise ValueError(
+                f"{name} has shape {shape}, but the {layout} layout gives it {len(spec)} axes ({', '.join(spec)})"
+            )
         for axis, dim in zip(shape, spec):
             if dim == "n_heads*d_head":
                 merged.append((name, axis))
                 continue
             if dim in dims and dims[dim][0] != axis:
                 first = dims[dim]
-                raise ValueError(f"{name} has shape {shape} but {first[1]} has shape {first[2]}: they disagree on "
-                                 f"{dim} ({axis} vs {first[0]})")
+                raise ValueError(
+                    f"{name} has shape {shape} but {first[1]} has shape {first[2]}: they disagree on "
+                    f"{dim} ({axis} vs {first[0]})"
+                )
             dims.setdefault(dim, (axis, name, shape))
     for name, axis in merged:
         heads, head = dims["n_heads"], dims["d_head"]
         if axis != heads[0] * head[0]:
-            raise ValueError(f"{name} has shape {tuple(params[name].shape)} but {head[1]} has shape {head[2]}: "
-                             f"n_heads*d_head should be {heads[0]}*{head[0]} = {heads[0] * head[0]}, not {axis}")
+            raise ValueError(
+                f"{name} has shape {tuple(params[name].shape)} but {head[1]} has shape {head[2]}: "
+                f"n_heads*d_head should be {heads[0]}*{head[0]} = {heads[0] * head[0]}, not {axis}"
+            )
     return dims
 
 
@@ -292,8 +349,10 @@ def _has_layer_norm(params: Mapping[str, Tensor], layers: int) -> bool:
     present = [k for k in wanted if k in params]
     if present and len(present) != len(wanted):
         missing = [k for k in wanted if k not in params]
-        raise ValueError(f"the state has some LayerNorm weights but lacks {_listing(missing)}: "
-                         f"a LayerNorm model needs ln1, ln2 (w and b) in every block and ln_final")
+        raise ValueError(
+            f"the state has some LayerNorm weights but lacks {_listing(missing)}: "
+            f"a LayerNorm model needs ln1, ln2 (w and b) in every block and ln_final"
+        )
     return bool(present)
 
 
@@ -311,9 +370,11 @@ def _check_causal_masks(state: Mapping[str, Tensor], layers: int) -> None:
     for i in range(layers):
         mask = state.get(f"blocks.{i}.attn.mask")
         if mask is not None and not torch.equal(mask.bool(), torch.ones_like(mask, dtype=torch.bool).tril()):
-            raise ValueError(f"blocks.{i}.attn.mask is not the causal (lower-triangular) mask, so the model is not "
-                             f"the progress-measures one: import it with attention_dir='bidirectional' only if "
-                             f"its code never applies the mask")
+            raise ValueError(
+                f"blocks.{i}.attn.mask is not the causal (lower-triangular) mask, so the model is not "
+                f"the progress-measures one: import it with attention_dir='bidirectional' only if "
+                f"its code never applies the mask"
+            )
 
 
 def _check_layout(layout: str) -> None:
@@ -326,8 +387,10 @@ def _check_coeff(attn_coeff: float | int, layout: str) -> float:
     if not 0 <= coeff <= 1:  # NaN fails too
         raise ValueError(f"attn_coeff must be in [0, 1], got {attn_coeff!r}")
     if coeff != 1 and layout != "progress_measures":
-        raise ValueError(f"attn_coeff {coeff} applies to the progress_measures (Clock/Pizza) layout only; "
-                         f"a {layout} model has no attention blend")
+        raise ValueError(
+            f"attn_coeff {coeff} applies to the progress_measures (Clock/Pizza) layout only; "
+            f"a {layout} model has no attention blend"
+        )
     return coeff
 
 

@@ -26,8 +26,15 @@ from grokscope.imports.sources import Source, read_source
 from grokscope.models.shape import ModelShape
 from grokscope.store.files import save_tensors
 from grokscope.store.folder import RunFolder, check_name_lengths
-from grokscope.store.records import (CKPT_DIR, MANIFEST_FILE, METRICS_FILE, RUN_FILE, FileEntry, Manifest,
-                                     checkpoint_name)
+from grokscope.store.records import (
+    CKPT_DIR,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    RUN_FILE,
+    FileEntry,
+    Manifest,
+    checkpoint_name,
+)
 from grokscope.store.run import Run, run_info
 from grokscope.tasks import ModularTask
 
@@ -61,28 +68,43 @@ def import_model(src: str | Path, out: str | Path, options: ImportOptions = Impo
     try:
         source = read_source(src)
     except (TypeError, KeyError, AttributeError, IndexError) as e:  # a saved run of an unexpected shape
-        raise ValueError(f"{src} is not laid out as a model or a saved run grokscope knows ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else '-'}): save its state dicts, epochs and losses "
-                         "as plain lists of tensors and numbers") from None
+        raise ValueError(
+            f"{src} is not laid out as a model or a saved run grokscope knows ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else '-'}): save its state dicts, epochs and losses "
+            "as plain lists of tensors and numbers"
+        ) from None
     return import_source(source, out, options, name=Path(src).name)
 
 
-def import_source(source: Source, out: str | Path, options: ImportOptions = ImportOptions(), *,
-                  name: str = "memory") -> Run:
+def import_source(
+    source: Source, out: str | Path, options: ImportOptions = ImportOptions(), *, name: str = "memory"
+) -> Run:
     """:func:`import_model` of a source already read (``name`` says where it came from in ``run.json``)."""
     out = Path(out)
     act_fn = options.act_fn or str((source.config or {}).get("act_fn", "relu"))
-    converted = [(epoch, *to_grokscope_state(state, source.layout, attn_coeff=options.attn_coeff,
-                                             attention_dir=options.attention_dir, act_fn=act_fn))
-                 for epoch, state in source.states]
+    converted = [
+        (
+            epoch,
+            *to_grokscope_state(
+                state, source.layout, attn_coeff=options.attn_coeff, attention_dir=options.attention_dir, act_fn=act_fn
+            ),
+        )
+        for epoch, state in source.states
+    ]
     shape = converted[0][2]
     if any(s != shape for _, _, s in converted):
         raise ValueError(f"{name}: the checkpoints of the series do not all have the same shapes")
     input_format, p = _format_and_p(shape, options)
     task = ModularTask(p=p, op=options.op, **_split(source, options, p))
     steps = _steps([epoch for epoch, _, _ in converted])
-    config = RunConfig(task=task, preset=IMPORTED, seed=task.seed, model=shape, input_format=input_format,
-                       train=TrainConfig(steps=max(steps[-1], 1), stop_after_grok=None))
+    config = RunConfig(
+        task=task,
+        preset=IMPORTED,
+        seed=task.seed,
+        model=shape,
+        input_format=input_format,
+        train=TrainConfig(steps=max(steps[-1], 1), stop_after_grok=None),
+    )
     _write(RunFolder(out), config, source, steps, [state for _, state, _ in converted], name, options)
     return Run(out)
 
@@ -93,15 +115,21 @@ def _format_and_p(shape: ModelShape, options: ImportOptions) -> tuple[str, int]:
     if inferred is None:
         raise ValueError(f"the model reads {shape.n_ctx} positions; grokking models read [a, b, =] (3) or [a, b] (2)")
     if options.input_format is not None and options.input_format != inferred:
-        raise ValueError(f"--input-format {options.input_format} contradicts the model: it reads {shape.n_ctx} "
-                         f"positions, i.e. {inferred}")
+        raise ValueError(
+            f"--input-format {options.input_format} contradicts the model: it reads {shape.n_ctx} "
+            f"positions, i.e. {inferred}"
+        )
     p = shape.d_vocab - 1 if inferred == "a_b_eq" else shape.d_vocab
     if options.p is not None and options.p != p:
-        raise ValueError(f"--p {options.p} does not match the model's vocabulary ({shape.d_vocab} input tokens with "
-                         f"inputs {inferred}, i.e. p={p})")
+        raise ValueError(
+            f"--p {options.p} does not match the model's vocabulary ({shape.d_vocab} input tokens with "
+            f"inputs {inferred}, i.e. p={p})"
+        )
     if shape.d_vocab_out not in (p, p + 1):
-        raise ValueError(f"the model predicts {shape.d_vocab_out} classes; a model of residues mod {p} predicts "
-                         f"{p} (or {p + 1} with '=')")
+        raise ValueError(
+            f"the model predicts {shape.d_vocab_out} classes; a model of residues mod {p} predicts "
+            f"{p} (or {p + 1} with '=')"
+        )
     return inferred, p
 
 
@@ -112,8 +140,12 @@ def _split(source: Source, options: ImportOptions, p: int) -> dict[str, Any]:
             raise ValueError("give either the saved train indices or --frac, not both")
         pairs = tuple(int(i) for i in indices)
         n = p * (p - 1) if options.op == "div" else p * p
-        return {"split": "given", "train_pairs": pairs, "frac": max(min(len(set(pairs)) / n, 0.999999), 1e-6),
-                "seed": options.seed or 0}
+        return {
+            "split": "given",
+            "train_pairs": pairs,
+            "frac": max(min(len(set(pairs)) / n, 0.999999), 1e-6),
+            "seed": options.seed or 0,
+        }
     if options.frac is not None:
         return {"frac": options.frac, "seed": options.seed or 0}
     return {"split": "all", "seed": options.seed or 0}
@@ -132,8 +164,15 @@ def _steps(epochs: list[int | None]) -> list[int]:
     return steps
 
 
-def _write(folder: RunFolder, config: RunConfig, source: Source, steps: list[int], states: list[dict[str, Tensor]],
-           name: str, options: ImportOptions) -> None:
+def _write(
+    folder: RunFolder,
+    config: RunConfig,
+    source: Source,
+    steps: list[int],
+    states: list[dict[str, Tensor]],
+    name: str,
+    options: ImportOptions,
+) -> None:
     folder.make_dirs()
     entries = []
     for step, state in zip(steps, states):
@@ -143,8 +182,13 @@ def _write(folder: RunFolder, config: RunConfig, source: Source, steps: list[int
     folder.write_bytes(METRICS_FILE, data="".join(json.dumps(r) + "\n" for r in rows).encode())
     manifest = Manifest(tuple(entries), ())
     folder.write_json(MANIFEST_FILE, obj=manifest.to_json())
-    origin = {"source": name, "layout": source.layout, "attn_coeff": options.attn_coeff,
-              "attention_dir": options.attention_dir, "checkpoints": len(steps)}
+    origin = {
+        "source": name,
+        "layout": source.layout,
+        "attn_coeff": options.attn_coeff,
+        "attention_dir": options.attention_dir,
+        "checkpoints": len(steps),
+    }
     record = run_info(config, finished=True, imported_from=origin, final_step=steps[-1])
     folder.write_json(RUN_FILE, obj=record.to_json())
 

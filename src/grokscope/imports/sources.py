@@ -93,8 +93,9 @@ def _epoch_file(path: Path) -> dict[str, Tensor]:
     if isinstance(obj, Mapping) and "model" in obj:
         saved = obj.get("epoch")
         if isinstance(saved, int) and saved != int(path.stem):
-            raise ValueError(f"{path} says it is epoch {saved}, its name says {int(path.stem)}: "
-                             f"rename it or fix the series")
+            raise ValueError(
+                f"{path} says it is epoch {saved}, its name says {int(path.stem)}: rename it or fix the series"
+            )
         obj = obj["model"]
     return _state(obj, path)
 
@@ -114,8 +115,10 @@ def _from_object(obj: Any, path: Path, *, config: dict[str, Any] | None) -> Sour
         epoch = obj.get("epoch")
         epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
         return _source([(epoch, _state(obj["model"], path))], path, config=config, **curves)
-    raise ValueError(f"{path} holds a dict with keys {_keys(obj)}: neither a state dict nor a run "
-                     f"(model, checkpoints/state_dicts with checkpoint_epochs/epochs)")
+    raise ValueError(
+        f"{path} holds a dict with keys {_keys(obj)}: neither a state dict nor a run "
+        f"(model, checkpoints/state_dicts with checkpoint_epochs/epochs)"
+    )
 
 
 def _run_states(obj: Mapping[str, Any], key: str, path: Path) -> list[tuple[int | None, dict[str, Tensor]]]:
@@ -134,8 +137,13 @@ def _run_states(obj: Mapping[str, Any], key: str, path: Path) -> list[tuple[int 
     return states
 
 
-def _source(states: list[tuple[int | None, dict[str, Tensor]]], path: Path, *, config: dict[str, Any] | None = None,
-            **curves: Any) -> Source:
+def _source(
+    states: list[tuple[int | None, dict[str, Tensor]]],
+    path: Path,
+    *,
+    config: dict[str, Any] | None = None,
+    **curves: Any,
+) -> Source:
     epochs = [e for e, _ in states if e is not None]
     seen: set[int] = set()
     for e in epochs:
@@ -147,11 +155,19 @@ def _source(states: list[tuple[int | None, dict[str, Tensor]]], path: Path, *, c
     layout = layouts[0][1]
     odd = [(e, lay) for e, lay in layouts if lay != layout]
     if odd:
-        raise ValueError(f"{path}: the checkpoint of epoch {odd[0][0]} is in the {odd[0][1]} layout, "
-                         f"the first in {layout}: one source holds one model")
-    return Source(states=states, config=config, layout=layout, train_losses=curves.get("train_losses"),
-                  test_losses=curves.get("test_losses"), train_indices=curves.get("train_indices"),
-                  test_indices=curves.get("test_indices"))
+        raise ValueError(
+            f"{path}: the checkpoint of epoch {odd[0][0]} is in the {odd[0][1]} layout, "
+            f"the first in {layout}: one source holds one model"
+        )
+    return Source(
+        states=states,
+        config=config,
+        layout=layout,
+        train_losses=curves.get("train_losses"),
+        test_losses=curves.get("test_losses"),
+        train_indices=curves.get("train_indices"),
+        test_indices=curves.get("test_indices"),
+    )
 
 
 def _curves(obj: Any) -> dict[str, Any]:
@@ -215,8 +231,10 @@ def _torch_load(path: Path) -> Any:
         if found is None:
             raise ValueError(f"{path} is not a torch file that loads without pickle: {_first_line(exc)}") from None
         full = found.group(1)
-        raise ValueError(f"{path} needs pickle to load (it holds a {full.rsplit('.', 1)[-1]} object, {full}); "
-                         f"save its state_dict (and the config as JSON) instead") from None
+        raise ValueError(
+            f"{path} needs pickle to load (it holds a {full.rsplit('.', 1)[-1]} object, {full}); "
+            f"save its state_dict (and the config as JSON) instead"
+        ) from None
     except (RuntimeError, EOFError, OSError) as exc:
         raise ValueError(f"{path} is not a torch file torch.load can read: {_first_line(exc)}") from None
 

@@ -87,8 +87,7 @@ def model_from_kwargs(kwargs: Mapping[str, Any], state: Mapping[str, Tensor], *,
     """The installed TransformerLens's model of explicit ``HookedTransformerConfig`` keyword arguments
     (an imported model's shape, :meth:`grokscope.models.shape.ModelShape.tl_kwargs`) holding ``state``,
     in eval mode."""
-    model = _assemble_config(_config(kwargs, device="cpu"), state, device=device,
-                             dtype=kwargs.get("dtype"))
+    model = _assemble_config(_config(kwargs, device="cpu"), state, device=device, dtype=kwargs.get("dtype"))
     return model.eval()
 
 
@@ -142,8 +141,10 @@ def load_state_(model: Any, state: Mapping[str, Tensor]) -> None:
         raise ValueError(f"checkpoint does not fit the model: missing {missing[:4]}, unexpected {unexpected[:4]}")
     wrong = [k for k in mine if tuple(mine[k].shape) != tuple(target[k].shape)]
     if wrong:
-        raise ValueError(f"checkpoint does not fit the model: {wrong[0]} has shape {tuple(mine[wrong[0]].shape)}, "
-                         f"the model {tuple(target[wrong[0]].shape)}")
+        raise ValueError(
+            f"checkpoint does not fit the model: {wrong[0]} has shape {tuple(mine[wrong[0]].shape)}, "
+            f"the model {tuple(target[wrong[0]].shape)}"
+        )
     model.load_state_dict(mine, strict=False)
 
 
@@ -189,20 +190,31 @@ def _bridge_param_names(model: Any) -> dict[str, str]:
 # TransformerLens 3.x name suffix -> (4.x bridge name suffix, 3.x -> 4.x layout, 4.x -> 3.x layout)
 _HEADS_IN = ("h d k -> (h k) d", "(h k) d -> h d k")
 _LAYOUT: dict[str, tuple[str, str | None, str | None]] = {
-    "attn.W_Q": ("attn.q.weight", *_HEADS_IN), "attn.W_K": ("attn.k.weight", *_HEADS_IN),
+    "attn.W_Q": ("attn.q.weight", *_HEADS_IN),
+    "attn.W_K": ("attn.k.weight", *_HEADS_IN),
     "attn.W_V": ("attn.v.weight", *_HEADS_IN),
     "attn.b_Q": ("attn.q.bias", "h k -> (h k)", "(h k) -> h k"),
     "attn.b_K": ("attn.k.bias", "h k -> (h k)", "(h k) -> h k"),
     "attn.b_V": ("attn.v.bias", "h k -> (h k)", "(h k) -> h k"),
-    "attn.W_O": ("attn.o.weight", "h k d -> d (h k)", "d (h k) -> h k d"), "attn.b_O": ("attn.o.bias", None, None),
-    "mlp.W_in": ("mlp.in.weight", "d m -> m d", "m d -> d m"), "mlp.b_in": ("mlp.in.bias", None, None),
-    "mlp.W_out": ("mlp.out.weight", "m d -> d m", "d m -> m d"), "mlp.b_out": ("mlp.out.bias", None, None),
-    "ln1.w": ("ln1.weight", None, None), "ln1.b": ("ln1.bias", None, None),
-    "ln2.w": ("ln2.weight", None, None), "ln2.b": ("ln2.bias", None, None),
+    "attn.W_O": ("attn.o.weight", "h k d -> d (h k)", "d (h k) -> h k d"),
+    "attn.b_O": ("attn.o.bias", None, None),
+    "mlp.W_in": ("mlp.in.weight", "d m -> m d", "m d -> d m"),
+    "mlp.b_in": ("mlp.in.bias", None, None),
+    "mlp.W_out": ("mlp.out.weight", "m d -> d m", "d m -> m d"),
+    "mlp.b_out": ("mlp.out.bias", None, None),
+    "ln1.w": ("ln1.weight", None, None),
+    "ln1.b": ("ln1.bias", None, None),
+    "ln2.w": ("ln2.weight", None, None),
+    "ln2.b": ("ln2.bias", None, None),
 }
-_TOP = {"embed.W_E": ("embed.weight", None, None), "pos_embed.W_pos": ("pos_embed.weight", None, None),
-        "ln_final.w": ("ln_final.weight", None, None), "ln_final.b": ("ln_final.bias", None, None),
-        "unembed.W_U": ("unembed.weight", "d v -> v d", "v d -> d v"), "unembed.b_U": ("unembed.bias", None, None)}
+_TOP = {
+    "embed.W_E": ("embed.weight", None, None),
+    "pos_embed.W_pos": ("pos_embed.weight", None, None),
+    "ln_final.w": ("ln_final.weight", None, None),
+    "ln_final.b": ("ln_final.bias", None, None),
+    "unembed.W_U": ("unembed.weight", "d v -> v d", "v d -> d v"),
+    "unembed.b_U": ("unembed.bias", None, None),
+}
 
 
 def _rule(name: str) -> tuple[str, str, str, str | None, str | None]:
@@ -242,8 +254,24 @@ def from_bridge_state(state: Mapping[str, Tensor], *, n_heads: int) -> dict[str,
 
 
 # TransformerLens 3.x's named_parameters() order: the embeddings, each block, the final LayerNorm, W_U.
-_BLOCK_ORDER = ("ln1.w", "ln1.b", "ln2.w", "ln2.b", "attn.W_Q", "attn.W_O", "attn.b_Q", "attn.b_O", "attn.W_K",
-                "attn.W_V", "attn.b_K", "attn.b_V", "mlp.W_in", "mlp.b_in", "mlp.W_out", "mlp.b_out")
+_BLOCK_ORDER = (
+    "ln1.w",
+    "ln1.b",
+    "ln2.w",
+    "ln2.b",
+    "attn.W_Q",
+    "attn.W_O",
+    "attn.b_Q",
+    "attn.b_O",
+    "attn.W_K",
+    "attn.W_V",
+    "attn.b_K",
+    "attn.b_V",
+    "mlp.W_in",
+    "mlp.b_in",
+    "mlp.W_out",
+    "mlp.b_out",
+)
 _TOP_ORDER = ("embed.W_E", "pos_embed.W_pos", "ln_final.w", "ln_final.b", "unembed.W_U", "unembed.b_U")
 
 
@@ -260,5 +288,16 @@ def _axes(rule: str, heads: int) -> dict[str, int]:
     return {"h": heads} if "(h k)" in rule.split("->")[0] else {}
 
 
-__all__ = ["build_model", "final_position", "from_bridge_state", "functional_logits", "model_from_kwargs",
-           "load_state_", "model_from_state", "model_state", "tl_config", "tl_major", "to_bridge_state"]
+__all__ = [
+    "build_model",
+    "final_position",
+    "from_bridge_state",
+    "functional_logits",
+    "load_state_",
+    "model_from_kwargs",
+    "model_from_state",
+    "model_state",
+    "tl_config",
+    "tl_major",
+    "to_bridge_state",
+]

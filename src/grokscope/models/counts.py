@@ -26,9 +26,18 @@ def state_shapes(preset: str, task: Any) -> dict[str, tuple[int, ...]]:
         if ln:
             shapes |= {b + "ln1.w": (d,), b + "ln1.b": (d,), b + "ln2.w": (d,), b + "ln2.b": (d,)}
         shapes |= {
-            b + "attn.W_Q": (h, d, k), b + "attn.W_O": (h, k, d), b + "attn.b_Q": (h, k), b + "attn.b_O": (d,),
-            b + "attn.W_K": (h, d, k), b + "attn.W_V": (h, d, k), b + "attn.b_K": (h, k), b + "attn.b_V": (h, k),
-            b + "mlp.W_in": (d, m), b + "mlp.b_in": (m,), b + "mlp.W_out": (m, d), b + "mlp.b_out": (d,),
+            b + "attn.W_Q": (h, d, k),
+            b + "attn.W_O": (h, k, d),
+            b + "attn.b_Q": (h, k),
+            b + "attn.b_O": (d,),
+            b + "attn.W_K": (h, d, k),
+            b + "attn.W_V": (h, d, k),
+            b + "attn.b_K": (h, k),
+            b + "attn.b_V": (h, k),
+            b + "mlp.W_in": (d, m),
+            b + "mlp.b_in": (m,),
+            b + "mlp.W_out": (m, d),
+            b + "mlp.b_out": (d,),
         }
     if ln:
         shapes |= {"ln_final.w": (d,), "ln_final.b": (d,)}
@@ -53,8 +62,11 @@ def nanogpt_param_count(shapes: Mapping[str, Iterable[int]]) -> int:
     Biases are absent in nanoGPT, the tied ``W_U`` is ``W_E`` (counted once), and position
     embeddings are subtracted by default (``non_embedding=True``).
     """
-    return sum(math.prod(s) for name, s in shapes.items()
-               if not is_bias(name) and name not in ("unembed.W_U", "pos_embed.W_pos"))
+    return sum(
+        math.prod(s)
+        for name, s in shapes.items()
+        if not is_bias(name) and name not in ("unembed.W_U", "pos_embed.W_pos")
+    )
 
 
 __all__ = ["count_params", "count_params_nanogpt", "is_bias", "nanogpt_param_count", "state_shapes"]

@@ -120,6 +120,23 @@ def logits() -> HookName:
 
 
 __all__ = [
-    "HookName", "attn_k", "attn_out", "attn_pattern", "attn_q", "attn_scores", "attn_v", "attn_z", "embed", "logits",
-    "mlp_in", "mlp_out", "mlp_post", "mlp_pre", "pos_embed", "resid_mid", "resid_post", "resid_pre", "unembed_in",
+    "HookName",
+    "attn_k",
+    "attn_out",
+    "attn_pattern",
+    "attn_q",
+    "attn_scores",
+    "attn_v",
+    "attn_z",
+    "embed",
+    "logits",
+    "mlp_in",
+    "mlp_out",
+    "mlp_post",
+    "mlp_pre",
+    "pos_embed",
+    "resid_mid",
+    "resid_post",
+    "resid_pre",
+    "unembed_in",
 ]

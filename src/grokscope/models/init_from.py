@@ -84,7 +84,9 @@ def fit_state(state: Mapping[str, Tensor], cfg: Mapping[str, Any], task: Any, pr
     if chars is not None:
         missing = sorted(set(task.vocab.chars) - set(chars))
         if missing:
-            raise ValueError(f"--init-from: the model's vocabulary lacks characters the task needs: {''.join(missing)!r}")
+            raise ValueError(
+                f"--init-from: the model's vocabulary lacks characters the task needs: {''.join(missing)!r}"
+            )
         index = torch.tensor([chars.index(c) for c in task.vocab.chars])
     out: dict[str, Tensor] = {}
     for name, t in target.items():
@@ -98,9 +100,15 @@ def fit_state(state: Mapping[str, Tensor], cfg: Mapping[str, Any], task: Any, pr
         if name == "pos_embed.W_pos" and src.shape[0] > t.shape[0]:
             src = src[: t.shape[0]]  # positions beyond the task's context are never used
         if src.shape != t.shape:
-            raise ValueError(f"--init-from: {name} has shape {tuple(src.shape)} but the model needs "
-                             f"{tuple(t.shape)}" + (" (save the vocabulary as 'chars' in config.json to re-index "
-                                                    "it by character)" if name in TOKEN_AXIS else ""))
+            raise ValueError(
+                f"--init-from: {name} has shape {tuple(src.shape)} but the model needs "
+                f"{tuple(t.shape)}"
+                + (
+                    " (save the vocabulary as 'chars' in config.json to re-index it by character)"
+                    if name in TOKEN_AXIS
+                    else ""
+                )
+            )
         out[name] = src.to(t.dtype).clone()
     return out
 

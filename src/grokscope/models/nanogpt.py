@@ -107,8 +107,7 @@ def dropout_hook_names(n_layers: int) -> list[str]:
     """
     names = ["blocks.0.hook_resid_pre"]
     for layer in range(n_layers):
-        names += [f"blocks.{layer}.attn.hook_pattern", f"blocks.{layer}.hook_attn_out",
-                  f"blocks.{layer}.hook_mlp_out"]
+        names += [f"blocks.{layer}.attn.hook_pattern", f"blocks.{layer}.hook_attn_out", f"blocks.{layer}.hook_mlp_out"]
     return names
 
 

@@ -35,8 +35,11 @@ def initial_state(preset: str, task: Any, *, seed: int | None = 0) -> dict[str, 
             else:  # LayerNorm weights are ones, every bias zero
                 state[name] = torch.ones(shape) if name.endswith(".w") else torch.zeros(shape)
     if preset in NANOGPT_PRESETS:
-        nanogpt_init(state, torch.Generator().manual_seed(0 if seed is None else seed),
-                     n_layers=model_kwargs(preset, task)["n_layers"])
+        nanogpt_init(
+            state,
+            torch.Generator().manual_seed(0 if seed is None else seed),
+            n_layers=model_kwargs(preset, task)["n_layers"],
+        )
     return state
 
 

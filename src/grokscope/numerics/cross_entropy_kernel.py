@@ -46,7 +46,7 @@ def margin_cross_entropy(logits, labels, grad, offset, losses):  # pragma: no co
             losses[x] = margin_loss(m, rest, own)
             z = np.float32(own) + rest
             c = inv_n / z
-            g = grad[x, offset:offset + n_out]
+            g = grad[x, offset : offset + n_out]
             for j in range(n_out):
                 g[j] = e[j] * c
             g[y] = -rest * c

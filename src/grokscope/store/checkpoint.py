@@ -14,27 +14,42 @@ from torch import Tensor
 
 from grokscope.store.files import CorruptCheckpointError, load_tensors, save_tensors
 from grokscope.store.folder import RunFolder
-from grokscope.store.records import (CKPT_DIR, MANIFEST_FILE, METRICS_FILE, RESUME_DIR, FileEntry, Manifest,
-                                     checkpoint_name, resume_name)
+from grokscope.store.records import (
+    CKPT_DIR,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    RESUME_DIR,
+    FileEntry,
+    Manifest,
+    checkpoint_name,
+    resume_name,
+)
 from grokscope.store.run import metrics_row
 
 KEEP_RESUME_STATES = 2
 
 
-def save_checkpoint(folder: RunFolder, manifest: Manifest, step: int, params: Mapping[str, Tensor],
-                    opt: torch.optim.Optimizer, extra: Mapping[str, Tensor]) -> Manifest:
+def save_checkpoint(
+    folder: RunFolder,
+    manifest: Manifest,
+    step: int,
+    params: Mapping[str, Tensor],
+    opt: torch.optim.Optimizer,
+    extra: Mapping[str, Tensor],
+) -> Manifest:
     """Parameters, then resume state (moments and ``extra``), then the manifest: returns the new manifest."""
     if any("." in k for k in extra):
         raise ValueError(f"resume-state names must not contain '.': {sorted(extra)}")
     meta = {"step": str(step)}
-    ckpt = FileEntry(checkpoint_name(step), *save_tensors(folder, (CKPT_DIR, checkpoint_name(step)), params, meta),
-                     step)
+    ckpt = FileEntry(
+        checkpoint_name(step), *save_tensors(folder, (CKPT_DIR, checkpoint_name(step)), params, meta), step
+    )
     state = dict(extra)
     for name, p in params.items():
         for k, v in opt.state.get(p, {}).items():
             state[f"{k}.{name}"] = v
     resume = FileEntry(resume_name(step), *save_tensors(folder, (RESUME_DIR, resume_name(step)), state, meta), step)
-    kept = tuple(r for r in manifest.resume if r.step < step)[-(KEEP_RESUME_STATES - 1):] + (resume,)
+    kept = tuple(r for r in manifest.resume if r.step < step)[-(KEEP_RESUME_STATES - 1) :] + (resume,)
     new = Manifest(tuple(e for e in manifest.checkpoints if e.step < step) + (ckpt,), kept)
     folder.write_json(MANIFEST_FILE, obj=new.to_json())
     for old in manifest.resume:
@@ -43,8 +58,9 @@ def save_checkpoint(folder: RunFolder, manifest: Manifest, step: int, params: Ma
     return new
 
 
-def load_checkpoint(folder: RunFolder, manifest: Manifest, start: FileEntry, params: Mapping[str, Tensor],
-                    opt: torch.optim.Optimizer) -> dict[str, Tensor]:
+def load_checkpoint(
+    folder: RunFolder, manifest: Manifest, start: FileEntry, params: Mapping[str, Tensor], opt: torch.optim.Optimizer
+) -> dict[str, Tensor]:
     """Restore parameters and moments from the checkpoint that ``start`` (a resume entry) names.
 
     Both files are read and verified before anything is restored (``CorruptCheckpointError`` when
@@ -62,8 +78,10 @@ def load_checkpoint(folder: RunFolder, manifest: Manifest, start: FileEntry, par
     with torch.no_grad():
         for name, p in params.items():
             if weights[name].shape != p.shape:
-                raise CorruptCheckpointError(f"{folder.path(CKPT_DIR, entry.file)}: {name} has shape "
-                                             f"{tuple(weights[name].shape)}, the model {tuple(p.shape)}")
+                raise CorruptCheckpointError(
+                    f"{folder.path(CKPT_DIR, entry.file)}: {name} has shape "
+                    f"{tuple(weights[name].shape)}, the model {tuple(p.shape)}"
+                )
             p.copy_(weights[name])
     moments: dict[Tensor, dict[str, Tensor]] = {}
     for name, p in params.items():
@@ -71,8 +89,10 @@ def load_checkpoint(folder: RunFolder, manifest: Manifest, start: FileEntry, par
         for moment, v in per_param.items():  # the fused optimizer writes through these: shapes must fit
             want = () if moment == "step" else tuple(p.shape)
             if tuple(v.shape) != want or not v.dtype.is_floating_point:
-                raise CorruptCheckpointError(f"{folder.path(RESUME_DIR, start.file)}: {moment}.{name} has shape "
-                                             f"{tuple(v.shape)} ({v.dtype}), the parameter needs {want}")
+                raise CorruptCheckpointError(
+                    f"{folder.path(RESUME_DIR, start.file)}: {moment}.{name} has shape "
+                    f"{tuple(v.shape)} ({v.dtype}), the parameter needs {want}"
+                )
         if per_param:
             moments[p] = {k: v.to(p.device) for k, v in per_param.items()}
     for p, per_param in moments.items():
@@ -96,7 +116,7 @@ def truncate_metrics(folder: RunFolder, step: int) -> None:
             keep = offset
             break
         offset += len(line) + 1
-    if keep < len(data) or not data.endswith(b"\n") and data:
+    if keep < len(data) or (not data.endswith(b"\n") and data):
         kept = data[:keep]
         if kept and not kept.endswith(b"\n"):  # a torn last line gets its end, so appends start a line
             kept += b"\n"

@@ -31,16 +31,18 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     folder.write_bytes(path.name, data=data)
 
 
-def save_tensors(folder: RunFolder, parts: tuple[str, ...], tensors: dict[str, Tensor],
-                 metadata: dict[str, str] | None = None) -> tuple[int, str]:
+def save_tensors(
+    folder: RunFolder, parts: tuple[str, ...], tensors: dict[str, Tensor], metadata: dict[str, str] | None = None
+) -> tuple[int, str]:
     """Write ``tensors`` as safetensors atomically at ``parts`` inside ``folder``; returns (bytes, SHA-256)."""
     data = st_save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
     folder.write_bytes(*parts, data=data)
     return len(data), hashlib.sha256(data).hexdigest()
 
 
-def load_tensors(folder: RunFolder, parts: tuple[str, ...], entry: "FileEntry | None" = None, *,
-                 device: str = "cpu") -> dict[str, Tensor]:
+def load_tensors(
+    folder: RunFolder, parts: tuple[str, ...], entry: "FileEntry | None" = None, *, device: str = "cpu"
+) -> dict[str, Tensor]:
     """Read a safetensors file of ``folder``, checking size and hash against its manifest ``entry`` if given."""
     path = folder.path(*parts)
     try:

@@ -39,9 +39,14 @@ class RunFolderWriteError(ValueError):
         self.why = why
 
 
-_WHY = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-        errno.EROFS: "the filesystem is read-only", errno.EACCES: "permission denied",
-        errno.EPERM: "operation not permitted", errno.ENAMETOOLONG: "a name is too long for the filesystem"}
+_WHY = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the filesystem is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENAMETOOLONG: "a name is too long for the filesystem",
+}
 
 
 def check_name(name: object, what: str = "name") -> str:
@@ -49,8 +54,10 @@ def check_name(name: object, what: str = "name") -> str:
     if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
         raise UnsafeRunFolderError(f"{what} {name!r} is not a plain file name")
     if len(os.fsencode(name)) > NAME_MAX:
-        raise UnsafeRunFolderError(f"{what} {name[:40]!r}... is {len(os.fsencode(name))} bytes long, more than the "
-                                   f"{NAME_MAX} a file name may have: choose a shorter one")
+        raise UnsafeRunFolderError(
+            f"{what} {name[:40]!r}... is {len(os.fsencode(name))} bytes long, more than the "
+            f"{NAME_MAX} a file name may have: choose a shorter one"
+        )
     return name
 
 
@@ -67,16 +74,19 @@ def check_regular(fd: int, path: Path, *, writing: bool) -> int:
         os.set_blocking(fd, True)
         return fd
     os.close(fd)
-    raise UnsafeRunFolderError(f"{path} {problem}: replace it with the file grokscope wrote, or restore the "
-                               "folder from a backup")
+    raise UnsafeRunFolderError(
+        f"{path} {problem}: replace it with the file grokscope wrote, or restore the folder from a backup"
+    )
 
 
 def check_name_lengths(path: str | Path) -> None:
     """Refuse a path with a component longer than a file name may be, before anything is made."""
     for part in Path(path).parts:
         if len(os.fsencode(part)) > NAME_MAX:
-            raise UnsafeRunFolderError(f"{part[:40]!r}... in {str(path)[:60]!r} is {len(os.fsencode(part))} bytes "
-                                       f"long, more than the {NAME_MAX} a file name may have: choose a shorter one")
+            raise UnsafeRunFolderError(
+                f"{part[:40]!r}... in {str(path)[:60]!r} is {len(os.fsencode(part))} bytes "
+                f"long, more than the {NAME_MAX} a file name may have: choose a shorter one"
+            )
 
 
 class RunFolder:
@@ -105,9 +115,8 @@ class RunFolder:
     def read_head(self, *parts: str, size: int) -> bytes:
         """The first ``size`` bytes of a file (a safetensors header, without reading the tensors)."""
         *folders, name = parts
-        with self._folder(folders) as fd:
-            with os.fdopen(self._open(fd, parts, name, os.O_RDONLY), "rb") as f:
-                return f.read(size)
+        with self._folder(folders) as fd, os.fdopen(self._open(fd, parts, name, os.O_RDONLY), "rb") as f:
+            return f.read(size)
 
     def is_file(self, *parts: str) -> bool:
         """A regular file (not a link, not a folder) at ``parts``."""
@@ -236,8 +245,10 @@ class RunFolder:
             if e.errno == errno.ELOOP:
                 raise self._link_error(parts) from None
             if e.errno in (errno.EISDIR, errno.ENXIO):
-                raise UnsafeRunFolderError(f"{self.path(*parts)} is not a regular file: replace it with the file "
-                                           "grokscope wrote, or restore the folder from a backup") from None
+                raise UnsafeRunFolderError(
+                    f"{self.path(*parts)} is not a regular file: replace it with the file "
+                    "grokscope wrote, or restore the folder from a backup"
+                ) from None
             raise
         return check_regular(file_fd, self.path(*parts), writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
 
@@ -253,7 +264,8 @@ class RunFolder:
     def _link_error(self, parts: list[str] | tuple[str, ...]) -> UnsafeRunFolderError:
         return UnsafeRunFolderError(
             f"{self.path(*parts)} is a symbolic link: grokscope never follows links inside a run folder (it may "
-            "come from anyone); replace the link by the file or folder itself")
+            "come from anyone); replace the link by the file or folder itself"
+        )
 
     @contextmanager
     def _writing(self, parts: tuple[str, ...] | list[str]) -> Iterator[None]:
@@ -264,7 +276,9 @@ class RunFolder:
                 raise
             raise RunFolderWriteError(
                 f"cannot write {self.path(*parts)}: {_WHY[e.errno]}; every file written before is intact, so "
-                f"free space or fix the folder's permissions, then run the same command again", _WHY[e.errno]) from None
+                f"free space or fix the folder's permissions, then run the same command again",
+                _WHY[e.errno],
+            ) from None
 
 
 def _is_regular(mode: int) -> bool:
@@ -295,5 +309,12 @@ def _unlink_quietly(fd: int, name: str) -> None:
         pass
 
 
-__all__ = ["NAME_MAX", "RunFolder", "RunFolderWriteError", "UnsafeRunFolderError", "check_name", "check_name_lengths",
-           "check_regular"]
+__all__ = [
+    "NAME_MAX",
+    "RunFolder",
+    "RunFolderWriteError",
+    "UnsafeRunFolderError",
+    "check_name",
+    "check_name_lengths",
+    "check_regular",
+]

@@ -26,16 +26,20 @@ class RunLock:
         try:
             fd = os.open(self.path / file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as e:  # read-only folder, no permission, or the lock is a symlink (not followed)
-            raise ValueError(f"cannot take the writer's lock {self.path / file} ({e.strerror}): work in a "
-                             "writable folder of your own (--out)") from None
+            raise ValueError(
+                f"cannot take the writer's lock {self.path / file} ({e.strerror}): work in a "
+                "writable folder of your own (--out)"
+            ) from None
         check_regular(fd, self.path / file, writing=True)  # not a FIFO, not a hard link to elsewhere
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
-            raise ValueError(f"{self.path} is being {doing} by another process (pid {holder}): wait for it to "
-                             "finish or stop it, then run the command again") from None
+            raise ValueError(
+                f"{self.path} is being {doing} by another process (pid {holder}): wait for it to "
+                "finish or stop it, then run the command again"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd: int | None = fd

@@ -8,8 +8,8 @@ a path.
 
 import json
 import re
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from grokscope.store.folder import RunFolder
@@ -88,21 +88,27 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         # "resume" is the newest state (as every grokscope version wrote it); "previous_resume" the
         # one before, kept so that a damaged newest checkpoint can fall back to it.
-        return {"checkpoints": [e.to_json() for e in self.checkpoints],
-                "resume": self.resume[-1].to_json() if self.resume else None,
-                "previous_resume": self.resume[-2].to_json() if len(self.resume) > 1 else None}
+        return {
+            "checkpoints": [e.to_json() for e in self.checkpoints],
+            "resume": self.resume[-1].to_json() if self.resume else None,
+            "previous_resume": self.resume[-2].to_json() if len(self.resume) > 1 else None,
+        }
 
     @staticmethod
     def from_json(obj: Any) -> "Manifest":
         if not isinstance(obj, dict) or not isinstance(obj.get("checkpoints"), list):
             raise ValueError("not an object with a list of checkpoints")
-        entries = tuple(FileEntry.from_json(e, resume=False, where=f"checkpoint {i}")
-                        for i, e in enumerate(obj["checkpoints"]))
+        entries = tuple(
+            FileEntry.from_json(e, resume=False, where=f"checkpoint {i}") for i, e in enumerate(obj["checkpoints"])
+        )
         steps = [e.step for e in entries]
         if steps != sorted(set(steps)):
             raise ValueError("checkpoint steps are not strictly ascending")
-        resume = tuple(FileEntry.from_json(obj[k], resume=True, where=k) for k in ("previous_resume", "resume")
-                       if obj.get(k) is not None)
+        resume = tuple(
+            FileEntry.from_json(obj[k], resume=True, where=k)
+            for k in ("previous_resume", "resume")
+            if obj.get(k) is not None
+        )
         for r in resume:
             if r.step not in steps:
                 raise ValueError(f"the resume state of step {r.step} has no checkpoint")
@@ -122,8 +128,13 @@ class RunInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"config": self.config, "created": self.created, "finished": self.finished,
-                "versions": self.versions, **self.extra}
+        return {
+            "config": self.config,
+            "created": self.created,
+            "finished": self.finished,
+            "versions": self.versions,
+            **self.extra,
+        }
 
     @staticmethod
     def from_json(obj: Any) -> "RunInfo":
@@ -133,8 +144,11 @@ class RunInfo:
         if not isinstance(config, dict) or not isinstance(config.get("task"), dict):
             raise ValueError("no config with a task")
         finished, created, versions = obj.get("finished", False), obj.get("created"), obj.get("versions", {})
-        if not isinstance(finished, bool) or not (created is None or isinstance(created, str)) \
-                or not isinstance(versions, dict):
+        if (
+            not isinstance(finished, bool)
+            or not (created is None or isinstance(created, str))
+            or not isinstance(versions, dict)
+        ):
             raise ValueError("finished, created or versions of the wrong type")
         extra = {k: v for k, v in obj.items() if k not in ("config", "created", "finished", "versions")}
         return RunInfo(config, finished, created, versions, extra)
@@ -157,8 +171,11 @@ def read_manifest(folder: RunFolder) -> Manifest:
         data = folder.read_bytes(MANIFEST_FILE)
     except FileNotFoundError:
         if any(n.endswith(".safetensors") for n in folder.names(CKPT_DIR)):
-            raise damaged(folder.path(MANIFEST_FILE), "missing while ckpt/ holds checkpoints",
-                          "restore it from a backup; without it no checkpoint can be verified") from None
+            raise damaged(
+                folder.path(MANIFEST_FILE),
+                "missing while ckpt/ holds checkpoints",
+                "restore it from a backup; without it no checkpoint can be verified",
+            ) from None
         return Manifest()
     return _parse(folder, MANIFEST_FILE, data, Manifest.from_json)
 
@@ -181,6 +198,21 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-__all__ = ["CKPT_DIR", "CorruptCheckpointError", "MANIFEST_FILE", "METRICS_FILE", "RESUME_DIR", "RUN_FILE", "DamagedRunError", "FileEntry",
-           "Manifest", "RunInfo", "checkpoint_name", "damaged", "parse_json", "read_info", "read_manifest",
-           "resume_name"]
+__all__ = [
+    "CKPT_DIR",
+    "MANIFEST_FILE",
+    "METRICS_FILE",
+    "RESUME_DIR",
+    "RUN_FILE",
+    "CorruptCheckpointError",
+    "DamagedRunError",
+    "FileEntry",
+    "Manifest",
+    "RunInfo",
+    "checkpoint_name",
+    "damaged",
+    "parse_json",
+    "read_info",
+    "read_manifest",
+    "resume_name",
+]

@@ -19,8 +19,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from grokscope.config import config_from_dict
 from grokscope.store.folder import RunFolder
 from grokscope.store.records import (  # the file names are re-exported: the run's layout, for its readers
-    CKPT_DIR, METRICS_FILE, RUN_FILE, CorruptCheckpointError, FileEntry, Manifest, RunInfo, damaged,
-    read_info, read_manifest)
+    CKPT_DIR,
+    METRICS_FILE,
+    RUN_FILE,
+    CorruptCheckpointError,
+    FileEntry,
+    Manifest,
+    RunInfo,
+    damaged,
+    read_info,
+    read_manifest,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,8 +44,9 @@ class NotARunError(ValueError):
 def run_info(config: Any, *, finished: bool, created: str | None = None, **extra: Any) -> RunInfo:
     """What a trainer writes to ``run.json``: its config (a ``to_dict()``), the creation time (kept
     across resumes through ``created``), whether it finished, the software versions and ``extra``."""
-    return RunInfo(config.to_dict(), finished, created or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                   _software_versions(), dict(extra))
+    return RunInfo(
+        config.to_dict(), finished, created or time.strftime("%Y-%m-%dT%H:%M:%S%z"), _software_versions(), dict(extra)
+    )
 
 
 def _software_versions() -> dict[str, str]:
@@ -53,8 +63,12 @@ def _software_versions() -> dict[str, str]:
         tl_version = version("transformer-lens")
     except PackageNotFoundError:  # an odd install without metadata; the version is informative only
         tl_version = "unknown"
-    return {"grokscope": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "transformer_lens": tl_version}
+    return {
+        "grokscope": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "transformer_lens": tl_version,
+    }
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -98,9 +112,13 @@ def metrics_row(line: bytes) -> dict[str, Any] | None:
         row = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         return None
-    ok = isinstance(row, dict) and isinstance(row.get("step"), int) and not isinstance(row["step"], bool) \
-        and row["step"] >= 0 and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-                                     for v in row.values())
+    ok = (
+        isinstance(row, dict)
+        and isinstance(row.get("step"), int)
+        and not isinstance(row["step"], bool)
+        and row["step"] >= 0
+        and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in row.values())
+    )
     return row if ok else None
 
 
@@ -197,8 +215,11 @@ class Run:
         wrong = sorted(set(want) ^ set(state)) or [k for k in want if tuple(state[k].shape) != tuple(want[k])]
         if wrong:
             k = wrong[0]
-            why = f"{k} has shape {tuple(state[k].shape)}, the model {tuple(want[k])}" if k in want and k in state \
+            why = (
+                f"{k} has shape {tuple(state[k].shape)}, the model {tuple(want[k])}"
+                if k in want and k in state
                 else f"{'no' if k in want else 'an unexpected'} {k}"
+            )
             raise CorruptCheckpointError(f"{self.folder.path(CKPT_DIR, file)}: {why}")
 
     def model(self, step: int | None = None, *, device: str = "cpu") -> "HookedTransformer":
@@ -268,16 +289,24 @@ class Run:
         rows = self.metrics_rows()
         last = rows[-1] if rows else {}
         return {
-            "run": self.name, "task": self.task.name, "preset": self.config.preset, "seed": self.config.seed,
-            "steps": last.get("step"), "checkpoints": len(self.steps),
-            "train_99": self.first_step_at("train_acc", 0.99), "test_99": self.first_step_at("test_acc", 0.99),
-            "test_acc": last.get("test_acc"), "finished": self.info.get("finished", False),
+            "run": self.name,
+            "task": self.task.name,
+            "preset": self.config.preset,
+            "seed": self.config.seed,
+            "steps": last.get("step"),
+            "checkpoints": len(self.steps),
+            "train_99": self.first_step_at("train_acc", 0.99),
+            "test_99": self.first_step_at("test_acc", 0.99),
+            "test_acc": last.get("test_acc"),
+            "finished": self.info.get("finished", False),
         }
 
     def __repr__(self) -> str:
         s = self.summary()
-        return (f"Run({self.path}: {s['task']} {s['preset']} seed {s['seed']}, {s['checkpoints']} checkpoints "
-                f"to step {s['steps']}, train 99% at {s['train_99']}, test 99% at {s['test_99']})")
+        return (
+            f"Run({self.path}: {s['task']} {s['preset']} seed {s['seed']}, {s['checkpoints']} checkpoints "
+            f"to step {s['steps']}, train 99% at {s['train_99']}, test 99% at {s['test_99']})"
+        )
 
 
 def load_run(path: str | Path) -> Run:

@@ -17,9 +17,17 @@ from torch import Tensor
 from grokscope.store.checkpoint import load_checkpoint, save_checkpoint, truncate_metrics
 from grokscope.store.files import CorruptCheckpointError
 from grokscope.store.folder import RunFolder
-from grokscope.store.records import (CKPT_DIR, METRICS_FILE, RESUME_DIR, RUN_FILE, FileEntry, Manifest,
-                                     read_info, read_manifest)
 from grokscope.store.lock import LOCK_FILE, RunLock, lock_holder
+from grokscope.store.records import (
+    CKPT_DIR,
+    METRICS_FILE,
+    RESUME_DIR,
+    RUN_FILE,
+    FileEntry,
+    Manifest,
+    read_info,
+    read_manifest,
+)
 from grokscope.store.run import read_metrics_file, run_info
 
 
@@ -46,8 +54,12 @@ class RunWriter:
     def start_step(self) -> int:
         return 0 if self.start is None else self.start.step
 
-    def begin(self, params: Mapping[str, Tensor], opt: torch.optim.Optimizer,
-              restore: Callable[[dict[str, Tensor]], None] | None = None) -> tuple[dict[str, Tensor], list[dict]]:
+    def begin(
+        self,
+        params: Mapping[str, Tensor],
+        opt: torch.optim.Optimizer,
+        restore: Callable[[dict[str, Tensor]], None] | None = None,
+    ) -> tuple[dict[str, Tensor], list[dict]]:
         """Mark the run unfinished; on a resume, load the checkpoint into ``params`` and ``opt``.
 
         Returns the trainer's own saved state (sampler, RNG states; empty for a new run) and the
@@ -70,14 +82,21 @@ class RunWriter:
         rows = metrics.rows
         if metrics.bad_lines:
             shown = ", ".join(map(str, metrics.bad_lines[:5])) + (", ..." if len(metrics.bad_lines) > 5 else "")
-            warnings.warn(f"{self.folder.path(METRICS_FILE)}: line(s) {shown} are not metrics rows; kept as they are",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"{self.folder.path(METRICS_FILE)}: line(s) {shown} are not metrics rows; kept as they are",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         self._metrics_cm = self.folder.appending(METRICS_FILE)
         self._metrics = self._metrics_cm.__enter__()
         return extra, rows
 
-    def _load_newest_good(self, params: Mapping[str, Tensor], opt: torch.optim.Optimizer,
-                          restore: Callable[[dict[str, Tensor]], None] | None) -> dict[str, Tensor]:
+    def _load_newest_good(
+        self,
+        params: Mapping[str, Tensor],
+        opt: torch.optim.Optimizer,
+        restore: Callable[[dict[str, Tensor]], None] | None,
+    ) -> dict[str, Tensor]:
         failures: list[str] = []
         for entry in reversed(self.manifest.resume):
             try:
@@ -86,24 +105,34 @@ class RunWriter:
                     try:
                         restore(extra)
                     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-                        raise CorruptCheckpointError(f"{self.folder.path(RESUME_DIR, entry.file)}: its sampler or "
-                                                     f"RNG state cannot be restored ({str(e).splitlines()[0]})") from None
+                        raise CorruptCheckpointError(
+                            f"{self.folder.path(RESUME_DIR, entry.file)}: its sampler or "
+                            f"RNG state cannot be restored ({str(e).splitlines()[0]})"
+                        ) from None
             except CorruptCheckpointError as e:
                 failures.append(f"step {entry.step}: {e}")
                 continue
             if failures:
-                warnings.warn(f"the newest checkpoint of {self.path} is damaged ({failures[0]}); resuming from "
-                              f"step {entry.step}, the newest whole one", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"the newest checkpoint of {self.path} is damaged ({failures[0]}); resuming from "
+                    f"step {entry.step}, the newest whole one",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 # Later checkpoints are dropped from the manifest when the next one is written.
-                self.manifest = Manifest(self.manifest.checkpoints, tuple(r for r in self.manifest.resume
-                                                                          if r.step <= entry.step))
+                self.manifest = Manifest(
+                    self.manifest.checkpoints, tuple(r for r in self.manifest.resume if r.step <= entry.step)
+                )
             self.start = entry
             return extra
         if not failures:
-            raise CorruptCheckpointError(f"{self.path} has no resumable checkpoint yet: start it again with "
-                                         "grokscope train")
-        raise CorruptCheckpointError(f"no checkpoint of {self.path} can be resumed ({'; '.join(failures)}): "
-                                     "restore the files from a backup, or start again with --name")
+            raise CorruptCheckpointError(
+                f"{self.path} has no resumable checkpoint yet: start it again with grokscope train"
+            )
+        raise CorruptCheckpointError(
+            f"no checkpoint of {self.path} can be resumed ({'; '.join(failures)}): "
+            "restore the files from a backup, or start again with --name"
+        )
 
     def log(self, row: dict[str, Any]) -> None:
         """Append one evaluation's row to ``metrics.jsonl`` (flushed: a reader sees it at once)."""
@@ -112,8 +141,9 @@ class RunWriter:
             self._metrics.write((json.dumps(row) + "\n").encode())
             self._metrics.flush()
 
-    def checkpoint(self, step: int, params: Mapping[str, Tensor], opt: torch.optim.Optimizer,
-                   extra: Mapping[str, Tensor]) -> None:
+    def checkpoint(
+        self, step: int, params: Mapping[str, Tensor], opt: torch.optim.Optimizer, extra: Mapping[str, Tensor]
+    ) -> None:
         """Save parameters and resume state at ``step`` (not the step a resume started from: it is on disk)."""
         if self.start is not None and step == self.start_step:
             return
@@ -145,8 +175,6 @@ def _remove_stale_temporaries(folder: RunFolder) -> None:
         for name in folder.names(*sub):
             if name.startswith(".") and name.endswith(".tmp") and folder.is_file(*sub, name):
                 folder.unlink(*sub, name)
-
-
 
 
 __all__ = ["LOCK_FILE", "RunLock", "RunWriter", "lock_holder"]

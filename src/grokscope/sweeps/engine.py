@@ -20,8 +20,16 @@ from typing import Any
 from grokscope.store.folder import RunFolder, check_name_lengths
 from grokscope.store.records import METRICS_FILE
 from grokscope.sweeps.jobs import RunJob, build_config, one_line
-from grokscope.sweeps.record import (SWEEP_LOCK, SweepRecord, extended, is_sweep_dir, new_record, read_record,
-                                    spec_difference, write_record)
+from grokscope.sweeps.record import (
+    SWEEP_LOCK,
+    SweepRecord,
+    extended,
+    is_sweep_dir,
+    new_record,
+    read_record,
+    spec_difference,
+    write_record,
+)
 from grokscope.sweeps.spec import RunPlan, SweepSpec
 
 
@@ -70,8 +78,9 @@ def open_record(out: Path, spec: SweepSpec) -> SweepRecord:
         diff = spec_difference(have.spec, spec)
         grown = extended(have, spec) if diff is not None else have
         if grown is None:
-            raise ValueError(f"{out} holds another sweep ({diff}): give the same options to continue it, "
-                             "or choose another --out")
+            raise ValueError(
+                f"{out} holds another sweep ({diff}): give the same options to continue it, or choose another --out"
+            )
         return grown
     if out.is_symlink() or (out.exists() and (not out.is_dir() or any(_ours_or_user(p) for p in out.iterdir()))):
         raise ValueError(f"{out} exists and is not a sweep: choose another --out")
@@ -83,8 +92,9 @@ def _ours_or_user(p: Path) -> bool:
     return not (p.name == SWEEP_LOCK or (p.name.startswith(".") and p.name.endswith(".tmp")))
 
 
-def plan_jobs(spec: SweepSpec, out: Path, *, device: str, threads: int,
-              make_config: Callable[[RunPlan], Any] | None = None) -> dict[str, _Plan]:
+def plan_jobs(
+    spec: SweepSpec, out: Path, *, device: str, threads: int, make_config: Callable[[RunPlan], Any] | None = None
+) -> dict[str, _Plan]:
     """Every run's job, its step budget, and why it cannot run (if so), built without writing anything.
 
     ``make_config`` turns a run's plan into its run config (default: from its options, as
@@ -100,9 +110,14 @@ def plan_jobs(spec: SweepSpec, out: Path, *, device: str, threads: int,
             plans[p.name] = _Plan(job, 0, one_line(e))
             continue
         init_from = p.options.get("init_from")
-        job = RunJob(p.name, config.to_dict(), where,
-                     init_from=None if init_from is None else os.path.abspath(init_from), device=device,
-                     threads=threads)
+        job = RunJob(
+            p.name,
+            config.to_dict(),
+            where,
+            init_from=None if init_from is None else os.path.abspath(init_from),
+            device=device,
+            threads=threads,
+        )
         plans[p.name] = _Plan(job, config.train.steps)
     return plans
 
@@ -111,10 +126,19 @@ def _config_of(plan: RunPlan) -> Any:
     return build_config(plan.options)
 
 
-def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, backend: str = "local", workers: int | None = None,
-              threads: int = 1, device: str = "cpu", address: str | None = None,
-              on_progress: Callable[[SweepProgress], None] | None = None, poll_s: float = 1.0,
-              make_config: Callable[[RunPlan], Any] | None = None) -> SweepRecord:
+def run_sweep(
+    spec: SweepSpec,
+    out: str | Path | None = None,
+    *,
+    backend: str = "local",
+    workers: int | None = None,
+    threads: int = 1,
+    device: str = "cpu",
+    address: str | None = None,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+    poll_s: float = 1.0,
+    make_config: Callable[[RunPlan], Any] | None = None,
+) -> SweepRecord:
     """Train every run of ``spec`` not yet done into ``out`` (default :func:`default_out`) and return the record.
 
     ``backend`` is ``local`` (``workers`` processes of ``threads`` CPU threads) or ``ray``
@@ -143,14 +167,30 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, backend: str = 
         with RunLock(out, file=SWEEP_LOCK, doing="swept"):
             record = open_record(out, spec)  # again, under the lock: another process may have changed it
             done_before = {r.name for r in record.runs if r.state == "done"}
-            return _drive(record, plans, runner, out, done_before, on_progress, poll_s,
-                          {"name": backend, "workers": runner.capacity, "threads": threads, "device": device})
+            return _drive(
+                record,
+                plans,
+                runner,
+                out,
+                done_before,
+                on_progress,
+                poll_s,
+                {"name": backend, "workers": runner.capacity, "threads": threads, "device": device},
+            )
     finally:
         runner.close()
 
 
-def _drive(record: SweepRecord, plans: dict[str, _Plan], runner: Any, out: Path, done_before: set[str],
-           on_progress: Callable[[SweepProgress], None] | None, poll_s: float, backend: dict[str, Any]) -> SweepRecord:
+def _drive(
+    record: SweepRecord,
+    plans: dict[str, _Plan],
+    runner: Any,
+    out: Path,
+    done_before: set[str],
+    on_progress: Callable[[SweepProgress], None] | None,
+    poll_s: float,
+    backend: dict[str, Any],
+) -> SweepRecord:
     notes: list[str] = []
     for r in record.runs:  # interrupted runs resume, failed ones are tried again, invalid ones fail
         invalid = plans[r.name].invalid or _not_a_folder(out, r.name)
@@ -186,8 +226,11 @@ def _drive(record: SweepRecord, plans: dict[str, _Plan], runner: Any, out: Path,
             for outcome in ended:
                 in_flight.discard(outcome.name)
                 state = "done" if outcome.ok else "failed"
-                record = record.with_entry(replace(record.entry(outcome.name), state=state, reason=outcome.reason,
-                                                   wall_s=round(outcome.wall_s, 3)))
+                record = record.with_entry(
+                    replace(
+                        record.entry(outcome.name), state=state, reason=outcome.reason, wall_s=round(outcome.wall_s, 3)
+                    )
+                )
                 if not outcome.ok:
                     notes.append(f"{outcome.name} failed: {outcome.reason}")
             if ended:

@@ -75,8 +75,14 @@ class Sweep:
         record = self.record
         return sweep_figures(sweep_table(self.path, record=record, analyze=analyze, rule=rule), record.spec)
 
-    def report(self, path: str | Path | None = None, analyze: bool = False, rule: PhaseRule = PhaseRule(),
-               title: str | None = None, table: "pd.DataFrame | None" = None) -> Path:
+    def report(
+        self,
+        path: str | Path | None = None,
+        analyze: bool = False,
+        rule: PhaseRule = PhaseRule(),
+        title: str | None = None,
+        table: "pd.DataFrame | None" = None,
+    ) -> Path:
         """Write the standalone HTML report and return its path (default ``<sweep>/report/sweep.html``).
 
         A report inside the sweep folder is written without following any link there: a sweep folder
@@ -94,8 +100,10 @@ class Sweep:
             if parts in ((SWEEP_FILE,), (SWEEP_LOCK,)):
                 raise ValueError(f"{target} is the sweep's own file: give another report path")
             if len(parts) > 1 and parts[0] in {r.name for r in self.runs}:
-                raise ValueError(f"{target} lies in the run folder {parts[0]}: give a path outside the runs "
-                                 f"(default {self.path / REPORT_DIR / REPORT_FILE})")
+                raise ValueError(
+                    f"{target} lies in the run folder {parts[0]}: give a path outside the runs "
+                    f"(default {self.path / REPORT_DIR / REPORT_FILE})"
+                )
             if RunFolder(inside).is_file(*parts) and target.suffix.lower() not in (".html", ".htm"):
                 raise ValueError(f"{target} exists and is not an HTML report: give another path")
             try:

@@ -61,10 +61,9 @@ def train_job(job: RunJob) -> Outcome:
     """Train (or continue) ``job``'s run in ``job.out``; every failure of the run itself is an outcome."""
     t0 = time.perf_counter()
     try:
+        from grokscope.config import config_from_dict
         from grokscope.runtime import speed_settings
         from grokscope.training.train import train
-
-        from grokscope.config import config_from_dict
 
         folder = Path(job.out) / job.name
         if folder.is_symlink():  # checked again here: it may have been made since the sweep began
@@ -76,9 +75,10 @@ def train_job(job: RunJob) -> Outcome:
 
             _, init_state = read_init(job.init_from, config.preset, config.task)
         with speed_settings():
-            train(config, job.out, name=job.name, device=job.device, callbacks=[_stop_on_nonfinite],
-                  init_state=init_state)
-    except Exception as e:  # noqa: BLE001 - a run's failure is recorded; the sweep goes on
+            train(
+                config, job.out, name=job.name, device=job.device, callbacks=[_stop_on_nonfinite], init_state=init_state
+            )
+    except Exception as e:
         return Outcome(job.name, False, one_line(e), time.perf_counter() - t0)
     return Outcome(job.name, True, None, time.perf_counter() - t0)
 

@@ -84,8 +84,9 @@ def _number(v: Any) -> bool:
         return False
 
 
-def classify(steps: Iterable[Any], train_acc: Iterable[Any], test_acc: Iterable[Any],
-             rule: PhaseRule = PhaseRule()) -> PhaseResult:
+def classify(
+    steps: Iterable[Any], train_acc: Iterable[Any], test_acc: Iterable[Any], rule: PhaseRule = PhaseRule()
+) -> PhaseResult:
     """The phase of one run from its evaluated ``steps`` and the train and test accuracy at each
     (equal lengths; None or NaN where an accuracy was not measured). See the module docstring."""
     steps = list(steps)

@@ -21,15 +21,23 @@ class SweepBar:
         record = progress.record
         counts = record.counts()
         if self.bar is None:
-            self.bar = tqdm(total=len(record.runs), initial=progress.resumed, unit="run", file=sys.stderr,
-                            desc=self.desc, dynamic_ncols=True, smoothing=0,
-                            bar_format="{l_bar}{bar}| {n:.1f}/{total} runs [{elapsed}<{remaining}{postfix}]")
+            self.bar = tqdm(
+                total=len(record.runs),
+                initial=progress.resumed,
+                unit="run",
+                file=sys.stderr,
+                desc=self.desc,
+                dynamic_ncols=True,
+                smoothing=0,
+                bar_format="{l_bar}{bar}| {n:.1f}/{total} runs [{elapsed}<{remaining}{postfix}]",
+            )
         for note in progress.notes:
             self.bar.write(f"warning: {note}", file=sys.stderr)
         n = counts["done"] + counts["failed"] + sum(progress.running.values())
         self.bar.n = min(n, self.bar.total)
-        self.bar.set_postfix_str(f"done {counts['done']}, running {len(progress.running)}, failed {counts['failed']}",
-                                 refresh=False)
+        self.bar.set_postfix_str(
+            f"done {counts['done']}, running {len(progress.running)}, failed {counts['failed']}", refresh=False
+        )
         self.bar.refresh()
 
     def close(self) -> None:
@@ -53,8 +61,11 @@ class SweepLog:
         if key != self.seen or progress.elapsed_s - self.last >= self.every_s:
             self.seen, self.last = key, progress.elapsed_s
             running = ", ".join(f"{n} {100 * f:.0f}%" for n, f in progress.running.items())
-            print(f"{self.prefix}{counts['done']}/{len(progress.record.runs)} done, {counts['failed']} failed"
-                  f"{', running ' + running if running else ''} ({progress.elapsed_s / 60:.1f} min)", flush=True)
+            print(
+                f"{self.prefix}{counts['done']}/{len(progress.record.runs)} done, {counts['failed']} failed"
+                f"{', running ' + running if running else ''} ({progress.elapsed_s / 60:.1f} min)",
+                flush=True,
+            )
 
 
 __all__ = ["SweepBar", "SweepLog"]

@@ -60,8 +60,13 @@ class SweepRecord:
         return {s: sum(r.state == s for r in self.runs) for s in STATES}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "spec": self.spec.to_dict(), "created": self.created, "backend": self.backend,
-                "runs": [asdict(r) for r in self.runs]}
+        return {
+            "format": FORMAT,
+            "spec": self.spec.to_dict(),
+            "created": self.created,
+            "backend": self.backend,
+            "runs": [asdict(r) for r in self.runs],
+        }
 
 
 def new_record(spec: SweepSpec, created: str) -> SweepRecord:
@@ -79,8 +84,10 @@ def read_record(path: str | Path) -> SweepRecord:
     try:
         size = folder.size_and_mtime(SWEEP_FILE)
         if size is not None and size[0] > MAX_FILE_BYTES:
-            raise DamagedSweepError(f"{folder.path(SWEEP_FILE)} is {size[0]:,} bytes, more than a sweep of "
-                                    f"{MAX_RECORD_RUNS:,} runs writes: start the sweep in a new --out")
+            raise DamagedSweepError(
+                f"{folder.path(SWEEP_FILE)} is {size[0]:,} bytes, more than a sweep of "
+                f"{MAX_RECORD_RUNS:,} runs writes: start the sweep in a new --out"
+            )
         raw = folder.read_bytes(SWEEP_FILE)
     except FileNotFoundError:
         if not Path(path).exists():
@@ -93,10 +100,20 @@ def read_record(path: str | Path) -> SweepRecord:
     try:
         d = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
         return _record_from_dict(d)
-    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError,
-            RecursionError, OverflowError) as e:
-        raise DamagedSweepError(f"{folder.path(SWEEP_FILE)} is damaged ({(str(e).splitlines() or [''])[0][:120]}): "
-                                "start the sweep in a new --out") from None
+    except (
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        TypeError,
+        KeyError,
+        ValueError,
+        AttributeError,
+        RecursionError,
+        OverflowError,
+    ) as e:
+        raise DamagedSweepError(
+            f"{folder.path(SWEEP_FILE)} is damaged ({(str(e).splitlines() or [''])[0][:120]}): "
+            "start the sweep in a new --out"
+        ) from None
 
 
 MAX_RECORD_RUNS = 100_000
@@ -133,7 +150,9 @@ def _record_from_dict(d: Any) -> SweepRecord:
         if wall is not None and (isinstance(wall, bool) or not isinstance(wall, (int, float)) or not 0 <= wall <= 1e10):
             raise ValueError(f"run {name!r} has a bad wall time")
         reason = None if r["reason"] is None else _printable(r["reason"])
-        runs.append(RunEntry(name, r["values"], r["state"], reason, r["attempts"], None if wall is None else float(wall)))
+        runs.append(
+            RunEntry(name, r["values"], r["state"], reason, r["attempts"], None if wall is None else float(wall))
+        )
     if [r.name for r in runs] != list(plans):
         raise ValueError("its runs are not the spec's runs")
     backend = d.get("backend", {})
@@ -166,8 +185,10 @@ def spec_difference(have: SweepSpec, asked: SweepSpec) -> str | None:
     a, b = dict(have.axes), dict(asked.axes)
     for name in [*a, *[k for k in b if k not in a]]:
         if a.get(name) != b.get(name):
+
             def show(v: Any) -> str:
                 return "not set" if v is None else ", ".join(map(str, v))
+
             return f"{name}: it has {show(a.get(name))}, you asked for {show(b.get(name))}"
     if have.swept != asked.swept:
         return f"the swept options' order: it has {', '.join(have.swept)}, you asked for {', '.join(asked.swept)}"
@@ -192,5 +213,17 @@ def extended(record: SweepRecord, spec: SweepSpec) -> SweepRecord | None:
     return replace(record, spec=spec, runs=runs)
 
 
-__all__ = ["SWEEP_FILE", "SWEEP_LOCK", "STATES", "DamagedSweepError", "RunEntry", "SweepRecord", "is_sweep_dir",
-           "new_record", "read_record", "extended", "spec_difference", "write_record"]
+__all__ = [
+    "STATES",
+    "SWEEP_FILE",
+    "SWEEP_LOCK",
+    "DamagedSweepError",
+    "RunEntry",
+    "SweepRecord",
+    "extended",
+    "is_sweep_dir",
+    "new_record",
+    "read_record",
+    "spec_difference",
+    "write_record",
+]

@@ -25,12 +25,25 @@ if TYPE_CHECKING:
 # Accuracy thresholds of the fixed "first step at" columns, by column suffix.
 THRESHOLDS: tuple[tuple[str, float], ...] = (("90", 0.9), ("99", 0.99))
 RESULT_COLUMNS: tuple[str, ...] = (
-    "train_90", "test_90", "train_99", "test_99", "steps", "final_train_loss", "final_test_loss", "weight_norm",
-    "best_score", "phase", "wall_s")
+    "train_90",
+    "test_90",
+    "train_99",
+    "test_99",
+    "steps",
+    "final_train_loss",
+    "final_test_loss",
+    "weight_norm",
+    "best_score",
+    "phase",
+    "wall_s",
+)
 STEP_COLUMNS = ("train_90", "test_90", "train_99", "test_99", "steps")
 # The Fourier analysis's phases (grokscope.analysis.fourier.phases.PHASE_NAMES), as columns of their end steps.
-FOURIER_PHASE_COLUMNS: dict[str, str] = {"memorization": "memorization_end",
-                                         "circuit formation": "circuit_formation_end", "cleanup": "cleanup_end"}
+FOURIER_PHASE_COLUMNS: dict[str, str] = {
+    "memorization": "memorization_end",
+    "circuit formation": "circuit_formation_end",
+    "cleanup": "cleanup_end",
+}
 ANALYSIS_COLUMNS: tuple[str, ...] = ("key_frequencies", *FOURIER_PHASE_COLUMNS.values())
 # Anything reading one run folder can fail in these ways; each becomes that run's reason.
 _UNREADABLE = (ValueError, OSError, KeyError, TypeError, IndexError, AttributeError, RecursionError, ArithmeticError)
@@ -42,8 +55,14 @@ def value_column(option: str) -> str:
     return f"swept_{option}" if option in RESULT_COLUMNS or option in ("run", "state", "reason") else option
 
 
-def sweep_table(path: str | Path, *, record: SweepRecord | None = None, analyze: bool = False,
-                rule: PhaseRule = PhaseRule(), progress: Callable[[int, int], None] | None = None) -> "pd.DataFrame":
+def sweep_table(
+    path: str | Path,
+    *,
+    record: SweepRecord | None = None,
+    analyze: bool = False,
+    rule: PhaseRule = PhaseRule(),
+    progress: Callable[[int, int], None] | None = None,
+) -> "pd.DataFrame":
     """One row per run of the sweep in ``path``, in grid order.
 
     Columns: ``run``, ``state``, ``reason``, one per swept option (:func:`value_column`), then
@@ -96,8 +115,14 @@ def sweep_table(path: str | Path, *, record: SweepRecord | None = None, analyze:
         rows.append(row)
         if progress is not None:
             progress(i + 1, total)
-    columns = ["run", "state", "reason", *(value_column(k) for k in swept), *RESULT_COLUMNS,
-               *(ANALYSIS_COLUMNS if analyze else ())]
+    columns = [
+        "run",
+        "state",
+        "reason",
+        *(value_column(k) for k in swept),
+        *RESULT_COLUMNS,
+        *(ANALYSIS_COLUMNS if analyze else ()),
+    ]
     table = pd.DataFrame(rows, columns=columns)
     for col in STEP_COLUMNS + (tuple(FOURIER_PHASE_COLUMNS.values()) if analyze else ()):
         table[col] = pd.array([_int64(row[col]) for row in rows], dtype="Int64")  # from the rows: no trip through float
@@ -138,15 +163,28 @@ def run_results(run: "Run", *, rule: PhaseRule = PhaseRule(), finished: bool = T
     return metrics_results(run.metrics_rows(), lm=run.is_lm, rule=rule, finished=finished)
 
 
-def metrics_results(rows: list[dict[str, Any]], *, lm: bool, rule: PhaseRule = PhaseRule(),
-                    finished: bool = True) -> dict[str, Any]:
+def metrics_results(
+    rows: list[dict[str, Any]], *, lm: bool, rule: PhaseRule = PhaseRule(), finished: bool = True
+) -> dict[str, Any]:
     """The result columns of :func:`sweep_table` from a run's metrics rows (``metrics.jsonl``).
 
     Accuracy columns and the phase need ``train_acc`` and ``test_acc``, which only modular runs
     log; a character-level (``lm``) run's test loss is its ``val_loss``, and it has a ``best_score``.
     """
-    out: dict[str, Any] = dict.fromkeys(("train_90", "test_90", "train_99", "test_99", "steps", "final_train_loss",
-                                         "final_test_loss", "weight_norm", "best_score", "phase"))
+    out: dict[str, Any] = dict.fromkeys(
+        (
+            "train_90",
+            "test_90",
+            "train_99",
+            "test_99",
+            "steps",
+            "final_train_loss",
+            "final_test_loss",
+            "weight_norm",
+            "best_score",
+            "phase",
+        )
+    )
     if not rows:
         return out
     rows = sorted(rows, key=lambda r: r["step"])
@@ -192,8 +230,11 @@ def _analysis(run: "Run") -> dict[str, Any]:
         return {}
     if fa.skipped:
         steps = ", ".join(str(s) for s, _ in fa.skipped[:5]) + (", ..." if len(fa.skipped) > 5 else "")
-        warnings.warn(f"{run.name}: the analysis skipped {len(fa.skipped)} unreadable checkpoint(s) (step {steps})",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{run.name}: the analysis skipped {len(fa.skipped)} unreadable checkpoint(s) (step {steps})",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     out: dict[str, Any] = {"key_frequencies": [int(k) for k in fa.key_frequencies]}
     for phase in fa.phases:
         if phase.name in FOURIER_PHASE_COLUMNS:
@@ -297,10 +338,18 @@ def sweep_status(path: str | Path) -> SweepStatus:
             running.append(_progress(path, entry.name, budget if isinstance(budget, int) else None))
         elif entry.state == "failed":
             failed.append((entry.name, entry.reason))
-    return SweepStatus(path=path, total=len(record.runs), counts=counts, alive=alive, pid=pid,
-                       running=tuple(running), failed=tuple(failed),
-                       eta_s=_eta(record, running) if alive else None, created=record.created,
-                       backend=dict(record.backend))
+    return SweepStatus(
+        path=path,
+        total=len(record.runs),
+        counts=counts,
+        alive=alive,
+        pid=pid,
+        running=tuple(running),
+        failed=tuple(failed),
+        eta_s=_eta(record, running) if alive else None,
+        created=record.created,
+        backend=dict(record.backend),
+    )
 
 
 def _progress(sweep: Path, name: str, budget: int | None) -> RunProgress:
@@ -332,5 +381,16 @@ def _eta(record: SweepRecord, running: list[RunProgress]) -> float | None:
     return max((pending + sum(left)) * mean / workers, max(left, default=0.0) * mean)
 
 
-__all__ = ["ANALYSIS_COLUMNS", "FOURIER_PHASE_COLUMNS", "RESULT_COLUMNS", "RunProgress", "SweepStatus",
-           "metrics_results", "open_run", "run_results", "sweep_status", "sweep_table", "value_column"]
+__all__ = [
+    "ANALYSIS_COLUMNS",
+    "FOURIER_PHASE_COLUMNS",
+    "RESULT_COLUMNS",
+    "RunProgress",
+    "SweepStatus",
+    "metrics_results",
+    "open_run",
+    "run_results",
+    "sweep_status",
+    "sweep_table",
+    "value_column",
+]

@@ -15,10 +15,10 @@ checked, and every run's config built, before anything is imported or written.
 
 import math
 import re
-from numbers import Integral, Real
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +112,9 @@ def _part(opt: Option, part: str) -> list[Any]:
         m = _INT_RANGE.match(part)
         if m is None or opt.kind is not int:
             what = "an integer range LOW..HIGH" if opt.kind is int else "a float range LOW:HIGH:lin{N} or :log{N}"
-            raise ValueError(f"--{opt.flag} {part!r}: not {what} (e.g. --{opt.flag} "
-                             f"{'0..4' if opt.kind is int else '0.1:3:log6'})")
+            raise ValueError(
+                f"--{opt.flag} {part!r}: not {what} (e.g. --{opt.flag} {'0..4' if opt.kind is int else '0.1:3:log6'})"
+            )
         lo, hi = int(m[1]), int(m[2])
         if lo > hi:
             raise ValueError(f"--{opt.flag} {part!r}: an empty range ({lo} > {hi}); write LOW..HIGH")
@@ -128,8 +129,10 @@ def _part(opt: Option, part: str) -> list[Any]:
 def _spaced(opt: Option, part: str) -> list[Any]:
     m = _SPACED.match(part)
     if m is None:
-        raise ValueError(f"--{opt.flag} {part!r}: a spaced range is LOW:HIGH:linN or LOW:HIGH:logN "
-                         f"(e.g. 0.1:3:log6, N points, both ends included)")
+        raise ValueError(
+            f"--{opt.flag} {part!r}: a spaced range is LOW:HIGH:linN or LOW:HIGH:logN "
+            f"(e.g. 0.1:3:log6, N points, both ends included)"
+        )
     as_float = Option(opt.name, opt.flag, float)
     lo, hi, how, n = _scalar(as_float, m[1]), _scalar(as_float, m[2]), m[3], int(m[4])
     if n < 1 or n > 100 * MAX_RUNS:
@@ -161,8 +164,10 @@ def _scalar(opt: Option, text: str) -> Any:
         value = int(text) if opt.kind is int else float(text)
     except ValueError:
         kind = "an integer" if opt.kind is int else "a number"
-        raise ValueError(f"--{shown.flag} {text!r}: not {kind}; give a value, a list a,b,c or a range "
-                         f"({'0..4' if shown.kind is int else '0.1:3:log6'})") from None
+        raise ValueError(
+            f"--{shown.flag} {text!r}: not {kind}; give a value, a list a,b,c or a range "
+            f"({'0..4' if shown.kind is int else '0.1:3:log6'})"
+        ) from None
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"--{shown.flag} {text!r}: not a finite number")
     return value
@@ -200,7 +205,9 @@ def _from_python(opt: Option, value: Any) -> list[Any]:
             v = str(v)
         ok = isinstance(v, opt.kind) and not isinstance(v, bool)
         if not ok or (isinstance(v, float) and not math.isfinite(v)):
-            raise ValueError(f"{opt.name}: {v!r} is not {'an integer' if opt.kind is int else 'a number' if opt.kind is float else 'a string'}")
+            raise ValueError(
+                f"{opt.name}: {v!r} is not {'an integer' if opt.kind is int else 'a number' if opt.kind is float else 'a string'}"
+            )
         out.append(v)
     if len(out) > 1 and not opt.sweepable:
         raise ValueError(f"--{opt.flag} cannot be swept: {opt.why_fixed}")
@@ -248,8 +255,10 @@ class SweepSpec:
             raise ValueError(f"name_by names {unknown[0]!r}, which is not one of the sweep's options")
         if self.size > self.max_runs:
             sizes = " x ".join(str(len(v)) for _, v in self.axes if len(v) > 1)
-            raise ValueError(f"the grid has {self.size:,} runs ({sizes}), more than --max-runs {self.max_runs:,}: "
-                             "sweep fewer values, or raise --max-runs")
+            raise ValueError(
+                f"the grid has {self.size:,} runs ({sizes}), more than --max-runs {self.max_runs:,}: "
+                "sweep fewer values, or raise --max-runs"
+            )
 
     @property
     def size(self) -> int:
@@ -279,8 +288,10 @@ class SweepSpec:
             raise ValueError(f"two runs would share the folder {_first_dup(names)!r}: give values that differ visibly")
         for name in names:
             if len(name.encode()) > 255:
-                raise ValueError(f"the run name {name[:40]}... would be {len(name.encode())} bytes, more than a folder "
-                                 "name may have: sweep shorter values")
+                raise ValueError(
+                    f"the run name {name[:40]}... would be {len(name.encode())} bytes, more than a folder "
+                    "name may have: sweep shorter values"
+                )
         return plans
 
     def to_dict(self) -> dict[str, Any]:
@@ -296,18 +307,24 @@ class SweepSpec:
             raise ValueError("a sweep spec's name_by is a list of option names")
         axes = []
         for item in d["axes"]:
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-                    and isinstance(item[1], list)):
+            if not (
+                isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], list)
+            ):
                 raise ValueError("a sweep spec is {'axes': [[option, [values]], ...]}")
             axes.append((option(item[0]).name, tuple(_from_python(option(item[0]), item[1]))))
-        return cls(tuple(axes), name_by=None if name_by is None else tuple(name_by),
-                   **({} if max_runs is None else {"max_runs": max_runs}))
+        return cls(
+            tuple(axes),
+            name_by=None if name_by is None else tuple(name_by),
+            **({} if max_runs is None else {"max_runs": max_runs}),
+        )
 
     def describe(self) -> str:
         """One line: the grid, e.g. ``mod97: frac 3 values x seed 5 values = 15 runs``."""
         fixed = self.fixed
         parts = [f"{k} {len(v)} values" for k, v in self.axes if len(v) > 1]
-        return f"{fixed.get('task', 'tasks')}: {' x '.join(parts) or 'one run'} = {self.size} run{'s' * (self.size != 1)}"
+        return (
+            f"{fixed.get('task', 'tasks')}: {' x '.join(parts) or 'one run'} = {self.size} run{'s' * (self.size != 1)}"
+        )
 
 
 def _first_dup(names: list[str]) -> str:
@@ -339,8 +356,9 @@ def spec_from_options(given: Mapping[str, Any], max_runs: int = MAX_RUNS) -> Swe
     return SweepSpec(tuple(axes), max_runs=max_runs)
 
 
-def spec_from_args(args: Sequence[str], *, base: Mapping[str, Any] | None = None,
-                   max_runs: int = MAX_RUNS) -> SweepSpec:
+def spec_from_args(
+    args: Sequence[str], *, base: Mapping[str, Any] | None = None, max_runs: int = MAX_RUNS
+) -> SweepSpec:
     """A spec from command-line tokens (``["mod97", "--frac", "0.2,0.3", "--seed=0..4"]``), added to
     ``base`` (a TOML spec's options); an option in both is an error."""
     axes: list[tuple[str, tuple[Any, ...]]] = []
@@ -362,8 +380,10 @@ def spec_from_args(args: Sequence[str], *, base: Mapping[str, Any] | None = None
         opt = option(key)
         if not eq:
             if i + 1 >= len(tokens) or tokens[i + 1].startswith("--"):
-                raise ValueError(f"--{key} needs a value (e.g. --{opt.flag} "
-                                 f"{'0..4' if opt.kind is int else '0.1,0.3' if opt.kind is float else 'VALUE'})")
+                raise ValueError(
+                    f"--{key} needs a value (e.g. --{opt.flag} "
+                    f"{'0..4' if opt.kind is int else '0.1,0.3' if opt.kind is float else 'VALUE'})"
+                )
             value, i = tokens[i + 1], i + 1
         i += 1
         values = parse_values(opt, value)
@@ -403,5 +423,16 @@ def read_toml_spec(path: Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["MAX_RUNS", "OPTIONS", "RunPlan", "SweepSpec", "format_value", "option", "parse_values",
-           "read_toml_spec", "run_name", "spec_from_args", "spec_from_options"]
+__all__ = [
+    "MAX_RUNS",
+    "OPTIONS",
+    "RunPlan",
+    "SweepSpec",
+    "format_value",
+    "option",
+    "parse_values",
+    "read_toml_spec",
+    "run_name",
+    "spec_from_args",
+    "spec_from_options",
+]

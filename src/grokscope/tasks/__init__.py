@@ -1,8 +1,8 @@
 """Task registry: ``get_task("mod97")``, ``get_task("arith")`` and friends."""
 
 import re
-from dataclasses import fields
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from grokscope.tasks.char_arith import CharArithTask
@@ -16,8 +16,12 @@ Task = ModularTask | TextTask
 # Character-level tasks: name -> class; "<name>-clean" picks the clean evaluation protocol.
 CHAR_TASKS: dict[str, Callable[..., Any]] = {"arith": CharArithTask, "capitals": CapitalsTask, "joint": JointTask}
 # Rebuild a task from its to_dict() by its "kind" key (run.json).
-TASK_KINDS: dict[str, Callable[..., Any]] = {"modular": ModularTask, "char_arith": CharArithTask,
-                                             "capitals": CapitalsTask, "joint": JointTask}
+TASK_KINDS: dict[str, Callable[..., Any]] = {
+    "modular": ModularTask,
+    "char_arith": CharArithTask,
+    "capitals": CapitalsTask,
+    "joint": JointTask,
+}
 # Word-operation arithmetic (issue #6): `grokscope train --task wordops`, kind "word_ops".
 from grokscope.tasks.word_ops import MAX_OPERAND, WordOpsTask  # noqa: E402
 
@@ -52,8 +56,10 @@ def get_char_task(name: str, **kwargs: Any) -> Any:
     clean evaluation); ``kwargs`` are the task's fields (``block_size``, ``batch_size``, ...)."""
     base, _, mode = name.partition("-")
     if base not in CHAR_TASKS or mode not in ("", "clean", "paper"):
-        raise ValueError(f"unknown character-level task {name!r}: choose one of "
-                         f"{', '.join(CHAR_TASKS)} (add -clean for the clean evaluation)")
+        raise ValueError(
+            f"unknown character-level task {name!r}: choose one of "
+            f"{', '.join(CHAR_TASKS)} (add -clean for the clean evaluation)"
+        )
     if mode and "eval_mode" not in {f.name for f in fields(CHAR_TASKS[base])}:
         raise ValueError(f"task {base!r} has one evaluation protocol: use --task {base} without -{mode}")
     if mode == "clean":
@@ -83,7 +89,9 @@ def make_task(name: str, *, seed: int | None = None, **options: Any) -> Task:
         raise ValueError(f"unknown task option {sorted(unknown)[0]!r}")
     base = name.partition("-")[0]
     if not is_char_task_name(name):
-        refuse_options(given, (*CHAR_OPTIONS, *WORD_OPS_OPTIONS), "character-level tasks (arith, capitals, joint, wordops)")
+        refuse_options(
+            given, (*CHAR_OPTIONS, *WORD_OPS_OPTIONS), "character-level tasks (arith, capitals, joint, wordops)"
+        )
         frac = given.get("frac", 0.3)
         return get_task(name, op=given.get("op"), frac=frac, seed=0 if seed is None else seed)
     refuse_options(given, MODULAR_OPTIONS, "mod<p> tasks", f", not to character-level task {name}")
@@ -144,6 +152,24 @@ def task_from_dict(d: dict) -> Task:
     return TASK_KINDS[kind](**d)
 
 
-__all__ = ["CHAR_TASKS", "OPS", "OP_FORMULAS", "TASK_KINDS", "CapitalsTask", "CharArithTask", "CharVocab",
-           "JointTask", "ModularTask", "Task", "TextTask", "get_char_task", "get_task", "is_char_task_name",
-           "is_prime", "is_text_task", "make_task", "refuse_options", "task_from_dict"]
+__all__ = [
+    "CHAR_TASKS",
+    "OPS",
+    "OP_FORMULAS",
+    "TASK_KINDS",
+    "CapitalsTask",
+    "CharArithTask",
+    "CharVocab",
+    "JointTask",
+    "ModularTask",
+    "Task",
+    "TextTask",
+    "get_char_task",
+    "get_task",
+    "is_char_task_name",
+    "is_prime",
+    "is_text_task",
+    "make_task",
+    "refuse_options",
+    "task_from_dict",
+]

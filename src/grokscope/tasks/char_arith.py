@@ -55,14 +55,20 @@ class CharArithTask(WindowedText):
         object.__setattr__(self, "held_out", tuple(self.held_out))
         if len(self.held_out) != 2:
             raise ValueError(f"held_out must be a pair of operands, got {self.held_out!r}")
-        longest = max(len(f"<{a}{op}{b}={a + b if op == '+' else a - b}>\n")
-                      for op in self.ops for a in range(self.max_operand + 1) for b in range(self.max_operand + 1))
+        longest = max(
+            len(f"<{a}{op}{b}={a + b if op == '+' else a - b}>\n")
+            for op in self.ops
+            for a in range(self.max_operand + 1)
+            for b in range(self.max_operand + 1)
+        )
         if self.line_len < longest:
             raise ValueError(f"line_len {self.line_len} is too short for the longest line ({longest} characters)")
         check_int("block_size", self.block_size)
         if self.block_size < self.line_len:
-            raise ValueError(f"block size {self.block_size} is shorter than a line ({self.line_len} characters): "
-                             f"use --block-size {self.line_len} or more")
+            raise ValueError(
+                f"block size {self.block_size} is shorter than a line ({self.line_len} characters): "
+                f"use --block-size {self.line_len} or more"
+            )
         check_int("batch_size", self.batch_size)
         check_seed("data_seed", self.data_seed)
         check_mode(self.eval_mode)
@@ -78,22 +84,39 @@ class CharArithTask(WindowedText):
     @cached_property
     def lines(self) -> tuple[str, ...]:
         n = self.max_operand + 1
-        lines = [arith_line(a, op, b, self.line_len) for op in self.ops for a in range(n) for b in range(n)
-                 if not self.is_held_out(a, b)]
+        lines = [
+            arith_line(a, op, b, self.line_len)
+            for op in self.ops
+            for a in range(n)
+            for b in range(n)
+            if not self.is_held_out(a, b)
+        ]
         random.Random(self.data_seed).shuffle(lines)
         return tuple(lines)
 
     @cached_property
     def held_out_lines(self) -> tuple[str, ...]:
-        return tuple(arith_line(a, op, b, self.line_len) for op in self.ops for a, b in
-                     (self.held_out, self.held_out[::-1]) if self.is_held_out(a, b))
+        return tuple(
+            arith_line(a, op, b, self.line_len)
+            for op in self.ops
+            for a, b in (self.held_out, self.held_out[::-1])
+            if self.is_held_out(a, b)
+        )
 
     def evaluate(self, model: Any, *, generator: "torch.Generator") -> dict[str, float | int]:
         n = self.max_operand
-        out = arith_eval(model, self.vocab, mode=self.eval_mode, samples=self.eval_samples,
-                         temperature=self.eval_temperature, top_k=self.eval_top_k, generator=generator,
-                         held_out=[(a, b) for a in range(n + 1) for b in range(n + 1) if self.is_held_out(a, b)],
-                         ops=self.ops, hi=n)
+        out = arith_eval(
+            model,
+            self.vocab,
+            mode=self.eval_mode,
+            samples=self.eval_samples,
+            temperature=self.eval_temperature,
+            top_k=self.eval_top_k,
+            generator=generator,
+            held_out=[(a, b) for a in range(n + 1) for b in range(n + 1) if self.is_held_out(a, b)],
+            ops=self.ops,
+            hi=n,
+        )
         return out | {"score": out["math_acc"]}
 
     def extrapolation(self, model: Any, hi: int = 19, **kwargs: Any) -> dict[str, float | int]:

@@ -47,12 +47,12 @@ def _apply(op: str, a: int, b: int) -> int:
     return a + b if op == "+" else a - b
 
 
-def _generate(model: Any, prompts: list[str], vocab: CharVocab, n_new: int, s: dict[str, Any],
-              generator: "torch.Generator") -> list[str]:
+def _generate(
+    model: Any, prompts: list[str], vocab: CharVocab, n_new: int, s: dict[str, Any], generator: "torch.Generator"
+) -> list[str]:
     from grokscope.tasks.sampling import generate
 
-    return generate(model, prompts, vocab, n_new, temperature=s["temperature"], top_k=s["top_k"],
-                    generator=generator)
+    return generate(model, prompts, vocab, n_new, temperature=s["temperature"], top_k=s["top_k"], generator=generator)
 
 
 def arith_correct(mode: str, prompt: str, continuation: str, answer: int) -> bool:
@@ -62,9 +62,20 @@ def arith_correct(mode: str, prompt: str, continuation: str, answer: int) -> boo
     return continuation.startswith(f"{answer}>")
 
 
-def arith_answers(model: Any, vocab: CharVocab, *, mode: str, samples: int, temperature: float | int,
-                  top_k: int | None, generator: "torch.Generator", ops: str = "+-", lo: int = 0, hi: int = 9,
-                  only: Any = None) -> list[tuple[str, int, int, str, bool]]:
+def arith_answers(
+    model: Any,
+    vocab: CharVocab,
+    *,
+    mode: str,
+    samples: int,
+    temperature: float | int,
+    top_k: int | None,
+    generator: "torch.Generator",
+    ops: str = "+-",
+    lo: int = 0,
+    hi: int = 9,
+    only: Any = None,
+) -> list[tuple[str, int, int, str, bool]]:
     """Every equation's generation as ``(op, a, b, continuation, correct)``, ``samples`` rows per
     pair, operations in ``ops`` order. ``only(a, b)`` (optional) restricts the pairs."""
     settings = {"temperature": temperature, "top_k": top_k}
@@ -72,37 +83,79 @@ def arith_answers(model: Any, vocab: CharVocab, *, mode: str, samples: int, temp
     jobs = [(op, a, b) for op in ops for a, b in pairs for _ in range(samples)]
     prompts = [f"<{a}{op}{b}=" for op, a, b in jobs]
     conts = _generate(model, prompts, vocab, 4, settings, generator)
-    return [(op, a, b, g, arith_correct(mode, p, g, _apply(op, a, b))) for (op, a, b), p, g in zip(jobs, prompts, conts)]
+    return [
+        (op, a, b, g, arith_correct(mode, p, g, _apply(op, a, b))) for (op, a, b), p, g in zip(jobs, prompts, conts)
+    ]
 
 
-def arith_eval(model: Any, vocab: CharVocab, *, mode: str, samples: int, temperature: float | int,
-               top_k: int | None, generator: "torch.Generator", held_out: Sequence[tuple[int, int]] = (),
-               ops: str = "+-", lo: int = 0, hi: int = 9, only: Any = None) -> dict[str, float | int]:
+def arith_eval(
+    model: Any,
+    vocab: CharVocab,
+    *,
+    mode: str,
+    samples: int,
+    temperature: float | int,
+    top_k: int | None,
+    generator: "torch.Generator",
+    held_out: Sequence[tuple[int, int]] = (),
+    ops: str = "+-",
+    lo: int = 0,
+    hi: int = 9,
+    only: Any = None,
+) -> dict[str, float | int]:
     """Addition/subtraction accuracy by generation; ``held_out`` pairs are also counted apart.
 
     ``only(a, b)`` (optional) restricts the pairs scored (the 0..19 test keeps two-digit ones).
     Returns ``{op}_correct``/``{op}_total``/``{op}_acc`` for ``add``/``sub``, ``heldout_correct``/
     ``heldout_total`` and ``math_correct``/``math_total``/``math_acc``.
     """
-    rows = arith_answers(model, vocab, mode=mode, samples=samples, temperature=temperature, top_k=top_k,
-                         generator=generator, ops=ops, lo=lo, hi=hi, only=only)
+    rows = arith_answers(
+        model,
+        vocab,
+        mode=mode,
+        samples=samples,
+        temperature=temperature,
+        top_k=top_k,
+        generator=generator,
+        ops=ops,
+        lo=lo,
+        hi=hi,
+        only=only,
+    )
     held = {tuple(p) for p in held_out}
     out: dict[str, float | int] = {}
     for op, name in (("+", "add"), ("-", "sub")):
         if op in ops:
             oks = [ok for o, _, _, _, ok in rows if o == op]
-            out |= {f"{name}_correct": sum(oks), f"{name}_total": len(oks),
-                    f"{name}_acc": sum(oks) / len(oks) if oks else 0.0}
+            out |= {
+                f"{name}_correct": sum(oks),
+                f"{name}_total": len(oks),
+                f"{name}_acc": sum(oks) / len(oks) if oks else 0.0,
+            }
     held_oks = [ok for _, a, b, _, ok in rows if (a, b) in held]
     mc = sum(out.get(f"{n}_correct", 0) for n in ("add", "sub"))
     mt = sum(out.get(f"{n}_total", 0) for n in ("add", "sub"))
-    out |= {"heldout_correct": sum(held_oks), "heldout_total": len(held_oks), "math_correct": mc, "math_total": mt,
-            "math_acc": mc / mt if mt else 0.0}
+    out |= {
+        "heldout_correct": sum(held_oks),
+        "heldout_total": len(held_oks),
+        "math_correct": mc,
+        "math_total": mt,
+        "math_acc": mc / mt if mt else 0.0,
+    }
     return out
 
 
-def facts_eval(model: Any, vocab: CharVocab, facts: Sequence[tuple[str, str]], *, mode: str, samples: int,
-               temperature: float | int, top_k: int | None, generator: "torch.Generator") -> dict[str, float | int]:
+def facts_eval(
+    model: Any,
+    vocab: CharVocab,
+    facts: Sequence[tuple[str, str]],
+    *,
+    mode: str,
+    samples: int,
+    temperature: float | int,
+    top_k: int | None,
+    generator: "torch.Generator",
+) -> dict[str, float | int]:
     """Capital-city recall by generation: ``facts_correct``/``facts_total``/``facts_acc``."""
     settings = {"temperature": temperature, "top_k": top_k}
     jobs = [(country, capital) for country, capital in facts for _ in range(samples)]
@@ -113,18 +166,34 @@ def facts_eval(model: Any, vocab: CharVocab, facts: Sequence[tuple[str, str]], *
         correct = sum(g == cap.lower() for g, (_, cap) in zip(got, jobs))
     else:
         prompts = [f"Capital of {c} is " for c, _ in jobs]
-        conts = _generate(model, prompts, vocab, len(max((cap for _, cap in facts), key=len)) + 2, settings,
-                          generator)
+        conts = _generate(model, prompts, vocab, len(max((cap for _, cap in facts), key=len)) + 2, settings, generator)
         correct = sum(g.startswith(f"{cap} \n") for g, (_, cap) in zip(conts, jobs))
     return {"facts_correct": correct, "facts_total": len(jobs), "facts_acc": correct / len(jobs) if jobs else 0.0}
 
 
-def extrapolation_eval(model: Any, vocab: CharVocab, *, hi: int = 19, mode: str = "paper", samples: int = 1,
-                       temperature: float | int = 0.0, top_k: int | None = None,
-                       generator: "torch.Generator | None" = None) -> dict[str, float | int]:
+def extrapolation_eval(
+    model: Any,
+    vocab: CharVocab,
+    *,
+    hi: int = 19,
+    mode: str = "paper",
+    samples: int = 1,
+    temperature: float | int = 0.0,
+    top_k: int | None = None,
+    generator: "torch.Generator | None" = None,
+) -> dict[str, float | int]:
     """Section 5.1: operands 0..``hi``, scoring only equations with a two-digit operand."""
     import torch
 
-    return arith_eval(model, vocab, mode=mode, samples=samples, temperature=temperature, top_k=top_k,
-                      generator=generator or torch.Generator().manual_seed(0), lo=0, hi=hi,
-                      only=lambda a, b: a > 9 or b > 9)
+    return arith_eval(
+        model,
+        vocab,
+        mode=mode,
+        samples=samples,
+        temperature=temperature,
+        top_k=top_k,
+        generator=generator or torch.Generator().manual_seed(0),
+        lo=0,
+        hi=hi,
+        only=lambda a, b: a > 9 or b > 9,
+    )

@@ -58,9 +58,14 @@ def read_facts(path: str | Path | None = None) -> tuple[tuple[str, str], ...]:
 
 def _check_pairs(pairs: object) -> tuple[tuple[str, str], ...]:
     """Facts as stored in a run's config (JSON lists): a non-empty list of [country, capital] strings."""
-    ok = isinstance(pairs, (list, tuple)) and pairs and all(
-        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) and x.strip() for x in p)
-        for p in pairs)
+    ok = (
+        isinstance(pairs, (list, tuple))
+        and pairs
+        and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) and x.strip() for x in p)
+            for p in pairs
+        )
+    )
     if not ok:
         raise ValueError("fact_pairs must be a non-empty list of [country, capital] strings")
     return tuple((str(c), str(k)) for c, k in pairs)  # type: ignore[union-attr]
@@ -76,9 +81,11 @@ def _block_size(lines: tuple[str, ...], block_size: int | None, allow_short: boo
         return len(longest)
     check_int("block_size", block_size, lo=2)
     if block_size < len(longest) and not allow_short:
-        raise ValueError(f"block size {block_size} is shorter than the longest line ({len(longest)} characters: "
-                         f"{longest.rstrip()!r}): use --block-size {len(longest)}, or allow_short_block=True "
-                         "to train on windows of it as the paper does")
+        raise ValueError(
+            f"block size {block_size} is shorter than the longest line ({len(longest)} characters: "
+            f"{longest.rstrip()!r}): use --block-size {len(longest)}, or allow_short_block=True "
+            "to train on windows of it as the paper does"
+        )
     return block_size
 
 
@@ -114,8 +121,9 @@ class _TextBase(WindowedText):
         return read_facts() if self.fact_pairs is None else self.fact_pairs
 
     def _sampling(self) -> dict[str, Any]:
-        return dict(mode=self.eval_mode, samples=self.eval_samples, temperature=self.eval_temperature,
-                    top_k=self.eval_top_k)
+        return dict(
+            mode=self.eval_mode, samples=self.eval_samples, temperature=self.eval_temperature, top_k=self.eval_top_k
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,8 +166,12 @@ class JointTask(_TextBase):
 
     @cached_property
     def arith(self) -> CharArithTask:
-        return CharArithTask(eval_mode=self.eval_mode, eval_samples=self.eval_samples,
-                             eval_temperature=self.eval_temperature, eval_top_k=self.eval_top_k)
+        return CharArithTask(
+            eval_mode=self.eval_mode,
+            eval_samples=self.eval_samples,
+            eval_temperature=self.eval_temperature,
+            eval_top_k=self.eval_top_k,
+        )
 
     @cached_property
     def lines(self) -> tuple[str, ...]:

@@ -65,8 +65,7 @@ class ModularTask:
             raise ValueError(f"p must be an integer in 3..{MAX_P}, got {self.p!r}")
         if self.op == "div" and not is_prime(self.p):
             raise ValueError(
-                f"p={self.p} is not prime, so division mod p is not defined for every b: "
-                "use a prime such as 97 or 113"
+                f"p={self.p} is not prime, so division mod p is not defined for every b: use a prime such as 97 or 113"
             )
         if isinstance(self.frac, bool) or not isinstance(self.frac, Real) or not 0.0 < self.frac < 1.0:  # NaN too
             raise ValueError(f"frac (the train fraction) must be strictly between 0 and 1, got {self.frac!r}")
@@ -82,8 +81,11 @@ class ModularTask:
             return
         n = self.p * (self.p - 1) if self.op == "div" else self.p * self.p
         pairs = self.train_pairs
-        if not isinstance(pairs, (list, tuple)) or not pairs or any(
-                isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in pairs):
+        if (
+            not isinstance(pairs, (list, tuple))
+            or not pairs
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in pairs)
+        ):
             raise ValueError(f"train_pairs must be a non-empty list of pair indices in 0..{n - 1}")
         if len(set(pairs)) != len(pairs) or len(pairs) == n:
             raise ValueError("train_pairs must be distinct and leave at least one test pair")
@@ -122,5 +124,3 @@ class ModularTask:
         from grokscope.tasks.modular_data import modular_dataset
 
         return modular_dataset(self)
-
-

@@ -5,13 +5,12 @@ arguments instantly); the task reaches this through ``task.dataset()``, never th
 """
 
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
-
 
 
 @dataclass(frozen=True)

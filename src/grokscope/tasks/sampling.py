@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from transformer_lens import HookedTransformer
 
 
-def pick_tokens(logits: Float[Tensor, "batch vocab"], temperature: float | int, top_k: int | None,
-                u: Float[Tensor, " batch"] | None) -> Int[Tensor, " batch"]:
+def pick_tokens(
+    logits: Float[Tensor, "batch vocab"], temperature: float | int, top_k: int | None, u: Float[Tensor, " batch"] | None
+) -> Int[Tensor, " batch"]:
     """Next tokens: argmax when ``temperature == 0``, else inverse-CDF sampling with uniforms ``u``.
 
     ``top_k`` keeps the ``k`` largest logits (ties at the k-th value are kept, as in nanoGPT).
@@ -39,9 +40,17 @@ def pick_tokens(logits: Float[Tensor, "batch vocab"], temperature: float | int, 
 
 
 @torch.no_grad()
-def generate(model: "HookedTransformer", prompts: list[str], vocab: CharVocab, max_new_tokens: int, *,
-             temperature: float | int = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-             stop: str | None = None) -> list[str]:
+def generate(
+    model: "HookedTransformer",
+    prompts: list[str],
+    vocab: CharVocab,
+    max_new_tokens: int,
+    *,
+    temperature: float | int = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    stop: str | None = None,
+) -> list[str]:
     """The continuation of each prompt (prompt not included), ``max_new_tokens`` characters at most.
 
     ``temperature=0`` is greedy. ``stop``: a continuation ends just before the first occurrence
@@ -89,5 +98,3 @@ def generate(model: "HookedTransformer", prompts: list[str], vocab: CharVocab, m
     finally:
         model.train(was_training)
     return out
-
-

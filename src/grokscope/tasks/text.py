@@ -49,8 +49,9 @@ class TextTask(Protocol):
 
     def to_dict(self) -> dict[str, Any]: ...
 
-    def sample_batch(self, batch_size: int, generator: "torch.Generator", *, split: str = "train"
-                     ) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]: ...
+    def sample_batch(
+        self, batch_size: int, generator: "torch.Generator", *, split: str = "train"
+    ) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]: ...
 
     def evaluate(self, model: Any, *, generator: "torch.Generator") -> dict[str, float]: ...
 
@@ -59,8 +60,9 @@ def is_text_task(task: object) -> bool:
     return isinstance(task, TextTask)
 
 
-def windows(stream: "Int[Tensor, 'n']", block_size: int, batch_size: int, generator: "torch.Generator"
-            ) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]:
+def windows(
+    stream: "Int[Tensor, 'n']", block_size: int, batch_size: int, generator: "torch.Generator"
+) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]:
     """``batch_size`` random windows of ``stream`` and their next-token targets (nanoGPT's get_batch).
 
     Offsets are uniform in ``[0, len(stream) - block_size)``, exactly as nanoGPT draws them.
@@ -113,7 +115,8 @@ class WindowedText(VocabSized):
 
         return torch.tensor(self.vocab.encode(self.text), dtype=torch.long)
 
-    def sample_batch(self, batch_size: int, generator: "torch.Generator", *, split: str = "train"
-                     ) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]:
+    def sample_batch(
+        self, batch_size: int, generator: "torch.Generator", *, split: str = "train"
+    ) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]:
         # Validation text is the training text (the paper's set-up), so split changes nothing.
         return windows(self._stream, self.block_size, batch_size, generator)

@@ -94,8 +94,9 @@ class WordOpsTask(VocabSized):
         if any(isinstance(x, bool) or not isinstance(x, Integral) for x in (self.low, self.high)):
             raise ValueError(f"operands must be integers, got low={self.low!r} and high={self.high!r}")
         if not -MAX_OPERAND <= min(self.low, self.high) <= max(self.low, self.high) <= MAX_OPERAND:
-            raise ValueError(f"operands must lie in {-MAX_OPERAND}..{MAX_OPERAND} (nine digits), got "
-                             f"{self.low}..{self.high}")
+            raise ValueError(
+                f"operands must lie in {-MAX_OPERAND}..{MAX_OPERAND} (nine digits), got {self.low}..{self.high}"
+            )
         if self.low > self.high:
             raise ValueError(f"operand range {self.low}..{self.high} is empty: need low <= high")
         if "DIVIDE" in self.ops and self.low == self.high == 0:
@@ -105,12 +106,16 @@ class WordOpsTask(VocabSized):
             check_int(name, getattr(self, name))
         check_seed("seed", self.seed)
         if self.n_problems > sys.maxsize:  # random.sample draws from a range of them
-            raise ValueError(f"operands {self.low}..{self.high} give {self.n_problems:.3g} problems with "
-                             f"{len(self.ops)} operation(s), more than can be drawn from ({sys.maxsize:.3g}): "
-                             "narrow the range")
+            raise ValueError(
+                f"operands {self.low}..{self.high} give {self.n_problems:.3g} problems with "
+                f"{len(self.ops)} operation(s), more than can be drawn from ({sys.maxsize:.3g}): "
+                "narrow the range"
+            )
         if self.n_train + self.n_test > self.n_problems:
-            raise ValueError(f"{self.n_train} + {self.n_test} examples asked for, but operands {self.low}..{self.high} "
-                             f"give only {self.n_problems} problems: widen the range or ask for fewer")
+            raise ValueError(
+                f"{self.n_train} + {self.n_test} examples asked for, but operands {self.low}..{self.high} "
+                f"give only {self.n_problems} problems: widen the range or ask for fewer"
+            )
 
     # --- the problem space -------------------------------------------------------------------
 
@@ -144,7 +149,7 @@ class WordOpsTask(VocabSized):
         # random.sample over a range object never materialises the 4M-problem space.
         picks = random.Random(self.seed).sample(range(self.n_problems), self.n_train + self.n_test)
         problems = tuple(self.problem(i) for i in picks)
-        return problems[: self.n_train], problems[self.n_train:]
+        return problems[: self.n_train], problems[self.n_train :]
 
     def problems(self, split: str = "train") -> tuple[Problem, ...]:
         """The ``(op, a, b)`` problems of ``train`` or ``test`` (``val`` is the test set)."""

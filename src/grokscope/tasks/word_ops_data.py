@@ -36,8 +36,9 @@ class WordOpsData:
             return self.x_test, self.y_test
         raise ValueError(f"unknown split {split!r}: use train or test")
 
-    def sample(self, batch_size: int, generator: torch.Generator, *, split: str = "train"
-               ) -> tuple[Int[Tensor, "batch block"], Int[Tensor, "batch block"]]:
+    def sample(
+        self, batch_size: int, generator: torch.Generator, *, split: str = "train"
+    ) -> tuple[Int[Tensor, "batch block"], Int[Tensor, "batch block"]]:
         x, y = self.split(split)
         idx = torch.randint(len(x), (batch_size,), generator=generator)
         return x[idx], y[idx]
@@ -52,7 +53,7 @@ def encode_rows(task: Any, problems) -> tuple[Int[Tensor, "n block"], Int[Tensor
         ids = task.vocab.encode(task.text(op, a, b))
         n_prompt = len(task.prompt(op, a, b))
         x[i, : len(ids) - 1] = torch.tensor(ids[:-1])
-        y[i, n_prompt - 1: len(ids) - 1] = torch.tensor(ids[n_prompt:])
+        y[i, n_prompt - 1 : len(ids) - 1] = torch.tensor(ids[n_prompt:])
     return x, y
 
 

@@ -29,8 +29,14 @@ class ProgressBar:
         if self._bar is None:  # created on the first row, so an early error prints no empty bar
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=row["total"], initial=row["step"], unit="step", desc=self.desc,
-                             dynamic_ncols=True, mininterval=0.5)
+            self._bar = tqdm(
+                total=row["total"],
+                initial=row["step"],
+                unit="step",
+                desc=self.desc,
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
         bar = self._bar
         if bar.total != row["total"]:  # the run grokked: it now ends stop_after_grok steps later
             bar.total = row["total"]
@@ -47,8 +53,7 @@ class ProgressBar:
 
 def _postfix(row: dict[str, Any]) -> str:
     if "test_acc" in row:
-        return (f"loss {row['train_loss']:.2e}/{row['test_loss']:.2e} "
-                f"acc {row['train_acc']:.3f}/{row['test_acc']:.3f}")
+        return f"loss {row['train_loss']:.2e}/{row['test_loss']:.2e} acc {row['train_acc']:.3f}/{row['test_acc']:.3f}"
     score = "" if row.get("score") is None else f" score {row['score']:.3f} (best {row['best_score']:.3f})"
     return f"loss {row['train_loss']:.3f}/{row['val_loss']:.3f}{score}"
 

@@ -28,8 +28,14 @@ from torch import Tensor
 from grokscope.config.lm import LMRunConfig
 from grokscope.models.build import functional_logits, load_state_, model_from_state
 from grokscope.models.lm_fast import lm_logits, supports_lm_fast_path
-from grokscope.models.nanogpt import (add_dropout_hooks, freeze_biases_, is_tied, optimizer_groups, sync_tied_,
-                                      tie_grads_)
+from grokscope.models.nanogpt import (
+    add_dropout_hooks,
+    freeze_biases_,
+    is_tied,
+    optimizer_groups,
+    sync_tied_,
+    tie_grads_,
+)
 from grokscope.models.presets import NANOGPT_PRESETS
 from grokscope.models.state import initial_state
 from grokscope.store.run import Run
@@ -42,8 +48,14 @@ from grokscope.training.schedule import cosine_lr, is_checkpoint_step
 _VAL_SEED, _EVAL_SEED, _DROPOUT_SEED = 1, 2, 3
 
 
-def train_steps(config: LMRunConfig, writer: RunWriter, device: str, callbacks: Sequence[Callback], *,
-                init_state: Mapping[str, Tensor] | None = None) -> None:
+def train_steps(
+    config: LMRunConfig,
+    writer: RunWriter,
+    device: str,
+    callbacks: Sequence[Callback],
+    *,
+    init_state: Mapping[str, Tensor] | None = None,
+) -> None:
     """Train ``config`` from the writer's starting point to the run's end, writing as it goes.
 
     ``init_state`` (parameters by TransformerLens name) replaces the initial weights of a new run.
@@ -52,8 +64,9 @@ def train_steps(config: LMRunConfig, writer: RunWriter, device: str, callbacks: 
     # The parameters are a state dict in the checkpoint format (TransformerLens 3.x names); the
     # model of the installed TransformerLens runs on them (functional_logits) and is refreshed
     # from them before each evaluation, so one loop serves both TransformerLens versions.
-    params = {k: torch.nn.Parameter(v.to(device))
-              for k, v in initial_state(config.preset, task, seed=config.seed).items()}
+    params = {
+        k: torch.nn.Parameter(v.to(device)) for k, v in initial_state(config.preset, task, seed=config.seed).items()
+    }
     if config.preset in NANOGPT_PRESETS:
         freeze_biases_(params)
     if init_state is not None:
@@ -74,9 +87,13 @@ def train_steps(config: LMRunConfig, writer: RunWriter, device: str, callbacks: 
             return lm_logits(params, x, n_layers=model.cfg.n_layers, eps=model.cfg.eps)
         return functional_logits(model, params, x)
 
-    opt = torch.optim.AdamW(optimizer_groups(params, tc.weight_decay) if tied else
-                            [p for p in params.values() if p.requires_grad],
-                            lr=tc.lr, betas=(tc.beta1, tc.beta2), weight_decay=tc.weight_decay, fused=True)
+    opt = torch.optim.AdamW(
+        optimizer_groups(params, tc.weight_decay) if tied else [p for p in params.values() if p.requires_grad],
+        lr=tc.lr,
+        betas=(tc.beta1, tc.beta2),
+        weight_decay=tc.weight_decay,
+        fused=True,
+    )
     sampler = torch.Generator().manual_seed(config.seed)
     rng_devices = [torch.device(device)] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=rng_devices):
@@ -129,8 +146,9 @@ def train_steps(config: LMRunConfig, writer: RunWriter, device: str, callbacks: 
 
 
 @torch.no_grad()
-def _losses(model: Any, forward: Callable[[Tensor], Tensor], task: Any, config: LMRunConfig, batch: int,
-            device: str) -> dict[str, float]:
+def _losses(
+    model: Any, forward: Callable[[Tensor], Tensor], task: Any, config: LMRunConfig, batch: int, device: str
+) -> dict[str, float]:
     """nanoGPT's ``estimate_loss``: mean loss over ``eval_iters`` batches per split, in eval mode.
 
     The batches are the same at every evaluation (fixed generators), so the curve is not noisy

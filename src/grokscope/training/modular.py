@@ -51,8 +51,9 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
     path = choose_path(model_kwargs(config.preset, task), device=device, fast=tc.fast)
     # The parameters are a state dict in the checkpoint format; the fast paths need nothing else
     # (no TransformerLens import: seconds of start-up), HookedTransformer runs on them.
-    params = {k: torch.nn.Parameter(v.to(device))
-              for k, v in initial_state(config.preset, task, seed=config.seed).items()}
+    params = {
+        k: torch.nn.Parameter(v.to(device)) for k, v in initial_state(config.preset, task, seed=config.seed).items()
+    }
     model = None
     if path == "hooked":
         from grokscope.models.build import build_model
@@ -61,8 +62,9 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
     w = Grok1LParams.from_state(params) if path != "hooked" else None
     writer.info["forward"] = path
     # fused: one kernel for all 16 tensors instead of a Python loop over them (bit-deterministic too).
-    opt = torch.optim.AdamW(params.values(), lr=tc.lr, weight_decay=tc.weight_decay, betas=(tc.beta1, tc.beta2),
-                            fused=True)
+    opt = torch.optim.AdamW(
+        params.values(), lr=tc.lr, weight_decay=tc.weight_decay, betas=(tc.beta1, tc.beta2), fused=True
+    )
     sampler = torch.Generator().manual_seed(config.seed)
 
     def split(idx: torch.Tensor) -> _Split:
@@ -102,11 +104,13 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
                 loss = cross_entropy(logits, batch.y)
             lr = tc.lr * min(step / tc.warmup, 1.0) if tc.warmup else tc.lr
 
-            done = step >= tc.steps or (grok_step is not None and tc.stop_after_grok is not None
-                                        and step >= grok_step + tc.stop_after_grok)
+            done = step >= tc.steps or (
+                grok_step is not None and tc.stop_after_grok is not None and step >= grok_step + tc.stop_after_grok
+            )
             if step % tc.eval_every == 0 or done or is_checkpoint_step(step, tc.ckpt_every):
-                row = _evaluate(step, loss, logits, batch.y, test_set, logits_of, params, lr,
-                                elapsed0 + time.perf_counter() - t0)
+                row = _evaluate(
+                    step, loss, logits, batch.y, test_set, logits_of, params, lr, elapsed0 + time.perf_counter() - t0
+                )
                 writer.log(row)
                 if grok_step is None and row["test_acc"] >= tc.grok_threshold:
                     grok_step = step
@@ -136,9 +140,17 @@ def _end_step(tc: Any, grok_step: int | None) -> int:
 
 
 @torch.no_grad()
-def _evaluate(step: int, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, test_set: _Split,
-              logits_of: Callable[[_Split], torch.Tensor], params: dict[str, torch.Tensor], lr: float,
-              elapsed: float) -> dict[str, Any]:
+def _evaluate(
+    step: int,
+    loss: torch.Tensor,
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    test_set: _Split,
+    logits_of: Callable[[_Split], torch.Tensor],
+    params: dict[str, torch.Tensor],
+    lr: float,
+    elapsed: float,
+) -> dict[str, Any]:
     test_logits = logits_of(test_set)
     y_test = test_set.y
     return {

@@ -48,8 +48,10 @@ def prepare_run_dir(config: RunConfig | LMRunConfig, out: str | Path, name: str 
     if is_run_dir(path):
         diff = Run(path).config.conflicts(config)
         if diff:
-            raise ValueError(f"{path} holds a run with another config ({diff[0]}): pass --name for a new run "
-                             f"or --resume {path} to continue that one")
+            raise ValueError(
+                f"{path} holds a run with another config ({diff[0]}): pass --name for a new run "
+                f"or --resume {path} to continue that one"
+            )
         return path, True
     if path.exists() and not _unstarted(path):
         raise ValueError(f"{path} exists and is not a grokscope run: choose another --out or --name")
@@ -68,8 +70,10 @@ def _unstarted(path: Path) -> bool:
     the write probe and temporary files."""
     if not path.is_dir():
         return False
-    return all(p.name in (LOCK_FILE, ".write-test") or (p.name.startswith(".") and p.name.endswith(".tmp"))
-               for p in path.iterdir())
+    return all(
+        p.name in (LOCK_FILE, ".write-test") or (p.name.startswith(".") and p.name.endswith(".tmp"))
+        for p in path.iterdir()
+    )
 
 
 def _committed(path: Path) -> bool:
@@ -84,9 +88,15 @@ def _committed(path: Path) -> bool:
     return bool(Run(path).manifest().resume)
 
 
-def train(config: RunConfig | LMRunConfig, out: str | Path = "checkpoints", *, name: str | None = None,
-          device: str = "auto", callbacks: Sequence[Callback] = (),
-          init_state: Mapping[str, Any] | None = None) -> Run:
+def train(
+    config: RunConfig | LMRunConfig,
+    out: str | Path = "checkpoints",
+    *,
+    name: str | None = None,
+    device: str = "auto",
+    callbacks: Sequence[Callback] = (),
+    init_state: Mapping[str, Any] | None = None,
+) -> Run:
     """Train ``config`` into ``out/name`` (default name from the config) and return the :class:`Run`.
 
     ``config`` is a :class:`~grokscope.config.modular.RunConfig` (the grokking tasks) or a
@@ -100,17 +110,30 @@ def train(config: RunConfig | LMRunConfig, out: str | Path = "checkpoints", *, n
     path, exists = prepare_run_dir(config, out, name)
     with RunLock(path):
         if exists and _committed(path):
-            return _resume(path, steps=config.train.steps, device=device, callbacks=callbacks, expect=None,
-                           stop_after_grok=getattr(config.train, "stop_after_grok", KEEP))
+            return _resume(
+                path,
+                steps=config.train.steps,
+                device=device,
+                callbacks=callbacks,
+                expect=None,
+                stop_after_grok=getattr(config.train, "stop_after_grok", KEEP),
+            )
         if exists:  # killed before its first checkpoint: nothing was committed, so nothing is lost
-            warnings.warn(f"{path} holds this run but no checkpoint of it yet: starting it afresh",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{path} holds this run but no checkpoint of it yet: starting it afresh", RuntimeWarning, stacklevel=2
+            )
         return _run(config, RunWriter(path, config), device, callbacks, init_state=init_state)
 
 
-def resume(run_dir: str | Path, *, steps: int | None = None, stop_after_grok: int | None | str = KEEP,
-           device: str = "auto", callbacks: Sequence[Callback] = (),
-           expect: Mapping[str, Any] | None = None) -> Run:
+def resume(
+    run_dir: str | Path,
+    *,
+    steps: int | None = None,
+    stop_after_grok: int | None | str = KEEP,
+    device: str = "auto",
+    callbacks: Sequence[Callback] = (),
+    expect: Mapping[str, Any] | None = None,
+) -> Run:
     """Continue a run from its newest checkpoint; ``steps`` (and ``stop_after_grok``) may move its end.
 
     ``expect`` holds settings the caller asked for, as dotted config keys (``"seed"``,
@@ -121,12 +144,20 @@ def resume(run_dir: str | Path, *, steps: int | None = None, stop_after_grok: in
     run = Run(run_dir)
     _check_expected(run, expect)  # before the lock: a refused resume writes nothing, not even the lock file
     with RunLock(run.path):
-        return _resume(run_dir, steps=steps, stop_after_grok=stop_after_grok, device=device, callbacks=callbacks,
-                       expect=expect)
+        return _resume(
+            run_dir, steps=steps, stop_after_grok=stop_after_grok, device=device, callbacks=callbacks, expect=expect
+        )
 
 
-def _resume(run_dir: str | Path, *, steps: int | None, stop_after_grok: int | None | str, device: str,
-            callbacks: Sequence[Callback], expect: Mapping[str, Any] | None) -> Run:
+def _resume(
+    run_dir: str | Path,
+    *,
+    steps: int | None,
+    stop_after_grok: int | None | str,
+    device: str,
+    callbacks: Sequence[Callback],
+    expect: Mapping[str, Any] | None,
+) -> Run:
     run = Run(run_dir)  # read again under the lock
     _check_expected(run, expect)
     config = run.config
@@ -148,8 +179,13 @@ def _check_expected(run: Run, expect: Mapping[str, Any] | None) -> None:
         raise ValueError(f"--resume {run.path}: {wrong[0]}; drop the flag or start a new run with --name")
 
 
-def _run(config: RunConfig | LMRunConfig, writer: RunWriter, device: str, callbacks: Sequence[Callback],
-         init_state: Mapping[str, Any] | None = None) -> Run:
+def _run(
+    config: RunConfig | LMRunConfig,
+    writer: RunWriter,
+    device: str,
+    callbacks: Sequence[Callback],
+    init_state: Mapping[str, Any] | None = None,
+) -> Run:
     try:
         if isinstance(config, LMRunConfig):
             from grokscope.training.lm import train_steps as lm_steps

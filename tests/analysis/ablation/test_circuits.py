@@ -125,8 +125,11 @@ def test_ablating_nothing_reproduces_the_plain_forward_exactly(model, data):
     assert no_hooks_left(model)
 
 
-@pytest.mark.skipif(tl_major() >= 4, reason="TransformerLens 4.x's bridge feeds an edit at hook_resid_mid to the MLP "
-                    "only, not to the residual stream's skip path, so the direct path cannot be planted there")
+@pytest.mark.skipif(
+    tl_major() >= 4,
+    reason="TransformerLens 4.x's bridge feeds an edit at hook_resid_mid to the MLP "
+    "only, not to the residual stream's skip path, so the direct path cannot be planted there",
+)
 def test_hand_built_model_each_ablation_removes_exactly_its_part(model, data):
     """Plant known activations: neurons = const + Fourier + lookup, and the same kind of table as
     the attention/embedding path's residual; then each circuit ablation must keep exactly its parts."""
@@ -139,6 +142,7 @@ def test_hand_built_model_each_ablation_removes_exactly_its_part(model, data):
             x = x.clone()
             x[:, -1] = table["all"]
             return x
+
         return hook
 
     state = model_state(model)  # the weights in TransformerLens 3.x's layout, whichever version runs
@@ -153,21 +157,30 @@ def test_hand_built_model_each_ablation_removes_exactly_its_part(model, data):
         torch.testing.assert_close(hooked_logits(model, data), logits_of(post["all"], resid["all"]))
         for method in ("zero", "mean"):
             for site in ("neurons", "logits"):
+
                 def ablate(circuit):
-                    return hooked_logits(model, data, CircuitAblation(circuit=circuit, key_freqs=KEYS, p=P, site=site,
-                                                                      method=method))
+                    return hooked_logits(
+                        model, data, CircuitAblation(circuit=circuit, key_freqs=KEYS, p=P, site=site, method=method)
+                    )
+
                 # The logits site also removes the direct path's part (by linearity, the same as projecting it).
                 direct_gen = resid["all"] if site == "neurons" else resid["const"] + resid["lookup"]
                 direct_mem = resid["all"] if site == "neurons" else resid["const"] + resid["fourier"]
-                torch.testing.assert_close(ablate("generalize"), logits_of(post["const"] + post["lookup"], direct_gen),
-                                           atol=1e-9, rtol=1e-9)
-                torch.testing.assert_close(ablate("memorize"), logits_of(post["const"] + post["fourier"], direct_mem),
-                                           atol=1e-9, rtol=1e-9)
+                torch.testing.assert_close(
+                    ablate("generalize"), logits_of(post["const"] + post["lookup"], direct_gen), atol=1e-9, rtol=1e-9
+                )
+                torch.testing.assert_close(
+                    ablate("memorize"), logits_of(post["const"] + post["fourier"], direct_mem), atol=1e-9, rtol=1e-9
+                )
         # A single frequency: only its own Fourier part goes.
         U1 = sum_directions(P, [KEYS[0]])
         only_k0 = U1.T @ (U1 @ post["all"])
-        torch.testing.assert_close(hooked_logits(model, data, frequency_ablation(KEYS[0], P, site="neurons")),
-                                   logits_of(post["all"] - only_k0, resid["all"]), atol=1e-9, rtol=1e-9)
+        torch.testing.assert_close(
+            hooked_logits(model, data, frequency_ablation(KEYS[0], P, site="neurons")),
+            logits_of(post["all"] - only_k0, resid["all"]),
+            atol=1e-9,
+            rtol=1e-9,
+        )
     assert no_hooks_left(model)
 
 
@@ -212,6 +225,7 @@ def test_zero_ablated_components_equal_models_with_those_weights_zeroed(model, d
 
     def zero_head(s):
         s["blocks.0.attn.W_O"][1] = 0
+
     with ablated(model, HeadAblation(heads=(1,))):
         torch.testing.assert_close(model(tokens), edited_copy(model, zero_head)(tokens), atol=1e-10, rtol=0)
 
@@ -219,6 +233,7 @@ def test_zero_ablated_components_equal_models_with_those_weights_zeroed(model, d
 
     def zero_neurons(s):
         s["blocks.0.mlp.W_out"][list(neurons)] = 0
+
     with ablated(model, NeuronAblation(neurons=neurons)):
         torch.testing.assert_close(model(tokens), edited_copy(model, zero_neurons)(tokens), atol=1e-10, rtol=0)
 
@@ -227,6 +242,7 @@ def test_zero_ablated_components_equal_models_with_those_weights_zeroed(model, d
 
     def project_embed(s):
         s["embed.W_E"] -= (s["embed.W_E"] @ Q) @ Q.T
+
     with ablated(model, DirectionAblation(directions=dirs)):
         torch.testing.assert_close(model(tokens), edited_copy(model, project_embed)(tokens), atol=1e-10, rtol=0)
 
@@ -259,11 +275,17 @@ def test_neurons_grouped_by_dominant_frequency():
 def test_shares_and_crossings_on_a_hand_made_table():
     p = 10  # chance 0.1, ln p = 2.303
     steps = [0, 100, 200, 300, 400]
-    t = pd.DataFrame({
-        "train_acc": [0.1, 1.0, 1.0, 1.0, 1.0], "train_loss": [math.log(p), 0.01, 0.01, 0.01, 0.01],
-        "memorize_train_acc": [0.1, 0.1, 0.4, 0.7, 1.0], "memorize_train_loss": [2.3, 2.3, 1.5, 0.5, 0.001],
-        "generalize_train_acc": [0.1, 1.0, 0.8, 0.3, 0.1], "generalize_train_loss": [2.3, 0.02, 0.4, 3.0, 9.0],
-    }, index=pd.Index(steps, name="step"))
+    t = pd.DataFrame(
+        {
+            "train_acc": [0.1, 1.0, 1.0, 1.0, 1.0],
+            "train_loss": [math.log(p), 0.01, 0.01, 0.01, 0.01],
+            "memorize_train_acc": [0.1, 0.1, 0.4, 0.7, 1.0],
+            "memorize_train_loss": [2.3, 2.3, 1.5, 0.5, 0.001],
+            "generalize_train_acc": [0.1, 1.0, 0.8, 0.3, 0.1],
+            "generalize_train_loss": [2.3, 0.02, 0.4, 3.0, 9.0],
+        },
+        index=pd.Index(steps, name="step"),
+    )
     s = add_shares(t, p)
     assert np.isnan(s.loc[0, "share_generalizing"]) and np.isnan(s.loc[0, "share_loss_memorizing"])  # at chance
     np.testing.assert_allclose(s["share_generalizing"].iloc[1:], [0, 1 / 3, 2 / 3, 1])
@@ -292,16 +314,22 @@ def test_vectorized_over_training_equals_the_hook_path(tiny_run, tiny_ablation):
     stack = run.stack(steps=steps)
     for site in ("logits", "neurons"):
         for method in ("zero", "resample"):
-            table = res.table if (site, method) == ("logits", "zero") else ablation_table(
-                stack.steps, stack.params, fa.p, data, list(keys), site=site, method=method, seed=1)
+            table = (
+                res.table
+                if (site, method) == ("logits", "zero")
+                else ablation_table(stack.steps, stack.params, fa.p, data, list(keys), site=site, method=method, seed=1)
+            )
             for step in steps:
                 model = run.model(step)
                 plain = hooked_metrics(model, data)
                 for m, v in plain.items():
                     assert table.loc[step, m] == pytest.approx(v, rel=1e-4, abs=1e-6), (step, m)
                 for circuit in ("generalize", "memorize"):
-                    want = hooked_metrics(model, data, CircuitAblation(circuit=circuit, key_freqs=keys, p=fa.p,
-                                                                       site=site, method=method, seed=1))
+                    want = hooked_metrics(
+                        model,
+                        data,
+                        CircuitAblation(circuit=circuit, key_freqs=keys, p=fa.p, site=site, method=method, seed=1),
+                    )
                     for m, v in want.items():
                         tol = 1.5 / len(data.labels) if m.endswith("acc") else None  # an argmax tie may flip
                         got = table.loc[step, f"{circuit}_{m}"]

@@ -33,16 +33,19 @@ def test_place_digits():
     assert bm.place_digits("-10.5") == {1: "1", 0: "0", -1: "5"}
 
 
-@pytest.mark.parametrize("answer,target,expected", [
-    ("958", "958", 1.0),
-    ("968", "958", 2 / 3),
-    ("58", "958", 2 / 3),            # aligned by place value: units with units, not left-aligned
-    ("9580", "958", 0.0),            # one place too many shifts every digit
-    ("-308", "308", 1.0),            # the sign is not a digit
-    ("0.3165618", "0.38034188", 4 / 9),
-    ("1.5", "1.50", 1.0 * 2 / 3 + 0),  # the missing hundredths digit counts as wrong
-    ("abc", "958", 0.0),
-])
+@pytest.mark.parametrize(
+    "answer,target,expected",
+    [
+        ("958", "958", 1.0),
+        ("968", "958", 2 / 3),
+        ("58", "958", 2 / 3),  # aligned by place value: units with units, not left-aligned
+        ("9580", "958", 0.0),  # one place too many shifts every digit
+        ("-308", "308", 1.0),  # the sign is not a digit
+        ("0.3165618", "0.38034188", 4 / 9),
+        ("1.5", "1.50", 1.0 * 2 / 3 + 0),  # the missing hundredths digit counts as wrong
+        ("abc", "958", 0.0),
+    ],
+)
 def test_digit_accuracy(answer, target, expected):
     assert bm.digit_accuracy(answer, target) == pytest.approx(expected)
 
@@ -79,14 +82,17 @@ def test_magnitude_correct():
     assert bm.magnitude_correct("9", "Rome") is None
 
 
-@pytest.mark.parametrize("answer,target,stopped,expected", [
-    ("958", "958", True, "ok"),
-    ("95", "958", True, "early"),
-    ("9581", "958", True, "ran_on"),
-    ("958", "958", False, "ran_on"),      # never produced the end token
-    ("-958", "958", True, "ok"),          # a sign error is not a length error
-    ("Par", "Paris", True, "early"),
-])
+@pytest.mark.parametrize(
+    "answer,target,stopped,expected",
+    [
+        ("958", "958", True, "ok"),
+        ("95", "958", True, "early"),
+        ("9581", "958", True, "ran_on"),
+        ("958", "958", False, "ran_on"),  # never produced the end token
+        ("-958", "958", True, "ok"),  # a sign error is not a length error
+        ("Par", "Paris", True, "early"),
+    ],
+)
 def test_termination(answer, target, stopped, expected):
     assert bm.termination(answer, target, stopped=stopped) == expected
 
@@ -96,16 +102,19 @@ def test_ran_on_after_answer():
     assert not bm.ran_on_after_answer("891210", "891210") and not bm.ran_on_after_answer("8912", "891210")
 
 
-@pytest.mark.parametrize("answer,target,places", [
-    ("10.69620253", "10.696202531", 8),
-    ("0.3165618", "0.38034188", 1),
-    ("3", "3.00", 2),             # decimal-aware: missing decimals are zeros
-    ("3.01", "3.00", 1),
-    ("4.00", "3.00", -1),         # integer part wrong
-    ("-0.5", "0.5", -1),          # sign wrong
-    ("-0.00", "0.00", 2),         # but -0 is 0
-    ("x", "1.5", -1),
-])
+@pytest.mark.parametrize(
+    "answer,target,places",
+    [
+        ("10.69620253", "10.696202531", 8),
+        ("0.3165618", "0.38034188", 1),
+        ("3", "3.00", 2),  # decimal-aware: missing decimals are zeros
+        ("3.01", "3.00", 1),
+        ("4.00", "3.00", -1),  # integer part wrong
+        ("-0.5", "0.5", -1),  # sign wrong
+        ("-0.00", "0.00", 2),  # but -0 is 0
+        ("x", "1.5", -1),
+    ],
+)
 def test_decimal_places_correct(answer, target, places):
     assert bm.decimal_places_correct(answer, target) == places
 
@@ -191,17 +200,20 @@ def test_post2_subtract_521_601_ran_on():
     assert s.failure == "ran_on" and s.sign_correct and s.termination == "ran_on"
 
 
-@pytest.mark.parametrize("answer,target,op,failure", [
-    ("", "958", "SUM", "empty"),
-    ("95", "958", "SUM", "early"),
-    ("9x", "958", "SUM", "not_a_number"),
-    ("1890", "891210", "MULTIPLY", "wrong_operation"),
-    ("-958", "958", "SUM", "wrong_sign"),
-    ("912", "958", "SUM", "close"),
-    ("500", "958", "SUM", "sign_magnitude"),
-    ("5000", "958", "SUM", "wrong_magnitude"),
-    ("Rome", "Paris", None, "wrong"),
-])
+@pytest.mark.parametrize(
+    "answer,target,op,failure",
+    [
+        ("", "958", "SUM", "empty"),
+        ("95", "958", "SUM", "early"),
+        ("9x", "958", "SUM", "not_a_number"),
+        ("1890", "891210", "MULTIPLY", "wrong_operation"),
+        ("-958", "958", "SUM", "wrong_sign"),
+        ("912", "958", "SUM", "close"),
+        ("500", "958", "SUM", "sign_magnitude"),
+        ("5000", "958", "SUM", "wrong_magnitude"),
+        ("Rome", "Paris", None, "wrong"),
+    ],
+)
 def test_failure_classes(answer, target, op, failure):
     cands = {"SUM": "1889", "SUBTRACT": "59", "MULTIPLY": "891210"} if op == "MULTIPLY" else None
     s = score_answer(answer, target, op=op, candidates=cands)

@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import pytest
 
+from grokscope.analysis.behavior.examples import BehaviorExample, check_vocab, pick_examples, task_examples
 from grokscope.analysis.behavior.over_checkpoints import (
     BehaviorConfig,
     aggregate,
@@ -15,14 +16,12 @@ from grokscope.analysis.behavior.over_checkpoints import (
     split_generation,
     spread_steps,
 )
-from grokscope.analysis.behavior.examples import BehaviorExample, check_vocab, pick_examples, task_examples
 from grokscope.analysis.behavior.result import METRICS, BehaviorAnalysis
 from grokscope.tasks.vocab import CharVocab
 
 
 def ex(prompt, target, group="SUM", split="test", end=";", candidates=None):
-    return BehaviorExample(prompt=prompt, target=target, end=end, group=group, split=split,
-                           candidates=candidates or {})
+    return BehaviorExample(prompt=prompt, target=target, end=end, group=group, split=split, candidates=candidates or {})
 
 
 def test_split_generation():
@@ -49,7 +48,9 @@ def test_chance_is_a_derangement_within_group():
     exs = [ex(f"SUM {i} 0=", str(i)) for i in range(10)] + [ex("X=", "7", group="SOLO")]
     c = chance_baseline(exs, seed=0).set_index(["split", "group"])
     assert c.loc[("test", "SUM"), "exact"] == 0.0 and c.loc[("test", "SUM"), "n"] == 10
-    assert c.loc[("test", "SUM"), "magnitude_correct"] == pytest.approx(0.8)  # "0" has no magnitude: wrong as answer and as target
+    assert c.loc[("test", "SUM"), "magnitude_correct"] == pytest.approx(
+        0.8
+    )  # "0" has no magnitude: wrong as answer and as target
     assert ("test", "SOLO") not in c.index  # one question cannot be answered with another's answer
 
 
@@ -85,18 +86,38 @@ def test_char_task_examples():
 
 def planted(exact, digits, magnitude, chance_digits=0.1, chance_mag=0.3) -> BehaviorAnalysis:
     steps = list(range(0, 100 * len(exact), 100))
-    rows = [dict(step=s, split="test", group="all", n=10, **{m: 0.0 for m in METRICS}) | dict(
-        exact=e, digit_accuracy=d, magnitude_correct=m) for s, e, d, m in zip(steps, exact, digits, magnitude)]
-    chance = pd.DataFrame([dict(split="test", group="all", n=10, **{m: 0.0 for m in METRICS})
-                           | dict(digit_accuracy=chance_digits, magnitude_correct=chance_mag)])
+    rows = [
+        dict(step=s, split="test", group="all", n=10, **{m: 0.0 for m in METRICS})
+        | dict(exact=e, digit_accuracy=d, magnitude_correct=m)
+        for s, e, d, m in zip(steps, exact, digits, magnitude)
+    ]
+    chance = pd.DataFrame(
+        [
+            dict(split="test", group="all", n=10, **{m: 0.0 for m in METRICS})
+            | dict(digit_accuracy=chance_digits, magnitude_correct=chance_mag)
+        ]
+    )
     losses = pd.DataFrame({"step": steps, "train_loss": 1.0, "val_loss": 2.0}).set_index("step")
-    return BehaviorAnalysis(run="r", path="p", task="t", preset="x", config=None, table=pd.DataFrame(rows),
-                            losses=losses, chance=chance, examples=pd.DataFrame(), predictions=pd.DataFrame())
+    return BehaviorAnalysis(
+        run="r",
+        path="p",
+        task="t",
+        preset="x",
+        config=None,
+        table=pd.DataFrame(rows),
+        losses=losses,
+        chance=chance,
+        examples=pd.DataFrame(),
+        predictions=pd.DataFrame(),
+    )
 
 
 def test_gap_is_the_longest_run_with_exact_low_and_structure_above_chance():
-    ba = planted(exact=[0, 0, 0, 0, 0, 0.5, 0.9], digits=[0.1, 0.3, 0.35, 0.1, 0.4, 0.6, 0.9],
-                 magnitude=[0.3, 0.5, 0.6, 0.3, 0.3, 0.9, 1.0])
+    ba = planted(
+        exact=[0, 0, 0, 0, 0, 0.5, 0.9],
+        digits=[0.1, 0.3, 0.35, 0.1, 0.4, 0.6, 0.9],
+        magnitude=[0.3, 0.5, 0.6, 0.3, 0.3, 0.9, 1.0],
+    )
     g = ba.gap()
     assert (g["start"], g["end"], g["checkpoints"]) == (100, 200, 2) and g["peak_step"] == 200
     assert g["exact_max"] == 0.0 and g["digit_accuracy_mean"] == pytest.approx(0.325)
@@ -106,13 +127,19 @@ def test_gap_is_the_longest_run_with_exact_low_and_structure_above_chance():
 
 @pytest.fixture(scope="module")
 def wordops_run(tmp_path_factory):
+    from grokscope.config.lm import LMRunConfig, LMTrainConfig
     from grokscope.tasks.word_ops import WordOpsTask
     from grokscope.training.train import train
-    from grokscope.config.lm import LMRunConfig, LMTrainConfig
 
     task = WordOpsTask(low=0, high=30, decimals=1, n_train=300, n_test=60, batch_size=32)
-    cfg = LMRunConfig(task=task, preset="n28", seed=0, train=LMTrainConfig(
-        steps=40, lr=3e-3, min_lr=1e-4, warmup=5, lr_decay_steps=40, eval_every=20, eval_iters=1, ckpt_every=20))
+    cfg = LMRunConfig(
+        task=task,
+        preset="n28",
+        seed=0,
+        train=LMTrainConfig(
+            steps=40, lr=3e-3, min_lr=1e-4, warmup=5, lr_decay_steps=40, eval_every=20, eval_iters=1, ckpt_every=20
+        ),
+    )
     return train(cfg, tmp_path_factory.mktemp("runs"), device="cpu")
 
 
@@ -131,8 +158,10 @@ def test_analysis_of_a_word_ops_run(wordops_run, tmp_path):
     assert len(table) == 8 and set(table["group"]) == set(ba.groups)
     kinds = ba.failure_examples(40)
     assert kinds["failure"].is_unique and set(kinds["failure"]) == set(
-        ba.predictions[(ba.predictions.step == 40) & ba.predictions.example.isin(
-            ba.examples.index[ba.examples.split == "test"])]["failure"])
+        ba.predictions[
+            (ba.predictions.step == 40) & ba.predictions.example.isin(ba.examples.index[ba.examples.split == "test"])
+        ]["failure"]
+    )
 
     from grokscope.analysis.behavior.report import write_report
 
@@ -151,14 +180,21 @@ def test_analysis_rejects_unknown_operation_and_foreign_vocabulary(wordops_run):
 
 
 def test_analysis_of_a_char_arith_run(tmp_path):
+    from grokscope.config.lm import LMRunConfig, LMTrainConfig
     from grokscope.tasks import CharArithTask
     from grokscope.training.train import train
-    from grokscope.config.lm import LMRunConfig, LMTrainConfig
 
     task = CharArithTask(eval_mode="clean", eval_samples=1, eval_temperature=0.0, eval_top_k=None, batch_size=64)
-    run = train(LMRunConfig(task=task, preset="n14", seed=0, train=LMTrainConfig(
-        steps=10, warmup=2, lr_decay_steps=10, eval_every=10, eval_iters=1, ckpt_every=10)), tmp_path,
-        device="cpu")
+    run = train(
+        LMRunConfig(
+            task=task,
+            preset="n14",
+            seed=0,
+            train=LMTrainConfig(steps=10, warmup=2, lr_decay_steps=10, eval_every=10, eval_iters=1, ckpt_every=10),
+        ),
+        tmp_path,
+        device="cpu",
+    )
     ba = analyze_behavior(run, config=BehaviorConfig(per_group=20, max_checkpoints=3))
     assert set(ba.groups) == {"add", "sub"}
     last = ba.series("test", "all").iloc[-1]

@@ -20,9 +20,9 @@ from grokscope.analysis.fourier.basis import (
     strong_frequencies,
     sum_directions,
 )
+from grokscope.analysis.fourier.results import KeyFrequencyRule
 from grokscope.models.grok1l.grid import grid_cache
 from grokscope.models.grok1l.params import Grok1LParams
-from grokscope.analysis.fourier.results import KeyFrequencyRule
 from tests.analysis import reference
 
 

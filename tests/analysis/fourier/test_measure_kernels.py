@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from grokscope.analysis.fourier.basis import neuron_frequencies, neuron_frequencies_2d, sum_directions
-from grokscope.numerics.workspace import Workspace
-from grokscope.numerics.margin_softmax import exp_neg
 from grokscope.analysis.fourier.progress_measures import _fused_losses, _fused_losses_apply, logit_losses
+from grokscope.numerics.margin_softmax import exp_neg
+from grokscope.numerics.workspace import Workspace
 
 
 def test_exp_is_float32_accurate_over_its_range():

@@ -14,17 +14,35 @@ def synthetic(m=1000, c=8000, e=11000, last=14000, every=100) -> pd.DataFrame:
     train_acc = np.clip(s / (0.4 * m), 0, 1)
     test_acc = np.where(s < c, 0.05 + 0.4 * s / c, np.clip(0.45 + (s - c) / 800, 0, 1))
     # Excluded loss: falls with memorization, lowest at m, rises to a peak at c, then settles lower.
-    log_ex = np.where(s <= m, np.log(4.5) - (np.log(4.5) - np.log(0.04)) * s / m,
-                      np.where(s <= c, np.log(0.04) + (np.log(25) - np.log(0.04)) * (s - m) / (c - m),
-                               np.log(25) - 1.0 * np.clip((s - c) / (e - c), 0, 1)))
+    log_ex = np.where(
+        s <= m,
+        np.log(4.5) - (np.log(4.5) - np.log(0.04)) * s / m,
+        np.where(
+            s <= c,
+            np.log(0.04) + (np.log(25) - np.log(0.04)) * (s - m) / (c - m),
+            np.log(25) - 1.0 * np.clip((s - c) / (e - c), 0, 1),
+        ),
+    )
     # Squared weights: up in memorization, slow fall in circuit formation, then a fast fall that
     # decays with time constant (e - c) / 4 in cleanup: flat (to 1%) well before e.
     sq_c = 3000 - 0.1 * (c - m)
-    sq = np.where(s <= m, 1100 + 1900 * s / m,
-                  np.where(s <= c, 3000 - 0.1 * (s - m), sq_c - 1500 * (1 - np.exp(-(s - c) / ((e - c) / 4)))))
-    return pd.DataFrame({"train_acc": train_acc, "test_acc": test_acc, "excluded_loss": np.exp(log_ex),
-                         "sq_weights": sq, "train_loss": np.exp(-s / 300) + 1e-7, "test_loss": 20 * (1 - test_acc) + 1e-7,
-                         "restricted_loss": np.exp(-s / 2000)}, index=pd.Index(steps, name="step"))
+    sq = np.where(
+        s <= m,
+        1100 + 1900 * s / m,
+        np.where(s <= c, 3000 - 0.1 * (s - m), sq_c - 1500 * (1 - np.exp(-(s - c) / ((e - c) / 4)))),
+    )
+    return pd.DataFrame(
+        {
+            "train_acc": train_acc,
+            "test_acc": test_acc,
+            "excluded_loss": np.exp(log_ex),
+            "sq_weights": sq,
+            "train_loss": np.exp(-s / 300) + 1e-7,
+            "test_loss": 20 * (1 - test_acc) + 1e-7,
+            "restricted_loss": np.exp(-s / 2000),
+        },
+        index=pd.Index(steps, name="step"),
+    )
 
 
 def test_phases_of_paper_shaped_curves():
@@ -78,9 +96,17 @@ def test_handover_names_the_steps_and_frequencies():
     df = synthetic()
     phases = detect_phases(df)
     text = handover_summary(df, phases, [14, 35, 41], p=113, n_train=3830)
-    for needle in ["3830 training pairs", "step 1000", "1000 to 8000", "14, 35, 41", "Cleanup followed from step 8000",
-                   "restricted loss", "excluded loss", "squared weights",
-                   # test_acc = 0.45 + (s - 8000) / 800 reaches 0.99 at 8432: the next checkpoint is 8500
-                   "past 99% by the checkpoint at step 8500"]:
+    for needle in [
+        "3830 training pairs",
+        "step 1000",
+        "1000 to 8000",
+        "14, 35, 41",
+        "Cleanup followed from step 8000",
+        "restricted loss",
+        "excluded loss",
+        "squared weights",
+        # test_acc = 0.45 + (s - 8000) / 800 reaches 0.99 at 8432: the next checkpoint is 8500
+        "past 99% by the checkpoint at step 8500",
+    ]:
         assert needle in text, needle
     assert "\n" not in text

@@ -8,10 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier, load_cached
-from grokscope.store.run import load_run
 import grokscope.analysis.fourier.report as report_module
+from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier, load_cached
 from grokscope.analysis.fourier.report import cached_report_path, report_figures, write_report, write_report_cached
+from grokscope.store.run import load_run
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ def test_gini_of_one_hot_and_flat():
     assert gini(torch.full((n,), 0.3, dtype=torch.float64)).item() == pytest.approx(0.0, abs=1e-12)
     x = torch.rand(3, n, dtype=torch.float64)
     assert torch.allclose(gini(x), torch.tensor([reference.gini(r.numpy()) for r in x], dtype=torch.float64))
-    assert 0 < gini(x).min() and gini(x).max() < gini(one_hot)
+    assert gini(x).min() > 0 and gini(x).max() < gini(one_hot)
 
 
 def _vectorized(run, dtype=torch.float32, steps=None, **kw):
@@ -97,8 +97,19 @@ def _vectorized(run, dtype=torch.float32, steps=None, **kw):
     return progress_measures(stack.steps, params, run.task.p, data.labels, data.train_idx, data.test_idx, **kw)
 
 
-COLUMNS = ["train_loss", "test_loss", "train_acc", "test_acc", "restricted_loss", "excluded_loss", "gini_embed",
-           "gini_logit_map", "sq_weights", "sq_embed", "sq_attn"]
+COLUMNS = [
+    "train_loss",
+    "test_loss",
+    "train_acc",
+    "test_acc",
+    "restricted_loss",
+    "excluded_loss",
+    "gini_embed",
+    "gini_logit_map",
+    "sq_weights",
+    "sq_embed",
+    "sq_attn",
+]
 
 
 def test_vectorized_measures_agree_with_the_plain_per_checkpoint_loop(tiny_run):
@@ -109,12 +120,16 @@ def test_vectorized_measures_agree_with_the_plain_per_checkpoint_loop(tiny_run):
     ref = reference.run_measures(tiny_run, keys, dtype=torch.float64, steps=steps)
     assert [r["step"] for r in ref] == list(ours.measures.index)
     for col in COLUMNS + [f"excluded_loss_k{k}" for k in keys]:
-        np.testing.assert_allclose(ours.measures[col].to_numpy(), [r[col] for r in ref], rtol=1e-7, atol=1e-12,
-                                   err_msg=col)
+        np.testing.assert_allclose(
+            ours.measures[col].to_numpy(), [r[col] for r in ref], rtol=1e-7, atol=1e-12, err_msg=col
+        )
     fve_last = ref[-1]["neuron_fve"]
     np.testing.assert_allclose(ours.final.neuron_fve, fve_last, atol=1e-9)
-    for name, track in [("logit_share", ours.tracks.logit_share), ("embed_norms", ours.tracks.embed_norms),
-                        ("logit_map_norms", ours.tracks.logit_map_norms)]:
+    for name, track in [
+        ("logit_share", ours.tracks.logit_share),
+        ("embed_norms", ours.tracks.embed_norms),
+        ("logit_map_norms", ours.tracks.logit_map_norms),
+    ]:
         np.testing.assert_allclose(track, np.stack([r[name] for r in ref]), rtol=1e-7, atol=1e-10, err_msg=name)
     np.testing.assert_array_equal(ours.tracks.neuron_clusters, np.stack([r["neuron_clusters"] for r in ref]))
     np.testing.assert_array_equal(ours.measures["restricted_acc"].to_numpy(), [r["restricted_acc"] for r in ref])
@@ -125,8 +140,14 @@ def test_float32_pass_matches_the_float32_hooked_transformer(tiny_run):
     steps = tiny_run.steps[::8] + [tiny_run.steps[-1]]
     data = tiny_run.task.dataset()
     for step in steps:
-        r = reference.checkpoint_measures(tiny_run.model(step), 23, data.labels.numpy(), data.train_idx.numpy(),
-                                          data.test_idx.numpy(), ours.key_frequencies)
+        r = reference.checkpoint_measures(
+            tiny_run.model(step),
+            23,
+            data.labels.numpy(),
+            data.train_idx.numpy(),
+            data.test_idx.numpy(),
+            ours.key_frequencies,
+        )
         row = ours.measures.loc[step]
         for col in COLUMNS:
             assert row[col] == pytest.approx(r[col], rel=2e-3, abs=1e-6), (step, col)

@@ -206,8 +206,7 @@ def test_grid_cache_stack_of_checkpoints_equals_each_hooked_transformer_float64(
         flat = lambda t: t[i].reshape(p * p, *t.shape[3:])  # noqa: E731,B023
         torch.testing.assert_close(flat(grid.logits), ref_logits[:, -1], **TIGHT, msg=f"checkpoint {i}")
         torch.testing.assert_close(flat(grid.mlp_post), cache[MLP_POST][:, -1], **TIGHT, msg=f"checkpoint {i}")
-        torch.testing.assert_close(flat(grid.pattern), cache[PATTERN][:, :, -1], **TIGHT_PATTERN,
-                                   msg=f"checkpoint {i}")
+        torch.testing.assert_close(flat(grid.pattern), cache[PATTERN][:, :, -1], **TIGHT_PATTERN, msg=f"checkpoint {i}")
 
 
 @pytest.mark.parametrize("random_weights", [True, False])
@@ -276,8 +275,14 @@ def test_float32_logits_within_1e5_of_hooked_transformer(path, p):
         elif path == "fused_into":
             n = len(data.a)
             ours = torch.empty(n, p)
-            fused_final_cache_into(w, batch, task.eq_token, pattern=torch.empty(n, w.n_heads, 3),
-                                   hidden=torch.empty(n, w.d_mlp + p), logits=ours)
+            fused_final_cache_into(
+                w,
+                batch,
+                task.eq_token,
+                pattern=torch.empty(n, w.n_heads, 3),
+                hidden=torch.empty(n, w.d_mlp + p),
+                logits=ours,
+            )
             ref_at = ref[:, -1]
         else:
             ours, ref_at = grid_cache(stacked(w), p).logits[0].reshape(p * p, p), ref[:, -1]
@@ -290,8 +295,13 @@ def test_float32_logits_within_1e5_of_hooked_transformer(path, p):
 GRAD_CASES = {
     # name: (model, n_examples). The initial float64 weights on every pair; random large weights
     # (biases too) on a shuffled subset with some tokens absent, and on every pair of p = 17.
-    "init13-all": (lambda: (ModularTask(p=13), build_model("grok1l", ModularTask(p=13), seed=0)
-                            .to(torch.float64, print_details=False)), None),
+    "init13-all": (
+        lambda: (
+            ModularTask(p=13),
+            build_model("grok1l", ModularTask(p=13), seed=0).to(torch.float64, print_details=False),
+        ),
+        None,
+    ),
     "random13-60": (lambda: random_float64_model(13, seed=4), 60),
     "random17-all": (lambda: random_float64_model(17, seed=4), None),
 }
@@ -444,11 +454,23 @@ def test_supports_checks_the_built_models_config():
     assert not supports(build_model("n14", task).cfg)
 
 
-@pytest.mark.parametrize("change", [
-    dict(n_layers=2), dict(n_ctx=4), dict(normalization_type="LN"), dict(act_fn="gelu"), dict(attn_only=True),
-    dict(positional_embedding_type="rotary"), dict(use_attn_scale=False), dict(gated_mlp=True),
-    dict(attention_dir="bidirectional"), dict(use_split_qkv_input=True), dict(parallel_attn_mlp=True),
-], ids=lambda c: next(iter(c)))
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(n_layers=2),
+        dict(n_ctx=4),
+        dict(normalization_type="LN"),
+        dict(act_fn="gelu"),
+        dict(attn_only=True),
+        dict(positional_embedding_type="rotary"),
+        dict(use_attn_scale=False),
+        dict(gated_mlp=True),
+        dict(attention_dir="bidirectional"),
+        dict(use_split_qkv_input=True),
+        dict(parallel_attn_mlp=True),
+    ],
+    ids=lambda c: next(iter(c)),
+)
 def test_supports_refuses_any_field_the_fast_paths_do_not_compute(change):
     kw = model_kwargs("grok1l", ModularTask(p=13))
     assert supports(kw)
@@ -517,4 +539,3 @@ def test_from_state_of_a_state_missing_a_tensor_is_a_value_error(missing):
     del state[missing]
     with pytest.raises(ValueError, match=f"missing.*{missing}"):
         Grok1LParams.from_state(state)
-

@@ -75,8 +75,9 @@ def resample_permutation(n: int, seed: int = 0) -> Int[Tensor, " n"]:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
 
-def removed_part(x: Float[Tensor, "*batch pp d"], dirs: Float[Tensor, "n_dirs pp"],
-                 circuit: str) -> Float[Tensor, "*batch pp d"]:
+def removed_part(
+    x: Float[Tensor, "*batch pp d"], dirs: Float[Tensor, "n_dirs pp"], circuit: str
+) -> Float[Tensor, "*batch pp d"]:
     """The part of ``x`` (an activation over the a-major grid) that the ``circuit`` ablation removes.
 
     ``generalize``: ``P x`` onto the span of ``dirs`` (unit, zero-mean rows); ``memorize``:
@@ -89,8 +90,12 @@ def removed_part(x: Float[Tensor, "*batch pp d"], dirs: Float[Tensor, "n_dirs pp
     return x - restricted_logits(x, dirs)
 
 
-def replace_part(x: Float[Tensor, "*batch n d"], removed: Float[Tensor, "*batch n d"], method: str,
-                 perm: Int[Tensor, " n"] | None = None) -> Float[Tensor, "*batch n d"]:
+def replace_part(
+    x: Float[Tensor, "*batch n d"],
+    removed: Float[Tensor, "*batch n d"],
+    method: str,
+    perm: Int[Tensor, " n"] | None = None,
+) -> Float[Tensor, "*batch n d"]:
     """``x`` with ``removed`` taken out and replaced as ``method`` says (batch axis ``-2``)."""
     check_choice(method, METHODS, "ablation method")
     if method == "zero":
@@ -130,7 +135,9 @@ class CircuitAblation:
         check_modulus(self.p)
         bad = [k for k in self.key_freqs if not 1 <= k <= self.p // 2]
         if bad or not self.key_freqs:
-            raise ValueError(f"key frequencies must be a non-empty subset of 1..{self.p // 2}, got {list(self.key_freqs)}")
+            raise ValueError(
+                f"key frequencies must be a non-empty subset of 1..{self.p // 2}, got {list(self.key_freqs)}"
+            )
 
     @property
     def hook_name(self) -> hooks.HookName:
@@ -141,15 +148,18 @@ class CircuitAblation:
 
     def removed(self, x: Tensor) -> Tensor:
         if x.shape[0] != self.p * self.p:
-            raise ValueError(f"a circuit ablation runs on all {self.p}^2 = {self.p * self.p} pairs (a-major), "
-                             f"got a batch of {x.shape[0]}")
+            raise ValueError(
+                f"a circuit ablation runs on all {self.p}^2 = {self.p * self.p} pairs (a-major), "
+                f"got a batch of {x.shape[0]}"
+            )
         out = torch.zeros_like(x)
         out[:, -1] = removed_part(x[:, -1], self.directions(x.dtype).to(x.device), self.circuit)
         return out
 
 
-def frequency_ablation(k: int, p: int, *, site: Site = "logits", method: Method = "zero", op: str = "add",
-                       seed: int = 0) -> CircuitAblation:
+def frequency_ablation(
+    k: int, p: int, *, site: Site = "logits", method: Method = "zero", op: str = "add", seed: int = 0
+) -> CircuitAblation:
     """Remove one frequency's sum directions ``cos/sin(w_k (a+b))`` at ``site``."""
     return CircuitAblation(circuit="generalize", key_freqs=(k,), p=p, site=site, method=method, op=op, seed=seed)
 
@@ -297,8 +307,9 @@ def neurons_by_frequency(nf: NeuronFrequencies, *, min_fve: float = 0.6) -> dict
     return {k: tuple(v) for k, v in sorted(groups.items())}
 
 
-def embedding_frequency_directions(W_E: Float[Tensor, "d_vocab d_model"], p: int,
-                                   freqs: Sequence[int]) -> Float[Tensor, "n_dirs d_model"]:
+def embedding_frequency_directions(
+    W_E: Float[Tensor, "d_vocab d_model"], p: int, freqs: Sequence[int]
+) -> Float[Tensor, "n_dirs d_model"]:
     """The ``cos k`` and ``sin k`` Fourier coefficients of the residue embeddings ``W_E[:p]``, rows in ``d_model``."""
     from grokscope.analysis.fourier.basis import fourier_1d, fourier_basis
 
@@ -308,8 +319,26 @@ def embedding_frequency_directions(W_E: Float[Tensor, "d_vocab d_model"], p: int
 
 
 __all__ = [
-    "CIRCUITS", "CIRCUIT_NAMES", "METHODS", "SITES", "Ablation", "Circuit", "CircuitAblation", "DirectionAblation",
-    "HeadAblation", "Method", "NeuronAblation", "Site", "ablated", "check_choice", "embedding_frequency_directions",
-    "frequency_ablation", "hooked_logits", "hooked_metrics", "neurons_by_frequency", "removed_part", "replace_part",
+    "CIRCUITS",
+    "CIRCUIT_NAMES",
+    "METHODS",
+    "SITES",
+    "Ablation",
+    "Circuit",
+    "CircuitAblation",
+    "DirectionAblation",
+    "HeadAblation",
+    "Method",
+    "NeuronAblation",
+    "Site",
+    "ablated",
+    "check_choice",
+    "embedding_frequency_directions",
+    "frequency_ablation",
+    "hooked_logits",
+    "hooked_metrics",
+    "neurons_by_frequency",
+    "removed_part",
+    "replace_part",
     "resample_permutation",
 ]

@@ -41,15 +41,15 @@ from torch import Tensor
 from grokscope.analysis.ablation.circuits import removed_part, replace_part, resample_permutation
 from grokscope.analysis.ablation.names import CIRCUIT_NAMES, CIRCUITS, METHODS, SITES, check_choice
 from grokscope.analysis.fourier.basis import logit_map, sum_directions
+from grokscope.analysis.fourier.phases import Phase
+from grokscope.analysis.fourier.progress_measures import accuracy, check_vocabulary, cross_entropy
 from grokscope.models.grok1l.grid import grid_cache
 from grokscope.models.grok1l.params import Grok1LParams, as_params
 from grokscope.numerics.workspace import Workspace
-from grokscope.analysis.fourier.phases import Phase
-from grokscope.analysis.fourier.progress_measures import accuracy, check_vocabulary, cross_entropy
 
 if TYPE_CHECKING:
-    from grokscope.analysis.model_view import GridForward, ModelView
     from grokscope.analysis.fourier.pipeline import FourierAnalysis
+    from grokscope.analysis.model_view import GridForward, ModelView
     from grokscope.store.run import Run
     from grokscope.tasks.modular_data import ModularData
 
@@ -72,9 +72,15 @@ class FrequencyImportance:
     table: pd.DataFrame
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "site": self.site, "method": self.method, "base": self.base,
-                "frequencies": [{"freq": int(k), **{c: float(v) for c, v in row.items()}}
-                                for k, row in self.table.iterrows()]}
+        return {
+            "step": self.step,
+            "site": self.site,
+            "method": self.method,
+            "base": self.base,
+            "frequencies": [
+                {"freq": int(k), **{c: float(v) for c, v in row.items()}} for k, row in self.table.iterrows()
+            ],
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,8 +122,12 @@ class CircuitAblations:
         if len(steps) == 1 or len(self.phases) != 3:
             return {"step": int(steps[-1])}
         mem, circ, clean = self.phases
-        wanted = {"end of memorization": mem.end, "middle of circuit formation": (circ.start + circ.end) / 2,
-                  "end of cleanup": clean.end, "last checkpoint": steps[-1]}
+        wanted = {
+            "end of memorization": mem.end,
+            "middle of circuit formation": (circ.start + circ.end) / 2,
+            "end of cleanup": clean.end,
+            "last checkpoint": steps[-1],
+        }
         out: dict[str, int] = {}
         for label, s in wanted.items():
             step = int(steps[np.argmin(np.abs(steps - s))])
@@ -128,12 +138,17 @@ class CircuitAblations:
     def definition(self, circuit: str) -> str:
         """One line: what the ``circuit`` ablation removes, and where."""
         ks = ", ".join(map(str, self.key_frequencies))
-        where = ("the logits (unembed.hook_out)" if self.site == "logits"
-                 else "the MLP neuron activations (blocks.0.mlp.hook_post)")
-        what = (f"removes the projection onto cos/sin(w_k(a{'+' if self.op == 'add' else '-'}b)), k in {{{ks}}}"
-                if circuit == "generalize" else
-                f"keeps only the mean and the projection onto cos/sin(w_k(a{'+' if self.op == 'add' else '-'}b)), "
-                f"k in {{{ks}}}")
+        where = (
+            "the logits (unembed.hook_out)"
+            if self.site == "logits"
+            else "the MLP neuron activations (blocks.0.mlp.hook_post)"
+        )
+        what = (
+            f"removes the projection onto cos/sin(w_k(a{'+' if self.op == 'add' else '-'}b)), k in {{{ks}}}"
+            if circuit == "generalize"
+            else f"keeps only the mean and the projection onto cos/sin(w_k(a{'+' if self.op == 'add' else '-'}b)), "
+            f"k in {{{ks}}}"
+        )
         return f"{circuit}: {what}, of {where} at the final position over all {self.p}^2 pairs; method {self.method}"
 
     def summary(self, circuit: str) -> dict[str, Any]:
@@ -141,19 +156,33 @@ class CircuitAblations:
         check_choice(circuit, CIRCUITS, "circuit")
         rows = []
         for step, r in self.table.iterrows():
-            rows.append({
-                "step": int(step),
-                "full": {m: _num(r[m]) for m in METRICS},
-                "ablated": {m: _num(r[f"{circuit}_{m}"]) for m in METRICS},
-                "share_generalizing": _num(r["share_generalizing"]), "share_memorizing": _num(r["share_memorizing"]),
-            })
+            rows.append(
+                {
+                    "step": int(step),
+                    "full": {m: _num(r[m]) for m in METRICS},
+                    "ablated": {m: _num(r[f"{circuit}_{m}"]) for m in METRICS},
+                    "share_generalizing": _num(r["share_generalizing"]),
+                    "share_memorizing": _num(r["share_memorizing"]),
+                }
+            )
         return {
-            "run": self.run, "path": self.path, "task": self.task, "p": self.p, "circuit": circuit,
-            "removes": f"the {CIRCUIT_NAMES[circuit]} circuit", "site": self.site, "method": self.method,
-            "seed": self.seed, "key_frequencies": list(self.key_frequencies), "definition": self.definition(circuit),
-            "phases": [ph.to_dict() for ph in self.phases], "crossings": self.crossings(),
-            "milestones": self.milestones(), "checkpoints": rows,
-            "frequency_importance": self.importance.to_dict(), "elapsed_s": round(self.elapsed_s, 3),
+            "run": self.run,
+            "path": self.path,
+            "task": self.task,
+            "p": self.p,
+            "circuit": circuit,
+            "removes": f"the {CIRCUIT_NAMES[circuit]} circuit",
+            "site": self.site,
+            "method": self.method,
+            "seed": self.seed,
+            "key_frequencies": list(self.key_frequencies),
+            "definition": self.definition(circuit),
+            "phases": [ph.to_dict() for ph in self.phases],
+            "crossings": self.crossings(),
+            "milestones": self.milestones(),
+            "checkpoints": rows,
+            "frequency_importance": self.importance.to_dict(),
+            "elapsed_s": round(self.elapsed_s, 3),
         }
 
 
@@ -182,7 +211,7 @@ def share_crossings(table: pd.DataFrame) -> dict[str, int | None]:
         out[f"{prefix}generalizing_stays"] = int(steps[stays]) if stays < len(steps) else None
         m_up = np.flatnonzero(mem >= 0.5)
         out[f"{prefix}memorizing_up"] = int(steps[m_up[0]]) if len(m_up) else None
-        down = np.flatnonzero(mem[m_up[0]:] < 0.5) + m_up[0] if len(m_up) else np.array([], dtype=np.int64)
+        down = np.flatnonzero(mem[m_up[0] :] < 0.5) + m_up[0] if len(m_up) else np.array([], dtype=np.int64)
         out[f"{prefix}memorizing_down"] = int(steps[down[0]]) if len(down) else None
     return out
 
@@ -196,9 +225,17 @@ def _metrics(L: Float[Tensor, "c pp o"], data: "ModularData", prefix: str) -> di
     return out
 
 
-def _evaluate_chunk(w: Grok1LParams, p: int, data: "ModularData",
-                    variants: Sequence[tuple[str, Tensor, str]], site: str, method: str,
-                    perm: Int[Tensor, " pp"], workspace: Workspace, forward: "GridForward") -> dict[str, Tensor]:
+def _evaluate_chunk(
+    w: Grok1LParams,
+    p: int,
+    data: "ModularData",
+    variants: Sequence[tuple[str, Tensor, str]],
+    site: str,
+    method: str,
+    perm: Int[Tensor, " pp"],
+    workspace: Workspace,
+    forward: "GridForward",
+) -> dict[str, Tensor]:
     """Metrics of the plain model and of each ``(name, directions, circuit)`` ablation, per checkpoint."""
     mlp_post, logits = forward(w, p, workspace)
     c = logits.shape[0]
@@ -232,10 +269,21 @@ def _chunk_size(p: int, d_mlp: int, budget_bytes: float) -> int:
     return max(1, int(budget_bytes // per_ckpt))
 
 
-def _run_variants(steps: Sequence[int], w: Grok1LParams, p: int, data: "ModularData",
-                  variants: Sequence[tuple[str, Tensor, str]], *, site: str, method: str, seed: int,
-                  memory_budget: float, progress: Callable[[int, int], None] | None,
-                  forward: "GridForward | None" = None, eq_token: bool = True) -> pd.DataFrame:
+def _run_variants(
+    steps: Sequence[int],
+    w: Grok1LParams,
+    p: int,
+    data: "ModularData",
+    variants: Sequence[tuple[str, Tensor, str]],
+    *,
+    site: str,
+    method: str,
+    seed: int,
+    memory_budget: float,
+    progress: Callable[[int, int], None] | None,
+    forward: "GridForward | None" = None,
+    eq_token: bool = True,
+) -> pd.DataFrame:
     check_choice(site, SITES, "site")
     check_choice(method, METHODS, "ablation method")
     check_vocabulary(w, p, eq_token=eq_token)
@@ -251,7 +299,7 @@ def _run_variants(steps: Sequence[int], w: Grok1LParams, p: int, data: "ModularD
     workspace = Workspace()
     with torch.inference_mode():
         for start in range(0, n, chunk):
-            sub = w.map(lambda x: x[start:start + chunk])  # noqa: B023 - used at once
+            sub = w.map(lambda x: x[start : start + chunk])  # noqa: B023 - used at once
             rows.append(_evaluate_chunk(sub, p, data, variants, site, method, perm, workspace, forward))
             if progress is not None:
                 progress(min(start + chunk, n), n)
@@ -259,11 +307,21 @@ def _run_variants(steps: Sequence[int], w: Grok1LParams, p: int, data: "ModularD
     return pd.DataFrame(cols, index=pd.Index([int(s) for s in steps], name="step"))
 
 
-def ablation_table(steps: Sequence[int], params: Grok1LParams | Mapping[str, Tensor], p: int, data: "ModularData",
-                   key_freqs: Sequence[int], *, site: str = "logits", method: str = "zero", op: str = "add",
-                   seed: int = 0, memory_budget: float = 200e6,
-                   progress: Callable[[int, int], None] | None = None,
-                   view: "ModelView | None" = None) -> pd.DataFrame:
+def ablation_table(
+    steps: Sequence[int],
+    params: Grok1LParams | Mapping[str, Tensor],
+    p: int,
+    data: "ModularData",
+    key_freqs: Sequence[int],
+    *,
+    site: str = "logits",
+    method: str = "zero",
+    op: str = "add",
+    seed: int = 0,
+    memory_budget: float = 200e6,
+    progress: Callable[[int, int], None] | None = None,
+    view: "ModelView | None" = None,
+) -> pd.DataFrame:
     """Both circuit ablations at every checkpoint of a stack (``Run.stack().params``): the ``table``
     of :class:`CircuitAblations`, shares included. ``view`` says how to run a model grokscope did
     not train (:func:`~grokscope.analysis.model_view.model_view`).
@@ -272,8 +330,19 @@ def ablation_table(steps: Sequence[int], params: Grok1LParams | Mapping[str, Ten
         raise ValueError("no key frequencies: the circuits are undefined (has the run learned the Fourier algorithm?)")
     w = as_params(params)
     dirs = sum_directions(p, list(key_freqs), op=op, dtype=w.W_E.dtype)
-    table = _run_variants(steps, w, p, data, [(c, dirs, c) for c in CIRCUITS], site=site, method=method,
-                          seed=seed, memory_budget=memory_budget, progress=progress, **_forward(view))
+    table = _run_variants(
+        steps,
+        w,
+        p,
+        data,
+        [(c, dirs, c) for c in CIRCUITS],
+        site=site,
+        method=method,
+        seed=seed,
+        memory_budget=memory_budget,
+        progress=progress,
+        **_forward(view),
+    )
     return add_shares(table, p)
 
 
@@ -286,20 +355,40 @@ def add_shares(table: pd.DataFrame, p: int) -> pd.DataFrame:
     for circuit, alone in (("generalizing", "memorize"), ("memorizing", "generalize")):
         acc = ((out[f"{alone}_train_acc"] - chance) / acc_gain).clip(lower=0)
         out[f"share_{circuit}"] = acc.where(acc_gain >= SHARE_FLOOR["acc"])
-        loss = ((uniform - out[f"{alone}_train_loss"]).clip(lower=0) / loss_gain)
+        loss = (uniform - out[f"{alone}_train_loss"]).clip(lower=0) / loss_gain
         out[f"share_loss_{circuit}"] = loss.where(loss_gain >= SHARE_FLOOR["loss"] * uniform)
     return out
 
 
-def frequency_importance(step: int, params: Grok1LParams | Mapping[str, Tensor], p: int, data: "ModularData",
-                         key_freqs: Sequence[int], *, site: str = "logits", method: str = "zero", op: str = "add",
-                         seed: int = 0, view: "ModelView | None" = None) -> FrequencyImportance:
+def frequency_importance(
+    step: int,
+    params: Grok1LParams | Mapping[str, Tensor],
+    p: int,
+    data: "ModularData",
+    key_freqs: Sequence[int],
+    *,
+    site: str = "logits",
+    method: str = "zero",
+    op: str = "add",
+    seed: int = 0,
+    view: "ModelView | None" = None,
+) -> FrequencyImportance:
     """Loss increase when each key frequency alone is removed, at one checkpoint (``params`` with a leading axis of 1)."""
     w = as_params(params)
-    variants = [(f"k{k}", sum_directions(p, [k], op=op, dtype=w.W_E.dtype), "generalize")
-                for k in key_freqs]
-    row = _run_variants([step], w, p, data, variants, site=site, method=method, seed=seed,
-                        memory_budget=200e6, progress=None, **_forward(view)).iloc[0]
+    variants = [(f"k{k}", sum_directions(p, [k], op=op, dtype=w.W_E.dtype), "generalize") for k in key_freqs]
+    row = _run_variants(
+        [step],
+        w,
+        p,
+        data,
+        variants,
+        site=site,
+        method=method,
+        seed=seed,
+        memory_budget=200e6,
+        progress=None,
+        **_forward(view),
+    ).iloc[0]
     n_train, n_test = len(data.train_idx), len(data.test_idx)
 
     def all_loss(prefix: str) -> float:  # over all p^2 pairs, from the two splits
@@ -307,15 +396,29 @@ def frequency_importance(step: int, params: Grok1LParams | Mapping[str, Tensor],
 
     base = {"loss": all_loss(""), **{m: float(row[m]) for m in METRICS}}
     table = pd.DataFrame(
-        [{"loss": all_loss(f"k{k}_"), "loss_increase": all_loss(f"k{k}_") - base["loss"],
-          **{m: float(row[f"k{k}_{m}"]) for m in METRICS}} for k in key_freqs],
-        index=pd.Index([int(k) for k in key_freqs], name="freq"))
+        [
+            {
+                "loss": all_loss(f"k{k}_"),
+                "loss_increase": all_loss(f"k{k}_") - base["loss"],
+                **{m: float(row[f"k{k}_{m}"]) for m in METRICS},
+            }
+            for k in key_freqs
+        ],
+        index=pd.Index([int(k) for k in key_freqs], name="freq"),
+    )
     return FrequencyImportance(step=int(step), site=site, method=method, base=base, table=table)
 
 
-def ablate_run(run: "Run | str | Path", *, fourier: "FourierAnalysis | None" = None, step: int | None = None,
-               site: str = "logits", method: str = "zero", seed: int = 0,
-               progress: Callable[[int, int], None] | None = None) -> CircuitAblations:
+def ablate_run(
+    run: "Run | str | Path",
+    *,
+    fourier: "FourierAnalysis | None" = None,
+    step: int | None = None,
+    site: str = "logits",
+    method: str = "zero",
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> CircuitAblations:
     """Both circuit ablations of a run at every analysed checkpoint (or at ``step``), and the
     per-frequency importance at the last of them.
 
@@ -343,21 +446,53 @@ def ablate_run(run: "Run | str | Path", *, fourier: "FourierAnalysis | None" = N
     view = model_view(run.config)
     stack = run.stack(steps=steps)
     if stack.skipped:
-        raise ValueError(f"{run.name}: checkpoint at step {stack.skipped[0][0]} became unreadable: {stack.skipped[0][1]}")
+        raise ValueError(
+            f"{run.name}: checkpoint at step {stack.skipped[0][0]} became unreadable: {stack.skipped[0][1]}"
+        )
     params = view.params(stack.params)
     data = view.dataset(run.task)
     keys = list(fa.key_frequencies)
-    table = ablation_table(stack.steps, params, fa.p, data, keys, site=site, method=method, op=fa.op, seed=seed,
-                           progress=progress, view=view)
+    table = ablation_table(
+        stack.steps,
+        params,
+        fa.p,
+        data,
+        keys,
+        site=site,
+        method=method,
+        op=fa.op,
+        seed=seed,
+        progress=progress,
+        view=view,
+    )
     last = as_params(params).map(lambda x: x[-1:])
-    importance = frequency_importance(stack.steps[-1], last, fa.p, data, keys, site=site, method=method, op=fa.op,
-                                      seed=seed, view=view)
+    importance = frequency_importance(
+        stack.steps[-1], last, fa.p, data, keys, site=site, method=method, op=fa.op, seed=seed, view=view
+    )
     return CircuitAblations(
-        run=run.name, path=str(run.path), task=fa.task, p=fa.p, op=fa.op, key_frequencies=keys, site=site,
-        method=method, seed=seed, table=table, phases=fa.phases, importance=importance,
+        run=run.name,
+        path=str(run.path),
+        task=fa.task,
+        p=fa.p,
+        op=fa.op,
+        key_frequencies=keys,
+        site=site,
+        method=method,
+        seed=seed,
+        table=table,
+        phases=fa.phases,
+        importance=importance,
         elapsed_s=time.perf_counter() - t0,
     )
 
 
-__all__ = ["METRICS", "CircuitAblations", "FrequencyImportance", "ablate_run", "ablation_table", "add_shares",
-           "frequency_importance", "share_crossings"]
+__all__ = [
+    "METRICS",
+    "CircuitAblations",
+    "FrequencyImportance",
+    "ablate_run",
+    "ablation_table",
+    "add_shares",
+    "frequency_importance",
+    "share_crossings",
+]

@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from grokscope.analysis.ablation.over_checkpoints import METRICS, CircuitAblations
-from grokscope.analysis.report_page import figure_sections, html_page, summary_section, write_page
 from grokscope.analysis.fourier.progress_figures import LINE_COLORS, PHASE_COLORS, TEMPLATE, shade_phases
+from grokscope.analysis.report_page import figure_sections, html_page, summary_section, write_page
 
 # The generalizing circuit in the colour of the restricted loss (which keeps it), the memorizing
 # one in that of the excluded loss (which keeps it), as in the progress-measures figure.
@@ -38,41 +38,100 @@ def plot_circuit_handover(res: CircuitAblations) -> go.Figure:
     trained and with each circuit alone, i.e. with the other one removed.
     """
     t, x = res.table, res.table.index.to_numpy()
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, subplot_titles=(
-        "share of train performance each circuit keeps alone", "accuracy", "loss (log scale)"))
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.07,
+        subplot_titles=("share of train performance each circuit keeps alone", "accuracy", "loss (log scale)"),
+    )
     for circuit, color in CIRCUIT_COLORS.items():
-        fig.add_trace(go.Scatter(x=x, y=t[f"share_{circuit}"], name=f"{circuit} (accuracy share)", mode="lines+markers",
-                                 marker=dict(size=3), line=dict(color=color)), row=1, col=1)
-        fig.add_trace(go.Scatter(x=x, y=t[f"share_loss_{circuit}"], name=f"{circuit} (loss share)", mode="lines",
-                                 line=dict(color=color, dash="dot")), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=t[f"share_{circuit}"],
+                name=f"{circuit} (accuracy share)",
+                mode="lines+markers",
+                marker=dict(size=3),
+                line=dict(color=color),
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=t[f"share_loss_{circuit}"],
+                name=f"{circuit} (loss share)",
+                mode="lines",
+                line=dict(color=color, dash="dot"),
+            ),
+            row=1,
+            col=1,
+        )
     fig.add_hline(y=0.5, line_dash="dash", line_color="grey", row=1, col=1)
-    series = {"as trained": ("", "black"), "generalizing alone": ("memorize_", CIRCUIT_COLORS["generalizing"]),
-              "memorizing alone": ("generalize_", CIRCUIT_COLORS["memorizing"])}
+    series = {
+        "as trained": ("", "black"),
+        "generalizing alone": ("memorize_", CIRCUIT_COLORS["generalizing"]),
+        "memorizing alone": ("generalize_", CIRCUIT_COLORS["memorizing"]),
+    }
     for label, (prefix, color) in series.items():
         for split, dash in (("train", None), ("test", "dash")):
             for row, metric in ((2, "acc"), (3, "loss")):
-                fig.add_trace(go.Scatter(x=x, y=t[f"{prefix}{split}_{metric}"], name=f"{label}, {split}", mode="lines",
-                                         line=dict(color=color, dash=dash), legendgroup=f"{label}{split}",
-                                         showlegend=row == 2), row=row, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=t[f"{prefix}{split}_{metric}"],
+                        name=f"{label}, {split}",
+                        mode="lines",
+                        line=dict(color=color, dash=dash),
+                        legendgroup=f"{label}{split}",
+                        showlegend=row == 2,
+                    ),
+                    row=row,
+                    col=1,
+                )
     losses = np.concatenate([t[f"{pre}{s}_loss"].to_numpy() for pre, _ in series.values() for s in ("train", "test")])
-    fig.update_yaxes(range=[-0.03, max(1.05, float(np.nanmax(t[[f"share_loss_{c}" for c in CIRCUIT_COLORS]].to_numpy(),
-                                                              initial=0)) + 0.05)], row=1, col=1)
+    fig.update_yaxes(
+        range=[
+            -0.03,
+            max(1.05, float(np.nanmax(t[[f"share_loss_{c}" for c in CIRCUIT_COLORS]].to_numpy(), initial=0)) + 0.05),
+        ],
+        row=1,
+        col=1,
+    )
     fig.update_yaxes(range=[-0.02, 1.02], row=2, col=1)
     fig.update_yaxes(type="log", exponentformat="power", range=_log_range(losses), row=3, col=1)
     fig.update_xaxes(title_text="step", row=3, col=1)
     shade_phases(fig, res.phases, label=False)  # named in the legend: labels on top would hit the subplot title
     for ph in res.phases:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{ph.name} {ph.start}-{ph.end}",
-                                 marker=dict(size=12, symbol="square",
-                                             color=PHASE_COLORS.get(ph.name, "rgba(0,0,0,0.1)").replace("0.1", "0.5"))),
-                      row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=f"{ph.name} {ph.start}-{ph.end}",
+                marker=dict(
+                    size=12, symbol="square", color=PHASE_COLORS.get(ph.name, "rgba(0,0,0,0.1)").replace("0.1", "0.5")
+                ),
+            ),
+            row=1,
+            col=1,
+        )
     cross = res.crossings()
-    for key, color in (("generalizing_up", CIRCUIT_COLORS["generalizing"]), ("memorizing_down", CIRCUIT_COLORS["memorizing"])):
+    for key, color in (
+        ("generalizing_up", CIRCUIT_COLORS["generalizing"]),
+        ("memorizing_down", CIRCUIT_COLORS["memorizing"]),
+    ):
         if cross.get(key) is not None:
             fig.add_vline(x=cross[key], line_dash="dot", line_color=color, row=1, col=1)
     ks = ", ".join(map(str, res.key_frequencies))
-    fig.update_layout(template=TEMPLATE, height=900, title=f"{res.run}: circuit handover (key frequencies {ks}; "
-                      f"site {res.site}, method {res.method})", legend=dict(groupclick="togglegroup"))
+    fig.update_layout(
+        template=TEMPLATE,
+        height=900,
+        title=f"{res.run}: circuit handover (key frequencies {ks}; site {res.site}, method {res.method})",
+        legend=dict(groupclick="togglegroup"),
+    )
     return fig
 
 
@@ -82,12 +141,24 @@ def plot_frequency_importance(res: CircuitAblations) -> go.Figure:
     t = imp.table
     labels = [f"k = {k}" for k in t.index]
     text = [f"train acc {r.train_acc:.3f}<br>test acc {r.test_acc:.3f}" for r in t.itertuples()]
-    fig = go.Figure(go.Bar(x=labels, y=t["loss_increase"].clip(lower=1e-12), text=text, textposition="outside",
-                           marker_color=CIRCUIT_COLORS["generalizing"], name="loss increase"))
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=t["loss_increase"].clip(lower=1e-12),
+            text=text,
+            textposition="outside",
+            marker_color=CIRCUIT_COLORS["generalizing"],
+            name="loss increase",
+        )
+    )
     fig.add_hline(y=float(np.log(res.p)), line_dash="dot", line_color="grey", annotation_text="ln p (uniform)")
     fig.update_yaxes(type="log", exponentformat="power", title_text="loss increase over all pairs")
-    fig.update_layout(template=TEMPLATE, height=420, title=f"{res.run}: each key frequency removed alone at step "
-                      f"{imp.step} (site {imp.site}; loss as trained {imp.base['loss']:.3g})")
+    fig.update_layout(
+        template=TEMPLATE,
+        height=420,
+        title=f"{res.run}: each key frequency removed alone at step "
+        f"{imp.step} (site {imp.site}; loss as trained {imp.base['loss']:.3g})",
+    )
     return fig
 
 
@@ -98,28 +169,46 @@ def _fmt(x: float) -> str:
 
 
 def _rows_table(res: CircuitAblations, circuit: str) -> str:
-    steps = res.milestones() | {f"crossing: {k}": v for k, v in res.crossings().items()
-                                if v is not None and not k.startswith("loss_")}
-    head = "".join(f"<th>{h}</th>" for h in ("step", "", *(f"{m}" for m in METRICS), *(f"ablated {m}" for m in METRICS),
-                                               "share gen.", "share mem."))
+    steps = res.milestones() | {
+        f"crossing: {k}": v for k, v in res.crossings().items() if v is not None and not k.startswith("loss_")
+    }
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "step",
+            "",
+            *(f"{m}" for m in METRICS),
+            *(f"ablated {m}" for m in METRICS),
+            "share gen.",
+            "share mem.",
+        )
+    )
     body = []
     for label, step in sorted(steps.items(), key=lambda kv: kv[1]):
         r = res.table.loc[step]
-        cells = [str(step), html.escape(label), *(_fmt(r[m]) for m in METRICS),
-                 *(_fmt(r[f"{circuit}_{m}"]) for m in METRICS), _fmt(r["share_generalizing"]),
-                 _fmt(r["share_memorizing"])]
+        cells = [
+            str(step),
+            html.escape(label),
+            *(_fmt(r[m]) for m in METRICS),
+            *(_fmt(r[f"{circuit}_{m}"]) for m in METRICS),
+            _fmt(r["share_generalizing"]),
+            _fmt(r["share_memorizing"]),
+        ]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table class='num'><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def crossing_sentence(cross: dict[str, int | None]) -> str:
     """The 50% crossings in one sentence."""
+
     def at(key: str) -> str:
         return f"step {cross[key]}" if cross.get(key) is not None else "no step"
 
-    return (f"The generalizing circuit's accuracy share first reaches 50% at {at('generalizing_up')}; the memorizing "
-            f"circuit's falls below 50% at {at('memorizing_down')} (loss-based shares: {at('loss_generalizing_up')} "
-            f"and {at('loss_memorizing_down')}).")
+    return (
+        f"The generalizing circuit's accuracy share first reaches 50% at {at('generalizing_up')}; the memorizing "
+        f"circuit's falls below 50% at {at('memorizing_down')} (loss-based shares: {at('loss_generalizing_up')} "
+        f"and {at('loss_memorizing_down')})."
+    )
 
 
 def render_ablation_report(res: CircuitAblations, circuit: str) -> str:
@@ -133,19 +222,29 @@ def render_ablation_report(res: CircuitAblations, circuit: str) -> str:
         f"{html.escape(res.path)}</p>",
         f"<p><b>{html.escape(res.definition('generalize'))}</b><br><b>{html.escape(res.definition('memorize'))}</b></p>",
         f"<p>Phases from the Fourier analysis: {html.escape(phases)}. {html.escape(crossing_sentence(cross))}</p>",
-        f"<h2>Key steps, {html.escape(circuit)} ablation</h2>", _rows_table(res, circuit),
+        f"<h2>Key steps, {html.escape(circuit)} ablation</h2>",
+        _rows_table(res, circuit),
     ]
-    figures = {"Handover between the circuits": plot_circuit_handover(res),
-               "Per-frequency importance": plot_frequency_importance(res)}
+    figures = {
+        "Handover between the circuits": plot_circuit_handover(res),
+        "Per-frequency importance": plot_frequency_importance(res),
+    }
     parts += [*figure_sections(figures, id_prefix="abl"), summary_section(summary)]
     return html_page(f"grokscope: ablations of {res.run}", parts)
 
 
-def write_ablation_report(res: CircuitAblations, path: str | Path, circuit: str = "generalize", *,
-                          inside: str | Path | None = None) -> Path:
+def write_ablation_report(
+    res: CircuitAblations, path: str | Path, circuit: str = "generalize", *, inside: str | Path | None = None
+) -> Path:
     """Write the standalone report to ``path`` (parents created, written atomically) and return it;
     ``inside``: the run folder, when ``path`` is in it (see :func:`~grokscope.analysis.report_page.write_page`)."""
     return write_page(path, render_ablation_report(res, circuit), inside=inside)
 
 
-__all__ = ["crossing_sentence", "plot_circuit_handover", "plot_frequency_importance", "render_ablation_report", "write_ablation_report"]
+__all__ = [
+    "crossing_sentence",
+    "plot_circuit_handover",
+    "plot_frequency_importance",
+    "render_ablation_report",
+    "write_ablation_report",
+]

@@ -42,8 +42,10 @@ def task_examples(task: Any) -> list[BehaviorExample]:
         return _capitals(task)
     if kind == "joint":
         return _char_arith(task.arith) + _capitals(task)
-    raise ValueError(f"task {getattr(task, 'name', task)!r} (kind {kind!r}) has no behavioural examples: "
-                     "use a character-level task (wordops, arith, capitals, joint)")
+    raise ValueError(
+        f"task {getattr(task, 'name', task)!r} (kind {kind!r}) has no behavioural examples: "
+        "use a character-level task (wordops, arith, capitals, joint)"
+    )
 
 
 def pick_examples(examples: Sequence[BehaviorExample], per_group: int, *, seed: int = 0) -> list[BehaviorExample]:
@@ -55,7 +57,9 @@ def pick_examples(examples: Sequence[BehaviorExample], per_group: int, *, seed: 
     out: list[BehaviorExample] = []
     for key in sorted(by_key):
         group = by_key[key]
-        out += group if len(group) <= per_group else [group[i] for i in sorted(rng.sample(range(len(group)), per_group))]
+        out += (
+            group if len(group) <= per_group else [group[i] for i in sorted(rng.sample(range(len(group)), per_group))]
+        )
     return out
 
 
@@ -64,14 +68,24 @@ def check_vocab(examples: Sequence[BehaviorExample], vocab: CharVocab) -> None:
     needed = set().union(*(set(ex.prompt + ex.target + ex.end) for ex in examples)) if examples else set()
     missing = sorted(needed - set(vocab.chars))
     if missing:
-        raise ValueError(f"the model's vocabulary {vocab.chars!r} lacks characters the questions need: "
-                         f"{''.join(missing)!r}")
+        raise ValueError(
+            f"the model's vocabulary {vocab.chars!r} lacks characters the questions need: {''.join(missing)!r}"
+        )
 
 
 def _word_ops(task: Any) -> list[BehaviorExample]:
-    return [BehaviorExample(prompt=task.prompt(op, a, b), target=task.answer(op, a, b), end=task.end, group=op,
-                            split=split, candidates=task.candidates(a, b))
-            for split in ("train", "test") for op, a, b in task.problems(split)]
+    return [
+        BehaviorExample(
+            prompt=task.prompt(op, a, b),
+            target=task.answer(op, a, b),
+            end=task.end,
+            group=op,
+            split=split,
+            candidates=task.candidates(a, b),
+        )
+        for split in ("train", "test")
+        for op, a, b in task.problems(split)
+    ]
 
 
 def _char_arith(task: Any) -> list[BehaviorExample]:
@@ -83,15 +97,25 @@ def _char_arith(task: Any) -> list[BehaviorExample]:
         for a in range(n):
             for b in range(n):
                 cands = {g: str(a + b if o == "+" else a - b) for o, g in (("+", "add"), ("-", "sub")) if o in task.ops}
-                out.append(BehaviorExample(prompt=f"<{a}{op}{b}=", target=cands[group], end=">", group=group,
-                                           split="test" if task.is_held_out(a, b) else "train", candidates=cands))
+                out.append(
+                    BehaviorExample(
+                        prompt=f"<{a}{op}{b}=",
+                        target=cands[group],
+                        end=">",
+                        group=group,
+                        split="test" if task.is_held_out(a, b) else "train",
+                        candidates=cands,
+                    )
+                )
     return out
 
 
 def _capitals(task: Any) -> list[BehaviorExample]:
     # Lines are "Capital of X is Y \n": the answer ends at " \n" (capitals may hold spaces).
-    return [BehaviorExample(prompt=f"Capital of {country} is ", target=capital, end=" \n", group="capitals",
-                            split="train") for country, capital in task.facts]
+    return [
+        BehaviorExample(prompt=f"Capital of {country} is ", target=capital, end=" \n", group="capitals", split="train")
+        for country, capital in task.facts
+    ]
 
 
 __all__ = ["BehaviorExample", "check_vocab", "pick_examples", "task_examples"]

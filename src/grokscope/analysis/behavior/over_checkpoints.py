@@ -56,19 +56,29 @@ def split_generation(generation: str, end: str) -> tuple[str, bool]:
     return answer, bool(found)
 
 
-def score_generations(examples: Sequence[BehaviorExample], generations: Sequence[str], *, places: int = 2
-                      ) -> list[AnswerScore]:
+def score_generations(
+    examples: Sequence[BehaviorExample], generations: Sequence[str], *, places: int = 2
+) -> list[AnswerScore]:
     """Score raw continuations (as :func:`grokscope.tasks.sampling.generate` returns them)."""
     scores = []
     for ex, gen in zip(examples, generations, strict=True):
         answer, stopped = split_generation(gen, ex.end)
-        scores.append(score_answer(answer, ex.target, stopped=stopped, op=ex.group if ex.candidates else None,
-                                   candidates=ex.candidates or None, places=places))
+        scores.append(
+            score_answer(
+                answer,
+                ex.target,
+                stopped=stopped,
+                op=ex.group if ex.candidates else None,
+                candidates=ex.candidates or None,
+                places=places,
+            )
+        )
     return scores
 
 
-def answer_examples(model: Any, examples: Sequence[BehaviorExample], vocab: CharVocab, *, extra_tokens: int = 8
-                    ) -> list[str]:
+def answer_examples(
+    model: Any, examples: Sequence[BehaviorExample], vocab: CharVocab, *, extra_tokens: int = 8
+) -> list[str]:
     """Greedy continuations of every prompt, long enough to see an answer run on past its end."""
     from grokscope.tasks.sampling import generate
 
@@ -97,12 +107,22 @@ def _numeric(ex: BehaviorExample, s: AnswerScore) -> dict[str, Any]:
     def f(x: bool | float | None) -> float:
         return float("nan") if x is None else float(x)
 
-    return dict(split=ex.split, group=ex.group, exact=f(s.exact), char_accuracy=s.char_accuracy,
-                digit_accuracy=f(s.digit_accuracy), magnitude_correct=f(s.magnitude_correct),
-                sign_correct=f(s.sign_correct), relative_error=f(s.relative_error),
-                decimal_match=f(s.decimal_match), operation_consistent=f(s.operation_consistent),
-                stopped_right=f(s.termination == "ok"), stopped_early=f(s.termination == "early"),
-                ran_on=f(s.termination == "ran_on"), failure=s.failure)
+    return dict(
+        split=ex.split,
+        group=ex.group,
+        exact=f(s.exact),
+        char_accuracy=s.char_accuracy,
+        digit_accuracy=f(s.digit_accuracy),
+        magnitude_correct=f(s.magnitude_correct),
+        sign_correct=f(s.sign_correct),
+        relative_error=f(s.relative_error),
+        decimal_match=f(s.decimal_match),
+        operation_consistent=f(s.operation_consistent),
+        stopped_right=f(s.termination == "ok"),
+        stopped_early=f(s.termination == "early"),
+        ran_on=f(s.termination == "ran_on"),
+        failure=s.failure,
+    )
 
 
 def chance_baseline(examples: Sequence[BehaviorExample], *, places: int = 2, seed: int = 0) -> pd.DataFrame:
@@ -124,8 +144,9 @@ def chance_baseline(examples: Sequence[BehaviorExample], *, places: int = 2, see
     return aggregate(kept, score_generations(kept, answers, places=places))
 
 
-def behavior_at(model: Any, task: Any, *, config: BehaviorConfig = BehaviorConfig()) -> tuple[
-        list[BehaviorExample], list[AnswerScore]]:
+def behavior_at(
+    model: Any, task: Any, *, config: BehaviorConfig = BehaviorConfig()
+) -> tuple[list[BehaviorExample], list[AnswerScore]]:
     """Score one model (e.g. ``run.model(step)``) on the task's questions."""
     examples = _examples(task, config, task.vocab)
     gens = answer_examples(model, examples, task.vocab, extra_tokens=config.extra_tokens)
@@ -154,8 +175,13 @@ def spread_steps(steps: Sequence[int], n: int | None) -> list[int]:
     return [steps[i] for i in idx]
 
 
-def analyze_behavior(run: Any, *, config: BehaviorConfig = BehaviorConfig(), task: Any = None,
-                     progress: Callable[[int, int], None] | None = None) -> BehaviorAnalysis:
+def analyze_behavior(
+    run: Any,
+    *,
+    config: BehaviorConfig = BehaviorConfig(),
+    task: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BehaviorAnalysis:
     """Score the run's greedy answers at its checkpoints (see :class:`BehaviorConfig`).
 
     ``run`` is a :class:`~grokscope.store.run.Run` or its folder; ``task`` asks the run's models
@@ -167,8 +193,10 @@ def analyze_behavior(run: Any, *, config: BehaviorConfig = BehaviorConfig(), tas
     run = run if isinstance(run, Run) else Run(Path(run))
     own = run.task
     if not hasattr(own, "vocab"):
-        raise ValueError(f"run {run.name} is not a character-level run (task {own.name}): behavioural scores "
-                         "need generated text; use `grokscope analyze fourier` for modular runs")
+        raise ValueError(
+            f"run {run.name} is not a character-level run (task {own.name}): behavioural scores "
+            "need generated text; use `grokscope analyze fourier` for modular runs"
+        )
     asked = own if task is None else task
     examples = _examples(asked, config, own.vocab)
     steps = spread_steps(run.steps, config.max_checkpoints)
@@ -184,19 +212,27 @@ def analyze_behavior(run: Any, *, config: BehaviorConfig = BehaviorConfig(), tas
         gens = answer_examples(model, examples, own.vocab, extra_tokens=config.extra_tokens)
         scores = score_generations(examples, gens, places=config.places)
         tables.append(aggregate(examples, scores).assign(step=step))
-        preds += [dict(step=step, example=i, answer=s.answer, stopped=s.stopped, failure=s.failure,
-                       description=s.description) for i, s in enumerate(scores)]
+        preds += [
+            dict(step=step, example=i, answer=s.answer, stopped=s.stopped, failure=s.failure, description=s.description)
+            for i, s in enumerate(scores)
+        ]
         if progress is not None:
             progress(k + 1, len(steps))
     if not tables:
         raise ValueError(f"no checkpoint of run {run.name} could be read: {skipped[0][1] if skipped else ''}")
     return BehaviorAnalysis(
-        run=run.name, path=str(run.path), task=asked.name, preset=run.config.preset, config=config,
-        table=pd.concat(tables, ignore_index=True), losses=_losses(run),
+        run=run.name,
+        path=str(run.path),
+        task=asked.name,
+        preset=run.config.preset,
+        config=config,
+        table=pd.concat(tables, ignore_index=True),
+        losses=_losses(run),
         chance=chance_baseline(examples, places=config.places, seed=config.seed),
-        examples=pd.DataFrame([dict(prompt=e.prompt, target=e.target, group=e.group, split=e.split)
-                               for e in examples]),
-        predictions=pd.DataFrame(preds), skipped=tuple(skipped))
+        examples=pd.DataFrame([dict(prompt=e.prompt, target=e.target, group=e.group, split=e.split) for e in examples]),
+        predictions=pd.DataFrame(preds),
+        skipped=tuple(skipped),
+    )
 
 
 def _losses(run: Any) -> pd.DataFrame:
@@ -208,5 +244,14 @@ def _losses(run: Any) -> pd.DataFrame:
     return df.rename(columns={"test_loss": "val_loss"}) if "val_loss" not in cols else df
 
 
-__all__ = ["BehaviorConfig", "aggregate", "analyze_behavior", "answer_examples", "behavior_at", "chance_baseline",
-           "score_generations", "split_generation", "spread_steps"]
+__all__ = [
+    "BehaviorConfig",
+    "aggregate",
+    "analyze_behavior",
+    "answer_examples",
+    "behavior_at",
+    "chance_baseline",
+    "score_generations",
+    "split_generation",
+    "spread_steps",
+]

@@ -9,8 +9,17 @@ import pandas as pd
 
 # Means over questions, except relative_error: its median (one runaway answer would swamp a mean).
 METRICS: tuple[str, ...] = (
-    "exact", "char_accuracy", "digit_accuracy", "magnitude_correct", "sign_correct", "relative_error",
-    "decimal_match", "operation_consistent", "stopped_right", "stopped_early", "ran_on",
+    "exact",
+    "char_accuracy",
+    "digit_accuracy",
+    "magnitude_correct",
+    "sign_correct",
+    "relative_error",
+    "decimal_match",
+    "operation_consistent",
+    "stopped_right",
+    "stopped_early",
+    "ran_on",
 )
 # The partial-correctness scores a gap is looked for in.
 STRUCTURE: tuple[str, ...] = ("digit_accuracy", "magnitude_correct")
@@ -63,8 +72,9 @@ class BehaviorAnalysis:
         c = self.chance[(self.chance["split"] == split) & (self.chance["group"] == group)]
         return {} if c.empty else {m: float(c.iloc[0][m]) for m in METRICS}
 
-    def gap(self, split: str = "test", group: str = "all", *, exact_below: float = 0.05,
-            margin: float = 0.10) -> dict[str, Any] | None:
+    def gap(
+        self, split: str = "test", group: str = "all", *, exact_below: float = 0.05, margin: float = 0.10
+    ) -> dict[str, Any] | None:
         """The longest run of consecutive scored checkpoints where exact match is at most ``exact_below``
         while digit accuracy or magnitude correctness beats the chance baseline by ``margin`` or more."""
         s, chance = self.series(split, group), self.chance_of(split, group)
@@ -83,14 +93,29 @@ class BehaviorAnalysis:
         p = s.loc[best]
         peak = int(excess.loc[best].max(axis=1).idxmax())
         return {
-            "split": split, "group": group, "start": best[0], "end": best[-1], "checkpoints": len(best),
+            "split": split,
+            "group": group,
+            "start": best[0],
+            "end": best[-1],
+            "checkpoints": len(best),
             "exact_max": _num(p["exact"].max()),
             "digit_accuracy_mean": _num(p["digit_accuracy"].mean()),
             "magnitude_correct_mean": _num(p["magnitude_correct"].mean()),
             "chance": {m: _num(chance[m]) for m in (*STRUCTURE, "exact")},
-            "peak_step": peak, "at_peak": {m: _num(s.loc[peak, m]) for m in
-                                           ("exact", *STRUCTURE, "sign_correct", "operation_consistent",
-                                            "relative_error", "train_loss", "val_loss") if m in s},
+            "peak_step": peak,
+            "at_peak": {
+                m: _num(s.loc[peak, m])
+                for m in (
+                    "exact",
+                    *STRUCTURE,
+                    "sign_correct",
+                    "operation_consistent",
+                    "relative_error",
+                    "train_loss",
+                    "val_loss",
+                )
+                if m in s
+            },
             "rule": f"exact <= {exact_below} and ({' or '.join(STRUCTURE)}) >= chance + {margin}",
         }
 
@@ -100,30 +125,47 @@ class BehaviorAnalysis:
         losses = self.losses_at_steps()
         per_step = []
         for step in steps:
-            row = {"step": step, "train_loss": _num(losses.loc[step].get("train_loss")),
-                   "val_loss": _num(losses.loc[step].get("val_loss"))}
+            row = {
+                "step": step,
+                "train_loss": _num(losses.loc[step].get("train_loss")),
+                "val_loss": _num(losses.loc[step].get("val_loss")),
+            }
             t = self.table[self.table["step"] == step]
             for split in self.splits:
                 row[split] = {r["group"]: _metrics(r) for _, r in t[t["split"] == split].iterrows()}
             per_step.append(row)
         last = per_step[-1] if per_step else {}
         test = "test" if "test" in self.splits else (self.splits[0] if self.splits else "test")
-        final_all = self.table[(self.table["step"] == steps[-1]) & (self.table["split"] == test)
-                               & (self.table["group"] == "all")] if steps else self.table.iloc[:0]
+        final_all = (
+            self.table[
+                (self.table["step"] == steps[-1]) & (self.table["split"] == test) & (self.table["group"] == "all")
+            ]
+            if steps
+            else self.table.iloc[:0]
+        )
         fail_cols = [c for c in self.table.columns if c.startswith("fail_")]
         return {
-            "run": self.run, "path": self.path, "task": self.task, "preset": self.preset,
+            "run": self.run,
+            "path": self.path,
+            "task": self.task,
+            "preset": self.preset,
             "config": asdict(self.config) if self.config is not None else None,
-            "checkpoints": len(steps), "first_step": steps[0] if steps else None,
+            "checkpoints": len(steps),
+            "first_step": steps[0] if steps else None,
             "last_step": steps[-1] if steps else None,
-            "groups": self.groups, "splits": self.splits,
-            "chance": {sp: {r["group"]: _metrics(r) for _, r in self.chance[self.chance["split"] == sp].iterrows()}
-                       for sp in self.splits},
-            "final": {sp: last.get(sp, {}) for sp in self.splits} | {"step": last.get("step"),
-                                                                       "train_loss": last.get("train_loss"),
-                                                                       "val_loss": last.get("val_loss")},
-            "final_failures": ({c[5:]: _num(final_all.iloc[0][c]) for c in fail_cols if final_all.iloc[0][c] > 0}
-                               if len(final_all) else {}),
+            "groups": self.groups,
+            "splits": self.splits,
+            "chance": {
+                sp: {r["group"]: _metrics(r) for _, r in self.chance[self.chance["split"] == sp].iterrows()}
+                for sp in self.splits
+            },
+            "final": {sp: last.get(sp, {}) for sp in self.splits}
+            | {"step": last.get("step"), "train_loss": last.get("train_loss"), "val_loss": last.get("val_loss")},
+            "final_failures": (
+                {c[5:]: _num(final_all.iloc[0][c]) for c in fail_cols if final_all.iloc[0][c] > 0}
+                if len(final_all)
+                else {}
+            ),
             "gaps": {g: self.gap(test, g) for g in ["all", *self.groups]},
             "per_checkpoint": per_step,
             "skipped": [{"step": st, "reason": r} for st, r in self.skipped],
@@ -136,16 +178,17 @@ class BehaviorAnalysis:
         p = self.predictions[self.predictions["step"].isin(steps) & self.predictions["example"].isin(picked.index)]
         out = p.join(picked, on="example")
         return out.sort_values(["step", "group", "example"])[
-            ["step", "group", "prompt", "target", "answer", "stopped", "failure", "description"]]
-
+            ["step", "group", "prompt", "target", "answer", "stopped", "failure", "description"]
+        ]
 
     def failure_examples(self, step: int, *, split: str = "test") -> pd.DataFrame:
         """One question per failure class seen at ``step`` (the first in question order): every kind of wrong at once."""
         ex = self.examples[self.examples["split"] == split]
         p = self.predictions[(self.predictions["step"] == step) & self.predictions["example"].isin(ex.index)]
         first = p.sort_values("example").groupby("failure", sort=False).head(1)
-        return first.join(ex, on="example")[["step", "group", "prompt", "target", "answer", "stopped", "failure",
-                                              "description"]]
+        return first.join(ex, on="example")[
+            ["step", "group", "prompt", "target", "answer", "stopped", "failure", "description"]
+        ]
 
 
 def _metrics(row: pd.Series) -> dict[str, Any]:

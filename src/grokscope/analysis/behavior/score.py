@@ -11,8 +11,20 @@ from typing import Any, Literal
 
 from grokscope.analysis.behavior import metrics as bm
 
-Failure = Literal["exact", "empty", "ran_on", "decimals", "early", "not_a_number", "wrong_operation", "close",
-                  "wrong_sign", "sign_magnitude", "wrong_magnitude", "wrong"]
+Failure = Literal[
+    "exact",
+    "empty",
+    "ran_on",
+    "decimals",
+    "early",
+    "not_a_number",
+    "wrong_operation",
+    "close",
+    "wrong_sign",
+    "sign_magnitude",
+    "wrong_magnitude",
+    "wrong",
+]
 
 # In the order they are tested: the first that fits names the answer.
 FAILURES: dict[str, str] = {
@@ -62,8 +74,15 @@ class AnswerScore:
         return d
 
 
-def score_answer(answer: str, target: str, *, stopped: bool = True, op: str | None = None,
-                 candidates: Mapping[str, str] | None = None, places: int = 2) -> AnswerScore:
+def score_answer(
+    answer: str,
+    target: str,
+    *,
+    stopped: bool = True,
+    op: str | None = None,
+    candidates: Mapping[str, str] | None = None,
+    places: int = 2,
+) -> AnswerScore:
     """Score ``answer`` (cut at the end token; ``stopped`` says whether the token came) against ``target``.
 
     ``candidates`` maps every operation to its answer on the same operands, for the operation check;
@@ -74,7 +93,9 @@ def score_answer(answer: str, target: str, *, stopped: bool = True, op: str | No
     closest = bm.closest_operations(answer, candidates) if candidates and bm.is_number(target) else ()
     consistent = (op in closest) if candidates and op is not None and bm.is_number(target) else None
     fields_ = dict(
-        answer=answer, target=target, stopped=stopped,
+        answer=answer,
+        target=target,
+        stopped=stopped,
         exact=stopped and bm.exact_match(answer, target),
         char_accuracy=bm.char_accuracy(answer, target),
         correct_prefix=bm.correct_prefix(answer, target),

@@ -78,8 +78,9 @@ def _basis(p: int, dtype: torch.dtype) -> Tensor:
     if p % 2 == 0:  # the frequency p/2: cos is (-1)^x, of norm sqrt(p); sin is zero
         trig[-1, 0] = torch.cos(math.pi * x) / math.sqrt(p)
         trig[-1, 1] = 0.0
-    rows = torch.cat([torch.full((1, p), 1 / math.sqrt(p), dtype=torch.float64),
-                      einops.rearrange(trig, "k t x -> (k t) x")])
+    rows = torch.cat(
+        [torch.full((1, p), 1 / math.sqrt(p), dtype=torch.float64), einops.rearrange(trig, "k t x -> (k t) x")]
+    )
     return rows.to(dtype)
 
 
@@ -116,8 +117,9 @@ def embed_component_norms(W_E: Float[Tensor, "*batch d_vocab d_model"], p: int) 
     return component_norms(coefs)
 
 
-def logit_map(W_out: Float[Tensor, "*batch d_mlp d_model"],
-              W_U: Float[Tensor, "*batch d_model d_vocab_out"]) -> Float[Tensor, "*batch d_mlp d_vocab_out"]:
+def logit_map(
+    W_out: Float[Tensor, "*batch d_mlp d_model"], W_U: Float[Tensor, "*batch d_model d_vocab_out"]
+) -> Float[Tensor, "*batch d_mlp d_vocab_out"]:
     """``W_L = W_out @ W_U``: how each neuron moves each output logit."""
     return W_out @ W_U
 
@@ -148,7 +150,9 @@ class NeuronFrequencies:
         return best, idx + 1
 
 
-def neuron_frequencies(acts: Float[Tensor, "*batch p p n_neurons"], *, workspace: "Workspace | None" = None) -> NeuronFrequencies:
+def neuron_frequencies(
+    acts: Float[Tensor, "*batch p p n_neurons"], *, workspace: "Workspace | None" = None
+) -> NeuronFrequencies:
     """Per-neuron, per-frequency fraction of variance explained, from activations on the full grid.
 
     ``acts[..., a, b, n]`` is neuron ``n``'s activation at the final position on input ``[a, b, =]``.
@@ -200,8 +204,10 @@ def _even_odd_bases(p: int, dtype: torch.dtype, device: torch.device) -> tuple[T
     """``C`` (h+1, h+1): [x_0, e_1..e_h] -> [const, cos 1..h]; ``S`` (h, h): [o_1..o_h] -> [sin 1..h]."""
     F, h = fourier_basis(p), (p - 1) // 2
     cos_rows = [0, *range(1, p, 2)]
-    return (F[cos_rows, : h + 1].to(dtype=dtype, device=device).contiguous(),
-            F[2::2, 1: h + 1].to(dtype=dtype, device=device).contiguous())
+    return (
+        F[cos_rows, : h + 1].to(dtype=dtype, device=device).contiguous(),
+        F[2::2, 1 : h + 1].to(dtype=dtype, device=device).contiguous(),
+    )
 
 
 def _even_odd(acts: Float[Tensor, "*batch p p n"], workspace: "Workspace | None") -> tuple[Tensor, Tensor]:
@@ -219,7 +225,7 @@ def _even_odd(acts: Float[Tensor, "*batch p p n"], workspace: "Workspace | None"
         even_odd(rows.numpy(), p, n, E.numpy(), O.numpy())
         return E, O
     x = x.reshape(B * p, p, n)
-    front, back = x[:, 1: h + 1], x.flip(1)[:, :h]  # b = 1..h and p-1..h+1
+    front, back = x[:, 1 : h + 1], x.flip(1)[:, :h]  # b = 1..h and p-1..h+1
     E[:, 0] = x[:, 0]
     torch.add(front, back, out=E[:, 1:])
     torch.sub(front, back, out=O)
@@ -240,8 +246,9 @@ def _row_view(x: Float[Tensor, "B p p n"]) -> Tensor | None:
         return None
 
 
-def _fold_a(Yc: Float[Tensor, "B a h1 n"], Ys: Float[Tensor, "B a h n"],
-            rows: Float[Tensor, "h 3 a"]) -> tuple[Float[Tensor, "B h n"], Float[Tensor, "B n"]]:
+def _fold_a(
+    Yc: Float[Tensor, "B a h1 n"], Ys: Float[Tensor, "B a h n"], rows: Float[Tensor, "h 3 a"]
+) -> tuple[Float[Tensor, "B h n"], Float[Tensor, "B n"]]:
     """``sum_g (rows[k, g] . Y[:, :, f_k])^2`` summed over the cos and sin row of each k, and ``sum Y^2`` per neuron.
 
     One numba pass over ``Yc`` and ``Ys`` (float32 on CPU; float64 energies), else two batched
@@ -259,8 +266,9 @@ def _fold_a(Yc: Float[Tensor, "B a h1 n"], Ys: Float[Tensor, "B a h n"],
         fold_a(Yc.numpy(), rows_np, 1, zc.numpy(), ec.numpy())
         fold_a(Ys.numpy(), rows_np, 0, zs.numpy(), es.numpy())
         return zc + zs, (ec.sum(1) + es.sum(1)).to(Yc.dtype)
-    z = (torch.matmul(rows, Yc[:, :, 1:].transpose(1, 2)).square_().sum(-2)
-         + torch.matmul(rows, Ys.transpose(1, 2)).square_().sum(-2))
+    z = torch.matmul(rows, Yc[:, :, 1:].transpose(1, 2)).square_().sum(-2) + torch.matmul(
+        rows, Ys.transpose(1, 2)
+    ).square_().sum(-2)
     return z, Yc.square().sum((1, 2)) + Ys.square().sum((1, 2))
 
 
@@ -277,8 +285,9 @@ def neuron_frequencies_2d(acts: Float[Tensor, "*batch p p n_neurons"]) -> Neuron
     return NeuronFrequencies(fve=block / total.clamp_min(torch.finfo(total.dtype).tiny)[..., None], variance=total)
 
 
-def sum_directions(p: int, freqs: list[int] | tuple[int, ...], *, op: str = "add",
-                   dtype: torch.dtype = torch.float64) -> Float[Tensor, "n_dirs pp"]:
+def sum_directions(
+    p: int, freqs: list[int] | tuple[int, ...], *, op: str = "add", dtype: torch.dtype = torch.float64
+) -> Float[Tensor, "n_dirs pp"]:
     """Unit vectors over the a-major grid: ``cos(w_k (a+b))`` and ``sin(w_k (a+b))`` for each ``k``.
 
     Rows ``2i`` and ``2i+1`` belong to ``freqs[i]``. In the 2D basis these are
@@ -310,7 +319,9 @@ def live_neurons(nf: NeuronFrequencies, rule: KeyFrequencyRule = KeyFrequencyRul
     return (nf.variance > rule.dead_tol * nf.variance.amax(dim=-1, keepdim=True).clamp_min(1e-30)).sum(dim=-1)
 
 
-def key_frequency_mask(nf: NeuronFrequencies, rule: KeyFrequencyRule = KeyFrequencyRule()) -> Bool[Tensor, "*batch n_freq"]:
+def key_frequency_mask(
+    nf: NeuronFrequencies, rule: KeyFrequencyRule = KeyFrequencyRule()
+) -> Bool[Tensor, "*batch n_freq"]:
     """``mask[..., k-1]`` is True when ``k`` is a key frequency by ``rule`` (see :class:`KeyFrequencyRule`)."""
     sizes = cluster_sizes(nf, rule)
     need = torch.clamp(rule.min_share * live_neurons(nf, rule).to(torch.float64), min=rule.min_neurons)

@@ -20,15 +20,30 @@ def plot_embedding_norms(fa: FourierAnalysis) -> go.Figure:
     """Fourier-component norms of ``W_E`` (over d_model) and ``W_L = W_out W_U`` (over neurons), grouped cos/sin per k."""
     f = fa.final
     k = np.arange(1, n_frequencies(fa.p) + 1)
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.14, subplot_titles=(
-        f"W_E (embedding, '=' dropped) at step {f.step}", f"W_L = W_out W_U (neuron to logit) at step {f.step}"))
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        vertical_spacing=0.14,
+        subplot_titles=(
+            f"W_E (embedding, '=' dropped) at step {f.step}",
+            f"W_L = W_out W_U (neuron to logit) at step {f.step}",
+        ),
+    )
     for row, comp in ((1, f.embed_components), (2, f.logit_map_components)):
-        fig.add_trace(go.Bar(x=k, y=comp[1::2], name="cos", marker_color="#1f77b4", showlegend=row == 1), row=row, col=1)
-        fig.add_trace(go.Bar(x=k, y=comp[2::2], name="sin", marker_color="#ff7f0e", showlegend=row == 1), row=row, col=1)
-        fig.add_trace(go.Bar(x=[0], y=[comp[0]], name="const", marker_color="grey", showlegend=row == 1), row=row, col=1)
+        fig.add_trace(
+            go.Bar(x=k, y=comp[1::2], name="cos", marker_color="#1f77b4", showlegend=row == 1), row=row, col=1
+        )
+        fig.add_trace(
+            go.Bar(x=k, y=comp[2::2], name="sin", marker_color="#ff7f0e", showlegend=row == 1), row=row, col=1
+        )
+        fig.add_trace(
+            go.Bar(x=[0], y=[comp[0]], name="const", marker_color="grey", showlegend=row == 1), row=row, col=1
+        )
     for key in fa.key_frequencies:
         fig.add_vline(x=key, line_dash="dot", line_color="rgba(0,0,0,0.35)")
-    fig.update_layout(template=TEMPLATE, barmode="group", title=f"{fa.run}: Fourier components (dotted: key frequencies)", height=640)
+    fig.update_layout(
+        template=TEMPLATE, barmode="group", title=f"{fa.run}: Fourier components (dotted: key frequencies)", height=640
+    )
     fig.update_xaxes(title_text="frequency k", dtick=5)
     fig.update_yaxes(title_text="norm")
     return fig
@@ -51,24 +66,50 @@ def plot_neuron_clusters(fa: FourierAnalysis) -> go.Figure:
     n_freq = fve.shape[1]
     clustered = (best >= FVE_CUT) & alive
     sizes = np.bincount(freq[clustered], minlength=n_freq + 1)[1:]
-    fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], vertical_spacing=0.14,
-                        row_heights=[0.4, 0.6], subplot_titles=(
-                            f"neurons per frequency (FVE >= {FVE_CUT})", "largest FVE per neuron",
-                            "fraction of each neuron's variance explained by each frequency (neurons sorted by cluster)"))
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        specs=[[{}, {}], [{"colspan": 2}, None]],
+        vertical_spacing=0.14,
+        row_heights=[0.4, 0.6],
+        subplot_titles=(
+            f"neurons per frequency (FVE >= {FVE_CUT})",
+            "largest FVE per neuron",
+            "fraction of each neuron's variance explained by each frequency (neurons sorted by cluster)",
+        ),
+    )
     colors = ["#d62728" if k in fa.key_frequencies else "#7f7f7f" for k in range(1, n_freq + 1)]
-    fig.add_trace(go.Bar(x=np.arange(1, n_freq + 1), y=sizes, marker_color=colors, name="cluster size",
-                         showlegend=False), row=1, col=1)
+    fig.add_trace(
+        go.Bar(x=np.arange(1, n_freq + 1), y=sizes, marker_color=colors, name="cluster size", showlegend=False),
+        row=1,
+        col=1,
+    )
     fig.add_trace(go.Histogram(x=best[alive], nbinsx=40, marker_color="#1f77b4", showlegend=False), row=1, col=2)
-    fig.add_trace(go.Heatmap(z=fve[order].T, x=np.arange(len(order)), y=np.arange(1, n_freq + 1), colorscale="Blues",
-                             zmin=0, zmax=1, colorbar=dict(title="FVE", len=0.55, y=0.28),
-                             hovertemplate="neuron rank %{x}<br>k=%{y}<br>FVE %{z:.2f}<extra></extra>"), row=2, col=1)
+    fig.add_trace(
+        go.Heatmap(
+            z=fve[order].T,
+            x=np.arange(len(order)),
+            y=np.arange(1, n_freq + 1),
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar=dict(title="FVE", len=0.55, y=0.28),
+            hovertemplate="neuron rank %{x}<br>k=%{y}<br>FVE %{z:.2f}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
     fig.update_xaxes(title_text="frequency k", row=1, col=1)
     fig.update_xaxes(title_text="FVE of dominant frequency", row=1, col=2)
     fig.update_xaxes(title_text="neuron (sorted)", row=2, col=1)
     fig.update_yaxes(title_text="k", row=2, col=1)
     n_dead = int((~alive).sum())
-    fig.update_layout(template=TEMPLATE, title=f"{fa.run}: MLP neuron clusters at step {fa.final.step} ({int(clustered.sum())} of "
-                            f"{len(best)} neurons clustered, {n_dead} dead)", height=760)
+    fig.update_layout(
+        template=TEMPLATE,
+        title=f"{fa.run}: MLP neuron clusters at step {fa.final.step} ({int(clustered.sum())} of "
+        f"{len(best)} neurons clustered, {n_dead} dead)",
+        height=760,
+    )
     return fig
 
 
@@ -82,18 +123,36 @@ def plot_logit_spectrum(fa: FourierAnalysis, *, top: int = 24) -> go.Figure:
     names = np.array(_names(fa.p))
     flat = np.argsort(spec, axis=None)[::-1][:top]
     idx = np.unique(np.concatenate(np.unravel_index(flat, spec.shape)))
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.12, subplot_titles=(
-        "all components", f"components of the {top} largest entries"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.55, 0.45],
+        horizontal_spacing=0.12,
+        subplot_titles=("all components", f"components of the {top} largest entries"),
+    )
     hover = "a: %{y}<br>b: %{x}<br>norm %{z:.3g}<extra></extra>"
-    fig.add_trace(go.Heatmap(z=spec, x=names, y=names, colorscale="Viridis", showscale=False, hovertemplate=hover),
-                  row=1, col=1)
-    fig.add_trace(go.Heatmap(z=spec[np.ix_(idx, idx)], x=names[idx], y=names[idx], colorscale="Viridis",
-                             colorbar=dict(title="norm"), hovertemplate=hover), row=1, col=2)
+    fig.add_trace(
+        go.Heatmap(z=spec, x=names, y=names, colorscale="Viridis", showscale=False, hovertemplate=hover), row=1, col=1
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=spec[np.ix_(idx, idx)],
+            x=names[idx],
+            y=names[idx],
+            colorscale="Viridis",
+            colorbar=dict(title="norm"),
+            hovertemplate=hover,
+        ),
+        row=1,
+        col=2,
+    )
     fig.update_yaxes(autorange="reversed", title_text="component over a")
     fig.update_xaxes(title_text="component over b")
     fig.update_xaxes(type="category", tickangle=-60, row=1, col=2)
     fig.update_yaxes(type="category", row=1, col=2)
-    fig.update_layout(template=TEMPLATE, title=f"{fa.run}: 2D Fourier spectrum of the logits at step {fa.final.step}", height=620)
+    fig.update_layout(
+        template=TEMPLATE, title=f"{fa.run}: 2D Fourier spectrum of the logits at step {fa.final.step}", height=620
+    )
     return fig
 
 
@@ -103,21 +162,45 @@ def plot_key_frequency_emergence(fa: FourierAnalysis) -> go.Figure:
     t = fa.tracks
     steps = np.asarray(t.steps)
     n_neurons = fa.final.neuron_fve.shape[0]
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.12, row_heights=[0.6, 0.4], subplot_titles=(
-        "share of neurons whose variance a frequency explains (>= 60%)",
-        "share of logit energy along cos/sin(w_k (a+b)), per key frequency"))
-    fig.add_trace(go.Heatmap(z=(t.neuron_clusters / n_neurons).T, x=steps, y=np.arange(1, t.neuron_clusters.shape[1] + 1),
-                             colorscale="Magma", reversescale=True, zmin=0, colorbar=dict(title="share", len=0.5, y=0.78),
-                             hovertemplate="step %{x}<br>k=%{y}<br>%{z:.1%}<extra></extra>"), row=1, col=1)
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        vertical_spacing=0.12,
+        row_heights=[0.6, 0.4],
+        subplot_titles=(
+            "share of neurons whose variance a frequency explains (>= 60%)",
+            "share of logit energy along cos/sin(w_k (a+b)), per key frequency",
+        ),
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=(t.neuron_clusters / n_neurons).T,
+            x=steps,
+            y=np.arange(1, t.neuron_clusters.shape[1] + 1),
+            colorscale="Magma",
+            reversescale=True,
+            zmin=0,
+            colorbar=dict(title="share", len=0.5, y=0.78),
+            hovertemplate="step %{x}<br>k=%{y}<br>%{z:.1%}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
     for i, k in enumerate(fa.key_frequencies):
         color = palette[i % len(palette)]
-        fig.add_trace(go.Scatter(x=steps, y=t.logit_share[:, k - 1], mode="lines", name=f"k={k} logits",
-                                 line=dict(color=color)), row=2, col=1)
+        fig.add_trace(
+            go.Scatter(x=steps, y=t.logit_share[:, k - 1], mode="lines", name=f"k={k} logits", line=dict(color=color)),
+            row=2,
+            col=1,
+        )
         e = t.embed_norms
         share = e[:, k - 1] ** 2 / np.maximum((e**2).sum(axis=1), 1e-30)
-        fig.add_trace(go.Scatter(x=steps, y=share, mode="lines", name=f"k={k} W_E", line=dict(color=color, dash="dot")),
-                      row=2, col=1)
+        fig.add_trace(
+            go.Scatter(x=steps, y=share, mode="lines", name=f"k={k} W_E", line=dict(color=color, dash="dot")),
+            row=2,
+            col=1,
+        )
     fig.update_yaxes(title_text="k", row=1, col=1)
     fig.update_yaxes(title_text="share", row=2, col=1)
     fig.update_xaxes(title_text="step", row=2, col=1)
@@ -125,9 +208,12 @@ def plot_key_frequency_emergence(fa: FourierAnalysis) -> go.Figure:
     first = sorted(((s, k) for k, s in _first_key_steps(fa).items() if s is not None))
     text = ", ".join(f"k={k} from step {s}" for s, k in first) or "none"
     # The first-step list goes on a line of its own: on one line it ran past the figure's edge.
-    fig.update_layout(template=TEMPLATE, title=f"{fa.run}: key frequencies over training<br><sup>{text}</sup>",
-                      height=800,
-                      legend=dict(orientation="h", x=0, y=-0.1, yanchor="top"))
+    fig.update_layout(
+        template=TEMPLATE,
+        title=f"{fa.run}: key frequencies over training<br><sup>{text}</sup>",
+        height=800,
+        legend=dict(orientation="h", x=0, y=-0.1, yanchor="top"),
+    )
     return fig
 
 
@@ -144,5 +230,10 @@ def _first_key_steps(fa: FourierAnalysis) -> dict[int, int | None]:
     return out
 
 
-__all__ = ["neuron_order", "plot_embedding_norms", "plot_key_frequency_emergence", "plot_logit_spectrum",
-           "plot_neuron_clusters"]
+__all__ = [
+    "neuron_order",
+    "plot_embedding_norms",
+    "plot_key_frequency_emergence",
+    "plot_logit_spectrum",
+    "plot_neuron_clusters",
+]

@@ -54,7 +54,9 @@ def _first(steps: np.ndarray, mask: np.ndarray) -> int | None:
     return int(steps[idx[0]]) if len(idx) else None
 
 
-def detect_phases(measures: pd.DataFrame, *, has_key_frequencies: bool = True, rule: PhaseRule = PhaseRule()) -> tuple[Phase, ...]:
+def detect_phases(
+    measures: pd.DataFrame, *, has_key_frequencies: bool = True, rule: PhaseRule = PhaseRule()
+) -> tuple[Phase, ...]:
     """Memorization, circuit formation and cleanup from a progress-measures table (index: step).
 
     Needs the columns ``train_acc``, ``test_acc``, ``excluded_loss`` and ``sq_weights``.
@@ -128,8 +130,9 @@ def first_step_below(measures: pd.DataFrame, col: str, value: float, *, after: i
     return int(hit.index[0]) if len(hit) else None
 
 
-def handover_summary(measures: pd.DataFrame, phases: tuple[Phase, ...], key_frequencies: list[int], *,
-                     p: int, n_train: int) -> str:
+def handover_summary(
+    measures: pd.DataFrame, phases: tuple[Phase, ...], key_frequencies: list[int], *, p: int, n_train: int
+) -> str:
     """One paragraph in plain words: how the model handed over from memorizing to the Fourier algorithm."""
     mem, circ, clean = phases
     first, last = int(measures.index[0]), int(measures.index[-1])
@@ -156,8 +159,11 @@ def handover_summary(measures: pd.DataFrame, phases: tuple[Phase, ...], key_freq
         f"the restricted loss (logits kept only along those frequencies) fell from "
         f"{_fmt(_at(measures, circ.start, 'restricted_loss'))} to {_fmt(_at(measures, circ.end, 'restricted_loss'))}"
         + (f", below 0.1 by step {r_drop}" if r_drop is not None else "")
-        + (f", well before the test loss did (step {t_drop})" if r_drop is not None and t_drop is not None
-           and t_drop > r_drop else "")
+        + (
+            f", well before the test loss did (step {t_drop})"
+            if r_drop is not None and t_drop is not None and t_drop > r_drop
+            else ""
+        )
         + f", while the excluded loss (the rest, on the training pairs) rose from "
         f"{_fmt(_at(measures, circ.start, 'excluded_loss'))} to {_fmt(_at(measures, circ.end, 'excluded_loss'))}: "
         f"the memorizing solution was being replaced"
@@ -168,8 +174,10 @@ def handover_summary(measures: pd.DataFrame, phases: tuple[Phase, ...], key_freq
     # runs`) may see 99% up to a checkpoint interval earlier, so say "by".
     grok_txt = f"test accuracy was past 99% by the checkpoint at step {int(grok[0])} and " if len(grok) else ""
     if clean.end == clean.start:
-        parts.append(f"The run stopped at step {last}, as cleanup began ({grok_txt.removesuffix(' and ')}); "
-                     "train longer to see the weights settle.")
+        parts.append(
+            f"The run stopped at step {last}, as cleanup began ({grok_txt.removesuffix(' and ')}); "
+            "train longer to see the weights settle."
+        )
         return " ".join(parts)
     sq0, sq1 = _at(measures, clean.start, "sq_weights"), _at(measures, clean.end, "sq_weights")
     parts.append(

@@ -37,9 +37,22 @@ ANALYSIS_VERSION = 1
 CACHE_DIR, CACHE_JSON, CACHE_ARRAYS = "analysis", "fourier.json", "fourier.safetensors"
 CYCLIC_OPS = ("add", "sub", "mul", "div")  # mul and div in the discrete-log basis (analysis/model_view.py)
 # The columns shown as "final measures" in summaries.
-FINAL_COLUMNS = ("train_loss", "test_loss", "train_acc", "test_acc", "restricted_loss", "excluded_loss",
-                 "gini_embed", "gini_logit_map", "sq_weights", "sq_embed", "sq_pos_embed", "sq_attn", "sq_mlp",
-                 "sq_unembed")
+FINAL_COLUMNS = (
+    "train_loss",
+    "test_loss",
+    "train_acc",
+    "test_acc",
+    "restricted_loss",
+    "excluded_loss",
+    "gini_embed",
+    "gini_logit_map",
+    "sq_weights",
+    "sq_embed",
+    "sq_pos_embed",
+    "sq_attn",
+    "sq_mlp",
+    "sq_unembed",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,16 +93,25 @@ class FourierAnalysis:
         """A JSON-ready summary: key frequencies, phases, final measures, handover, skipped steps."""
         last = self.measures.iloc[-1]
         return {
-            "run": self.run, "path": self.path, "task": self.task, "p": self.p,
-            "checkpoints": len(self.measures), "first_step": self.steps[0], "last_step": self.steps[-1],
+            "run": self.run,
+            "path": self.path,
+            "task": self.task,
+            "p": self.p,
+            "checkpoints": len(self.measures),
+            "first_step": self.steps[0],
+            "last_step": self.steps[-1],
             "key_frequencies": list(self.key_frequencies),
             "phases": [ph.to_dict() for ph in self.phases],
             "final": {"step": self.steps[-1], **{c: _finite(last[c]) for c in FINAL_COLUMNS if c in last}},
             "checks": self.checks,
             "handover": self.handover,
             "skipped": [{"step": s, "reason": r} for s, r in self.skipped],
-            "cached": self.cached, "elapsed_s": round(self.elapsed_s, 3), "forward": self.forward,
-            "split": self.split, "basis": self.basis, "op": self.op,
+            "cached": self.cached,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "forward": self.forward,
+            "split": self.split,
+            "basis": self.basis,
+            "op": self.op,
         }
 
 
@@ -115,8 +137,10 @@ def run_dirs(path: str | Path) -> list[Path]:
 
 def check_cyclic(op: str, task_name: str) -> None:
     if op not in CYCLIC_OPS:
-        raise ValueError(f"{task_name} has no cyclic group structure for the Fourier analysis (op {op!r}): it "
-                         "needs op add or sub, or mul or div mod a prime (analysed in the discrete-log basis)")
+        raise ValueError(
+            f"{task_name} has no cyclic group structure for the Fourier analysis (op {op!r}): it "
+            "needs op add or sub, or mul or div mod a prime (analysed in the discrete-log basis)"
+        )
 
 
 def fingerprint(run: Run, options: dict[str, Any]) -> str:
@@ -144,9 +168,20 @@ def _code_hash() -> bytes:
     here = Path(__file__).parent
     model = here.parents[1] / "models" / "grok1l"
     h = hashlib.sha256()
-    for path in (*(here / n for n in ("basis.py", "progress_measures.py", "measure_kernels.py", "phases.py",
-                                      "results.py", "pipeline.py")),
-                 *(model / n for n in ("grid.py", "fused.py", "gather_kernels.py", "params.py"))):
+    for path in (
+        *(
+            here / n
+            for n in (
+                "basis.py",
+                "progress_measures.py",
+                "measure_kernels.py",
+                "phases.py",
+                "results.py",
+                "pipeline.py",
+            )
+        ),
+        *(model / n for n in ("grid.py", "fused.py", "gather_kernels.py", "params.py")),
+    ):
         h.update(path.read_bytes())
     return h.digest()
 
@@ -158,8 +193,14 @@ def _options(key_freqs: list[int] | None) -> dict[str, Any]:
     return {"key_freqs": key_freqs, "rule": asdict(KeyFrequencyRule()), "phases": asdict(PhaseRule())}
 
 
-def analyze_fourier(run: "Run | str | Path", *, p: int | None = None, key_freqs: list[int] | None = None,
-                    use_cache: bool = True, progress: Callable[[int, int], None] | None = None) -> FourierAnalysis:
+def analyze_fourier(
+    run: "Run | str | Path",
+    *,
+    p: int | None = None,
+    key_freqs: list[int] | None = None,
+    use_cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> FourierAnalysis:
     """The Fourier analysis of a run of the 1-layer model on ``a + b`` (or ``a - b``) mod p.
 
     ``p`` (optional) must match the run's task and checkpoints; ``key_freqs`` overrides the
@@ -171,15 +212,18 @@ def analyze_fourier(run: "Run | str | Path", *, p: int | None = None, key_freqs:
     """
     run = run if isinstance(run, Run) else Run(run)
     if run.is_lm:
-        raise ValueError(f"{run.name} is a character-level run ({run.task.name}): the Fourier analysis is for "
-                         f"mod<p> runs; use grokscope analyze behavior {run.path}")
+        raise ValueError(
+            f"{run.name} is a character-level run ({run.task.name}): the Fourier analysis is for "
+            f"mod<p> runs; use grokscope analyze behavior {run.path}"
+        )
     task = run.config.task
     check_cyclic(task.op, run.name)
     if p is not None and p != task.p:
         vocab = _checkpoint_vocabulary(run)
         seen = f"; its checkpoints have {vocab[0]} input tokens and {vocab[1]} output classes" if vocab else ""
-        raise ValueError(f"p={p} does not match {run.name}: its task has p={task.p}{seen} "
-                         f"(pass --p {task.p} or leave it out)")
+        raise ValueError(
+            f"p={p} does not match {run.name}: its task has p={task.p}{seen} (pass --p {task.p} or leave it out)"
+        )
     options = _options(key_freqs)  # p is the task's: checked above
     key = fingerprint(run, options)
     if use_cache:
@@ -190,8 +234,9 @@ def analyze_fourier(run: "Run | str | Path", *, p: int | None = None, key_freqs:
     try:
         save_cache(result, run.path, key)
     except (OSError, ValueError) as e:  # a read-only folder, a link where the cache goes: still returned
-        warnings.warn(f"the analysis of {run.name} is not cached ({str(e).splitlines()[0]})", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"the analysis of {run.name} is not cached ({str(e).splitlines()[0]})", RuntimeWarning, stacklevel=2
+        )
     return result
 
 
@@ -211,8 +256,9 @@ def _checkpoint_vocabulary(run: Run) -> tuple[int, int] | None:
         return None
 
 
-def _compute(run: Run, *, p: int | None, key_freqs: list[int] | None,
-             progress: Callable[[int, int], None] | None) -> FourierAnalysis:
+def _compute(
+    run: Run, *, p: int | None, key_freqs: list[int] | None, progress: Callable[[int, int], None] | None
+) -> FourierAnalysis:
     import torch
 
     from grokscope.analysis.fourier.basis import energy_share, strong_frequencies
@@ -244,8 +290,19 @@ def _compute(run: Run, *, p: int | None, key_freqs: list[int] | None,
     if len(data.a) != p * p:
         raise ValueError(f"{task.name}: the analysis needs all p^2 pairs")
     with torch.inference_mode():
-        pm = progress_measures(stack.steps, params, p, data.labels, data.train_idx, data.test_idx, op=op,
-                               key_freqs=key_freqs, progress=progress, forward=view.forward(), eq_token=eq_token)
+        pm = progress_measures(
+            stack.steps,
+            params,
+            p,
+            data.labels,
+            data.train_idx,
+            data.test_idx,
+            op=op,
+            key_freqs=key_freqs,
+            progress=progress,
+            forward=view.forward(),
+            eq_token=eq_token,
+        )
     keys = pm.key_frequencies
     phases = detect_phases(pm.measures, has_key_frequencies=bool(keys))
     handover = handover_summary(pm.measures, phases, keys, p=p, n_train=len(data.train_idx))
@@ -258,10 +315,24 @@ def _compute(run: Run, *, p: int | None, key_freqs: list[int] | None,
         "logit_map_strong": strong_frequencies(l_norms),
     }
     return FourierAnalysis(
-        run=run.name, path=str(run.path), task=task.name, p=p, op=op, n_train=len(data.train_idx),
-        key_frequencies=keys, measures=pm.measures, phases=phases, handover=handover, tracks=pm.tracks,
-        final=pm.final, checks=checks, skipped=list(stack.skipped), elapsed_s=time.perf_counter() - t0,
-        forward=view.path, split=getattr(task, "split", "random"), basis=view.describe(),
+        run=run.name,
+        path=str(run.path),
+        task=task.name,
+        p=p,
+        op=op,
+        n_train=len(data.train_idx),
+        key_frequencies=keys,
+        measures=pm.measures,
+        phases=phases,
+        handover=handover,
+        tracks=pm.tracks,
+        final=pm.final,
+        checks=checks,
+        skipped=list(stack.skipped),
+        elapsed_s=time.perf_counter() - t0,
+        forward=view.path,
+        split=getattr(task, "split", "random"),
+        basis=view.describe(),
     )
 
 
@@ -280,13 +351,24 @@ def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
     arrays |= {f"final.{n}": np.ascontiguousarray(getattr(result.final, n)) for n in _FINAL_ARRAYS}
     blob = save(arrays, metadata={"fingerprint": key})
     meta = {
-        "fingerprint": key, "version": ANALYSIS_VERSION,
+        "fingerprint": key,
+        "version": ANALYSIS_VERSION,
         "arrays_sha256": hashlib.sha256(blob).hexdigest(),
-        "run": result.run, "path": result.path, "task": result.task, "p": result.p, "op": result.op,
-        "n_train": result.n_train, "key_frequencies": result.key_frequencies,
-        "phases": [ph.to_dict() for ph in result.phases], "handover": result.handover, "checks": result.checks,
-        "skipped": [[s, r] for s, r in result.skipped], "elapsed_s": result.elapsed_s,
-        "forward": result.forward, "split": result.split, "basis": result.basis,
+        "run": result.run,
+        "path": result.path,
+        "task": result.task,
+        "p": result.p,
+        "op": result.op,
+        "n_train": result.n_train,
+        "key_frequencies": result.key_frequencies,
+        "phases": [ph.to_dict() for ph in result.phases],
+        "handover": result.handover,
+        "checks": result.checks,
+        "skipped": [[s, r] for s, r in result.skipped],
+        "elapsed_s": result.elapsed_s,
+        "forward": result.forward,
+        "split": result.split,
+        "basis": result.basis,
         "final_step": result.final.step,
         "measures": {"step": result.steps, **{c: result.measures[c].tolist() for c in result.measures.columns}},
     }
@@ -297,6 +379,7 @@ def save_cache(result: FourierAnalysis, run_dir: Path, key: str) -> None:
 
 def _cache_problem(meta: dict[str, Any]) -> str | None:
     """What is wrong with a cache's JSON (types and ranges of everything a reader uses), or None."""
+
     def number(x: Any) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool)
 
@@ -316,8 +399,12 @@ def _cache_problem(meta: dict[str, Any]) -> str | None:
         return "measures"
     phases = meta.get("phases")
     if not isinstance(phases, list) or not all(
-            isinstance(ph, dict) and isinstance(ph.get("name"), str) and isinstance(ph.get("start"), int)
-            and isinstance(ph.get("end"), int) for ph in phases):
+        isinstance(ph, dict)
+        and isinstance(ph.get("name"), str)
+        and isinstance(ph.get("start"), int)
+        and isinstance(ph.get("end"), int)
+        for ph in phases
+    ):
         return "phases"
     checks = meta.get("checks")
     if not isinstance(checks, dict) or not all(number(checks.get(k)) for k in ("embed_share", "logit_map_share")):
@@ -345,15 +432,22 @@ def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis 
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError) as e:  # a link, not JSON: derived data, so computed and written anew
-        warnings.warn(f"{folder.path(CACHE_DIR, CACHE_JSON)} is damaged ({str(e).splitlines()[0][:120]}): the "
-                      "analysis is computed again", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{folder.path(CACHE_DIR, CACHE_JSON)} is damaged ({str(e).splitlines()[0][:120]}): the "
+            "analysis is computed again",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     if meta.get("version") != ANALYSIS_VERSION or (key is not None and meta.get("fingerprint") != key):
         return None
     problem = _cache_problem(meta)
     if problem is not None:  # hand-edited or written by someone else: never trusted, computed again
-        warnings.warn(f"{folder.path(CACHE_DIR, CACHE_JSON)} is damaged ({problem}): the analysis is computed "
-                      "again", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{folder.path(CACHE_DIR, CACHE_JSON)} is damaged ({problem}): the analysis is computed again",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     if hashlib.sha256(blob).hexdigest() != meta.get("arrays_sha256"):
         return None
@@ -365,17 +459,38 @@ def load_cached(run_dir: str | Path, key: str | None = None) -> FourierAnalysis 
         tracks = FrequencyTracks(steps=list(steps), **{n: arrays[f"tracks.{n}"] for n in _TRACK_ARRAYS})
         final = FinalSpectra(step=meta["final_step"], **{n: arrays[f"final.{n}"] for n in _FINAL_ARRAYS})
         return FourierAnalysis(
-            run=meta["run"], path=str(Path(run_dir)), task=meta["task"], p=meta["p"], op=meta["op"],
-            n_train=meta["n_train"], key_frequencies=meta["key_frequencies"], measures=measures,
-            phases=tuple(Phase(**ph) for ph in meta["phases"]), handover=meta["handover"], tracks=tracks,
-            final=final, checks=meta["checks"], skipped=[(int(s), str(r)) for s, r in meta["skipped"]],
-            elapsed_s=meta["elapsed_s"], cached=True, fingerprint=meta["fingerprint"],
-            forward=str(meta.get("forward", "grid")), split=str(meta.get("split", "random")),
+            run=meta["run"],
+            path=str(Path(run_dir)),
+            task=meta["task"],
+            p=meta["p"],
+            op=meta["op"],
+            n_train=meta["n_train"],
+            key_frequencies=meta["key_frequencies"],
+            measures=measures,
+            phases=tuple(Phase(**ph) for ph in meta["phases"]),
+            handover=meta["handover"],
+            tracks=tracks,
+            final=final,
+            checks=meta["checks"],
+            skipped=[(int(s), str(r)) for s, r in meta["skipped"]],
+            elapsed_s=meta["elapsed_s"],
+            cached=True,
+            fingerprint=meta["fingerprint"],
+            forward=str(meta.get("forward", "grid")),
+            split=str(meta.get("split", "random")),
             basis=str(meta.get("basis", "")),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
 
-__all__ = ["ANALYSIS_VERSION", "FourierAnalysis", "analyze_fourier", "check_cyclic", "fingerprint", "load_cached",
-           "run_dirs", "save_cache"]
+__all__ = [
+    "ANALYSIS_VERSION",
+    "FourierAnalysis",
+    "analyze_fourier",
+    "check_cyclic",
+    "fingerprint",
+    "load_cached",
+    "run_dirs",
+    "save_cache",
+]

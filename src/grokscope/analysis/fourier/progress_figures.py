@@ -8,23 +8,42 @@ from grokscope.analysis.fourier.phases import Phase
 from grokscope.analysis.fourier.pipeline import FourierAnalysis
 
 TEMPLATE = "plotly_white"  # white background so the phase bands read clearly
-PHASE_COLORS = {"memorization": "rgba(31,119,180,0.10)", "circuit formation": "rgba(255,127,14,0.12)",
-                "cleanup": "rgba(44,160,44,0.12)"}
+PHASE_COLORS = {
+    "memorization": "rgba(31,119,180,0.10)",
+    "circuit formation": "rgba(255,127,14,0.12)",
+    "cleanup": "rgba(44,160,44,0.12)",
+}
 LINE_COLORS = {"train": "#1f77b4", "test": "#d62728", "restricted": "#2ca02c", "excluded": "#9467bd"}
 
 
-def shade_phases(fig: go.Figure, phases: tuple[Phase, ...], *, row: int | str = "all", col: int | str = "all",
-                 label: bool = True) -> go.Figure:
+def shade_phases(
+    fig: go.Figure, phases: tuple[Phase, ...], *, row: int | str = "all", col: int | str = "all", label: bool = True
+) -> go.Figure:
     """Shade each phase's step range; labels on top of the figure's first subplot only."""
     for ph in phases:
         if ph.end <= ph.start:
             continue
-        fig.add_vrect(x0=ph.start, x1=ph.end, fillcolor=PHASE_COLORS.get(ph.name, "rgba(0,0,0,0.06)"),
-                      line_width=0, layer="below", row=row, col=col)
+        fig.add_vrect(
+            x0=ph.start,
+            x1=ph.end,
+            fillcolor=PHASE_COLORS.get(ph.name, "rgba(0,0,0,0.06)"),
+            line_width=0,
+            layer="below",
+            row=row,
+            col=col,
+        )
         if label:
             name = ph.name + ("" if ph.reached else " (open)")
-            fig.add_annotation(x=(ph.start + ph.end) / 2, y=1.0, yref="paper", text=name, showarrow=False,
-                               yanchor="bottom", font=dict(size=11), xref="x")
+            fig.add_annotation(
+                x=(ph.start + ph.end) / 2,
+                y=1.0,
+                yref="paper",
+                text=name,
+                showarrow=False,
+                yanchor="bottom",
+                font=dict(size=11),
+                xref="x",
+            )
     return fig
 
 
@@ -51,16 +70,24 @@ def plot_losses(fa: FourierAnalysis) -> go.Figure:
     _line(fig, x, m["test_loss"], "test", LINE_COLORS["test"], 1, 1)
     _line(fig, x, m["train_acc"], "train", LINE_COLORS["train"], 1, 2, showlegend=False)
     _line(fig, x, m["test_acc"], "test", LINE_COLORS["test"], 1, 2, showlegend=False)
-    fig.add_hline(y=float(np.log(fa.p)), line_dash="dot", line_color="grey", row=1, col=1,
-                  annotation_text="uniform", annotation_position="bottom right")
+    fig.add_hline(
+        y=float(np.log(fa.p)),
+        line_dash="dot",
+        line_color="grey",
+        row=1,
+        col=1,
+        annotation_text="uniform",
+        annotation_position="bottom right",
+    )
     losses = np.concatenate([m["train_loss"].to_numpy(), m["test_loss"].to_numpy()])
     fig.update_yaxes(type="log", exponentformat="power", row=1, col=1, range=_log_range(losses))
     fig.update_yaxes(range=[-0.02, 1.02], row=1, col=2)
     fig.update_xaxes(title_text="step")
     shade_phases(fig, fa.phases, label=False)
     _phase_legend(fig, fa.phases)
-    fig.update_layout(template=TEMPLATE, title=f"{fa.run}: loss and accuracy ({fa.task})", height=420,
-                      updatemenus=[_x_scale_menu()])
+    fig.update_layout(
+        template=TEMPLATE, title=f"{fa.run}: loss and accuracy ({fa.task})", height=420, updatemenus=[_x_scale_menu()]
+    )
     return fig
 
 
@@ -74,15 +101,31 @@ def _log_range(values: np.ndarray) -> list[float]:
 def _phase_legend(fig: go.Figure, phases: tuple[Phase, ...]) -> None:
     # Legend entries for the shaded bands (shapes have no legend of their own).
     for ph in phases:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{ph.name} {ph.start}-{ph.end}",
-                                 marker=dict(size=12, symbol="square", color=PHASE_COLORS[ph.name].replace("0.1", "0.5"))))
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=f"{ph.name} {ph.start}-{ph.end}",
+                marker=dict(size=12, symbol="square", color=PHASE_COLORS[ph.name].replace("0.1", "0.5")),
+            )
+        )
 
 
 def _x_scale_menu() -> dict:
-    return dict(type="buttons", direction="left", x=1.0, xanchor="right", y=1.18, yanchor="top", showactive=True,
-                buttons=[dict(label="linear steps", method="relayout",
-                              args=[{"xaxis.type": "linear", "xaxis2.type": "linear"}]),
-                         dict(label="log steps", method="relayout", args=[{"xaxis.type": "log", "xaxis2.type": "log"}])])
+    return dict(
+        type="buttons",
+        direction="left",
+        x=1.0,
+        xanchor="right",
+        y=1.18,
+        yanchor="top",
+        showactive=True,
+        buttons=[
+            dict(label="linear steps", method="relayout", args=[{"xaxis.type": "linear", "xaxis2.type": "linear"}]),
+            dict(label="log steps", method="relayout", args=[{"xaxis.type": "log", "xaxis2.type": "log"}]),
+        ],
+    )
 
 
 def plot_progress_measures(fa: FourierAnalysis) -> go.Figure:
@@ -93,9 +136,18 @@ def plot_progress_measures(fa: FourierAnalysis) -> go.Figure:
     """
     m, x = fa.measures, _steps(fa)
     ks = ", ".join(map(str, fa.key_frequencies)) or "none"
-    fig = make_subplots(rows=2, cols=2, vertical_spacing=0.14, horizontal_spacing=0.09, subplot_titles=(
-        "excluded loss (train pairs, key frequencies removed)", "restricted loss (all pairs, only key frequencies)",
-        "Gini of Fourier-component norms", "sum of squared weights"))
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        vertical_spacing=0.14,
+        horizontal_spacing=0.09,
+        subplot_titles=(
+            "excluded loss (train pairs, key frequencies removed)",
+            "restricted loss (all pairs, only key frequencies)",
+            "Gini of Fourier-component norms",
+            "sum of squared weights",
+        ),
+    )
     for col, name in ((1, "excluded"), (2, "restricted")):
         _line(fig, x, m["train_loss"], "train loss", LINE_COLORS["train"], 1, col, showlegend=col == 1)
         _line(fig, x, m["test_loss"], "test loss", LINE_COLORS["test"], 1, col, showlegend=col == 1)

@@ -56,9 +56,9 @@ from grokscope.analysis.fourier.basis import (
     neuron_frequencies,
     sum_directions,
 )
+from grokscope.analysis.fourier.results import FinalSpectra, FrequencyTracks, KeyFrequencyRule
 from grokscope.models.grok1l.grid import grid_cache
 from grokscope.numerics.workspace import Workspace
-from grokscope.analysis.fourier.results import FinalSpectra, FrequencyTracks, KeyFrequencyRule
 
 if TYPE_CHECKING:
     from grokscope.analysis.model_view import GridForward
@@ -103,13 +103,17 @@ def project(logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n_dirs pp
     return einops.einsum(dirs, coefs, "d x, ... d c -> ... x c")
 
 
-def restricted_logits(logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n_dirs pp"]) -> Float[Tensor, "*batch pp c"]:
+def restricted_logits(
+    logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n_dirs pp"]
+) -> Float[Tensor, "*batch pp c"]:
     """Only the key-frequency sum directions of the logits, plus their batch mean per class (paper's trig_loss)."""
     kept = project(logits, dirs)
     return kept + logits.mean(dim=-2, keepdim=True) - kept.mean(dim=-2, keepdim=True)
 
 
-def excluded_logits(logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n_dirs pp"]) -> Float[Tensor, "*batch pp c"]:
+def excluded_logits(
+    logits: Float[Tensor, "*batch pp c"], dirs: Float[Tensor, "n_dirs pp"]
+) -> Float[Tensor, "*batch pp c"]:
     """The logits with the key-frequency sum directions removed (no mean correction, as in the paper)."""
     return logits - project(logits, dirs)
 
@@ -180,8 +184,10 @@ def check_vocabulary(w: Grok1LParams, p: int, *, eq_token: bool = True) -> None:
     and predict them."""
     d_vocab, d_out = w.W_E.shape[-2], w.d_vocab_out
     if d_vocab != p + int(eq_token) or d_out != p:
-        raise ValueError(f"p={p} does not match the checkpoints' vocabulary ({d_vocab} input tokens, {d_out} "
-                         f"output classes, i.e. p={d_out}): pass --p {d_out} or leave it out")
+        raise ValueError(
+            f"p={p} does not match the checkpoints' vocabulary ({d_vocab} input tokens, {d_out} "
+            f"output classes, i.e. p={d_out}): pass --p {d_out} or leave it out"
+        )
 
 
 def _chunk_size(p: int, d_mlp: int, budget_bytes: float) -> int:
@@ -240,7 +246,7 @@ def progress_measures(
         rows: list[dict[str, Tensor]] = []
         workspace = Workspace()
         for start in range(0, n_ckpt, chunk):
-            sub = w.map(lambda x: x[start:start + chunk])  # noqa: B023 - used at once
+            sub = w.map(lambda x: x[start : start + chunk])  # noqa: B023 - used at once
             rows.append(_chunk_measures(sub, p, labels, train_idx, test_idx, keys, U_all, rule, workspace, forward))
             if progress is not None:
                 progress(min(start + chunk, n_ckpt), n_ckpt)
@@ -257,15 +263,20 @@ def progress_measures(
     sq.index = measures.index
     measures = pd.concat([measures, sq], axis=1)
     tracks = FrequencyTracks(
-        steps=list(steps), neuron_clusters=cat["neuron_clusters"], neuron_share=cat["neuron_share"],
-        embed_norms=cat["embed_norms"], logit_map_norms=cat["logit_map_norms"], logit_share=cat["logit_share"],
+        steps=list(steps),
+        neuron_clusters=cat["neuron_clusters"],
+        neuron_share=cat["neuron_share"],
+        embed_norms=cat["embed_norms"],
+        logit_map_norms=cat["logit_map_norms"],
+        logit_share=cat["logit_share"],
         key_mask=cat["key_mask"],
     )
     return ProgressMeasures(measures=measures, key_frequencies=keys, tracks=tracks, final=final)
 
 
-def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule, workspace=None,
-                    forward=None) -> dict[str, Tensor]:
+def _chunk_measures(
+    params, p, labels, train_idx, test_idx, keys, U_all, rule, workspace=None, forward=None
+) -> dict[str, Tensor]:
     """Per-checkpoint numbers for one chunk; the big activations are reduced before the next chunk."""
     post, logits = (forward or grid_forward)(params, p, workspace)
     # Projections stay in the forward's dtype (float32 for checkpoints: its rounding is far below
@@ -294,9 +305,14 @@ def _chunk_measures(params, p, labels, train_idx, test_idx, keys, U_all, rule, w
     return out
 
 
-def logit_losses(L: Float[Tensor, "c pp o"], labels: Int[Tensor, " pp"], train_idx: Int[Tensor, " n_train"],
-                 test_idx: Int[Tensor, " n_test"], U_key: Float[Tensor, "d pp"],
-                 coef_key: Float[Tensor, "c d o"]) -> dict[str, Tensor]:
+def logit_losses(
+    L: Float[Tensor, "c pp o"],
+    labels: Int[Tensor, " pp"],
+    train_idx: Int[Tensor, " n_train"],
+    test_idx: Int[Tensor, " n_test"],
+    U_key: Float[Tensor, "d pp"],
+    coef_key: Float[Tensor, "c d o"],
+) -> dict[str, Tensor]:
     """Losses and accuracies of the grid logits and of their restricted and excluded parts, per checkpoint.
 
     ``U_key`` holds the key frequencies' sum directions (two rows per frequency) and ``coef_key``
@@ -307,8 +323,10 @@ def logit_losses(L: Float[Tensor, "c pp o"], labels: Int[Tensor, " pp"], train_i
     hit = (L.argmax(dim=-1) == labels).double()
     L_train, y_train = L[:, train_idx], labels[train_idx]
     out: dict[str, Tensor] = {
-        "train_loss": cross_entropy(L_train, y_train), "test_loss": cross_entropy(L[:, test_idx], labels[test_idx]),
-        "train_acc": hit[:, train_idx].mean(1), "test_acc": hit[:, test_idx].mean(1),
+        "train_loss": cross_entropy(L_train, y_train),
+        "test_loss": cross_entropy(L[:, test_idx], labels[test_idx]),
+        "train_acc": hit[:, train_idx].mean(1),
+        "test_acc": hit[:, test_idx].mean(1),
     }
     kept = einops.einsum(U_key, coef_key, "d x, c d o -> c x o")
     # Excluded: the projection is over all pairs; only the loss is on the training pairs.
@@ -318,9 +336,14 @@ def logit_losses(L: Float[Tensor, "c pp o"], labels: Int[Tensor, " pp"], train_i
     out["restricted_loss"] = cross_entropy(Lr, labels)
     out["restricted_acc"] = accuracy(Lr, labels)
     U_key_train = U_key[:, train_idx]
-    per_k = [cross_entropy(L_train - einops.einsum(U_key_train[2 * i:2 * i + 2], coef_key[:, 2 * i:2 * i + 2],
-                                                   "d x, c d o -> c x o"), y_train)
-             for i in range(len(U_key) // 2)]
+    per_k = [
+        cross_entropy(
+            L_train
+            - einops.einsum(U_key_train[2 * i : 2 * i + 2], coef_key[:, 2 * i : 2 * i + 2], "d x, c d o -> c x o"),
+            y_train,
+        )
+        for i in range(len(U_key) // 2)
+    ]
     out["excluded_per_k"] = torch.stack(per_k, dim=1) if per_k else hit.new_zeros(len(L), 0)
     return out
 
@@ -344,13 +367,28 @@ def _fused_losses(L, labels, train_idx, test_idx, U_key, coef_key) -> dict[str, 
     adj = L.mean(dim=1) - einops.einsum(U_key.mean(dim=1), coef_key, "d, c d o -> c o")
     losses = torch.empty(c, n, 3 + n_keys, dtype=torch.float64)
     hits = torch.empty(c, n, 2, dtype=torch.bool)
-    kernel(L.contiguous().numpy(), labels.numpy(), train.numpy(), U_key.contiguous().numpy(),
-           coef_key.contiguous().numpy(), adj.contiguous().numpy(), losses.numpy(), hits.numpy())
+    kernel(
+        L.contiguous().numpy(),
+        labels.numpy(),
+        train.numpy(),
+        U_key.contiguous().numpy(),
+        coef_key.contiguous().numpy(),
+        adj.contiguous().numpy(),
+        losses.numpy(),
+        hits.numpy(),
+    )
     on_train, on_test = losses[:, train_idx].mean(1), losses[:, test_idx, 0].mean(1)
     hit_train, hit_test = hits[:, train_idx].double().mean(1), hits[:, test_idx, 0].double().mean(1)
-    return {"train_loss": on_train[:, 0], "test_loss": on_test, "train_acc": hit_train[:, 0], "test_acc": hit_test,
-            "excluded_loss": on_train[:, 2], "restricted_loss": losses[:, :, 1].mean(1),
-            "restricted_acc": hits[:, :, 1].double().mean(1), "excluded_per_k": on_train[:, 3:]}
+    return {
+        "train_loss": on_train[:, 0],
+        "test_loss": on_test,
+        "train_acc": hit_train[:, 0],
+        "test_acc": hit_test,
+        "excluded_loss": on_train[:, 2],
+        "restricted_loss": losses[:, :, 1].mean(1),
+        "restricted_acc": hits[:, :, 1].double().mean(1),
+        "excluded_per_k": on_train[:, 3:],
+    }
 
 
 def weight_measures(w: Grok1LParams, p: int) -> dict[str, Tensor]:
@@ -360,21 +398,30 @@ def weight_measures(w: Grok1LParams, p: int) -> dict[str, Tensor]:
     W_L = logit_map(w.W_out, w.W_U)
     e_comp = embed_component_norms(w.W_E, p).double()
     l_comp = logit_map_component_norms(W_L).double()
-    return {"gini_embed": gini(e_comp), "gini_logit_map": gini(l_comp),
-            "embed_norms": frequency_norms(e_comp), "logit_map_norms": frequency_norms(l_comp)}
+    return {
+        "gini_embed": gini(e_comp),
+        "gini_logit_map": gini(l_comp),
+        "embed_norms": frequency_norms(e_comp),
+        "logit_map_norms": frequency_norms(l_comp),
+    }
 
 
 def cluster_measures(nf: NeuronFrequencies, rule: KeyFrequencyRule) -> dict[str, Tensor]:
     """Neuron clusters, their share of the neurons' energy and the key-frequency mask per checkpoint."""
     block = nf.fve.double() * nf.variance.double()[..., None]
     mask = key_frequency_mask(nf, rule)
-    return {"neuron_clusters": cluster_sizes(nf, rule), "live_neurons": live_neurons(nf, rule),
-            "neuron_share": block.sum(-2) / nf.variance.double().sum(-1).clamp_min(1e-30)[..., None],
-            "key_mask": mask, "n_key_frequencies": mask.sum(-1)}
+    return {
+        "neuron_clusters": cluster_sizes(nf, rule),
+        "live_neurons": live_neurons(nf, rule),
+        "neuron_share": block.sum(-2) / nf.variance.double().sum(-1).clamp_min(1e-30)[..., None],
+        "key_mask": mask,
+        "n_key_frequencies": mask.sum(-1),
+    }
 
 
-def _final_spectra(step: int, w: Grok1LParams, nf: NeuronFrequencies, logits: Float[Tensor, "p p o"],
-                   p: int) -> FinalSpectra:
+def _final_spectra(
+    step: int, w: Grok1LParams, nf: NeuronFrequencies, logits: Float[Tensor, "p p o"], p: int
+) -> FinalSpectra:
     W_E = w.W_E[0].double()
     W_L = logit_map(w.W_out[0].double(), w.W_U[0].double())
     spectrum = fourier_2d(logits.double(), fourier_basis(p)).norm(dim=-1)
@@ -389,7 +436,18 @@ def _final_spectra(step: int, w: Grok1LParams, nf: NeuronFrequencies, logits: Fl
 
 
 __all__ = [
-    "COMPONENT_ORDER", "FinalSpectra", "FrequencyTracks", "ProgressMeasures", "accuracy", "check_vocabulary",
-    "cross_entropy", "excluded_logits", "gini", "grid_forward", "progress_measures", "project",
-    "restricted_logits", "squared_weights",
+    "COMPONENT_ORDER",
+    "FinalSpectra",
+    "FrequencyTracks",
+    "ProgressMeasures",
+    "accuracy",
+    "check_vocabulary",
+    "cross_entropy",
+    "excluded_logits",
+    "gini",
+    "grid_forward",
+    "progress_measures",
+    "project",
+    "restricted_logits",
+    "squared_weights",
 ]

@@ -48,27 +48,34 @@ def _fmt(x: float | None) -> str:
 
 def _header(fa: FourierAnalysis) -> str:
     s = fa.summary()
-    rows = "".join(f"<tr><td>{html.escape(ph['name'])}</td><td>{ph['start']}</td><td>{ph['end']}</td>"
-                   f"<td>{'yes' if ph['reached'] else 'no (run stopped inside it)'}</td></tr>" for ph in s["phases"])
-    final = "".join(f"<tr><td>{c}</td><td>{_fmt(s['final'].get(c))}</td></tr>" for c in FINAL_COLUMNS if c in s["final"])
+    rows = "".join(
+        f"<tr><td>{html.escape(ph['name'])}</td><td>{ph['start']}</td><td>{ph['end']}</td>"
+        f"<td>{'yes' if ph['reached'] else 'no (run stopped inside it)'}</td></tr>"
+        for ph in s["phases"]
+    )
+    final = "".join(
+        f"<tr><td>{c}</td><td>{_fmt(s['final'].get(c))}</td></tr>" for c in FINAL_COLUMNS if c in s["final"]
+    )
     checks = s["checks"]
     skipped = ""
     if fa.skipped:
         items = "".join(f"<li>step {st}: {html.escape(r)}</li>" for st, r in fa.skipped)
-        skipped = f"<p class='warn'>Skipped {len(fa.skipped)} unreadable checkpoint(s):</p><ul class='warn'>{items}</ul>"
+        skipped = (
+            f"<p class='warn'>Skipped {len(fa.skipped)} unreadable checkpoint(s):</p><ul class='warn'>{items}</ul>"
+        )
     keys = ", ".join(map(str, fa.key_frequencies)) or "none found"
     return f"""
 <h1>grokscope: Fourier analysis of {html.escape(fa.run)}</h1>
-<p class="muted">{html.escape(fa.task)} (p = {fa.p}, {fa.n_train} training pairs), {s['checkpoints']} checkpoints,
-steps {s['first_step']} to {s['last_step']}; {html.escape(fa.path)}</p>
-<p><b>Key frequencies:</b> {keys}. They carry {checks['logit_map_share']:.1%} of W_L's and
-{checks['embed_share']:.1%} of W_E's non-constant Fourier energy (frequencies strong in W_E:
-{', '.join(map(str, checks['embed_strong']))}; in W_L: {', '.join(map(str, checks['logit_map_strong']))}).</p>
+<p class="muted">{html.escape(fa.task)} (p = {fa.p}, {fa.n_train} training pairs), {s["checkpoints"]} checkpoints,
+steps {s["first_step"]} to {s["last_step"]}; {html.escape(fa.path)}</p>
+<p><b>Key frequencies:</b> {keys}. They carry {checks["logit_map_share"]:.1%} of W_L's and
+{checks["embed_share"]:.1%} of W_E's non-constant Fourier energy (frequencies strong in W_E:
+{", ".join(map(str, checks["embed_strong"]))}; in W_L: {", ".join(map(str, checks["logit_map_strong"]))}).</p>
 <div class="handover">{html.escape(fa.handover)}</div>
 {skipped}
 <div style="display:flex; gap:40px; flex-wrap:wrap">
 <div><h2>Phases</h2><table class='num'><tr><th>phase</th><th>start</th><th>end</th><th>complete</th></tr>{rows}</table></div>
-<div><h2>Final measures (step {s['last_step']})</h2><table class='num'>{final}</table></div>
+<div><h2>Final measures (step {s["last_step"]})</h2><table class='num'>{final}</table></div>
 </div>
 <p class="muted">Restricted loss: logits on all p&sup2; pairs kept only along cos/sin(w<sub>k</sub>(a+b)) for the key
 frequencies, plus their mean per class; cross-entropy over all pairs. Excluded loss: those directions removed;
@@ -111,8 +118,9 @@ def write_report_cached(fa: FourierAnalysis, out: str | Path | None = None) -> P
     folder = RunFolder(fa.path)
     cached = cached_report_path(fa)
     target = Path(out) if out is not None else cached
-    page = _read(folder, REPORT_FILE) if fa.fingerprint and _read(folder, REPORT_KEY) == fa.fingerprint.encode() \
-        else None
+    page = (
+        _read(folder, REPORT_FILE) if fa.fingerprint and _read(folder, REPORT_KEY) == fa.fingerprint.encode() else None
+    )
     if page is None:
         page = render_report(fa).encode("utf-8")
         try:

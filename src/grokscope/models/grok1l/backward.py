@@ -16,7 +16,14 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from grokscope.models.grok1l.fused import FusedTables, OperandBatch, TableParts, gather_backward, gather_forward, table_parts
+from grokscope.models.grok1l.fused import (
+    FusedTables,
+    OperandBatch,
+    TableParts,
+    gather_backward,
+    gather_forward,
+    table_parts,
+)
 from grokscope.models.grok1l.params import Grok1LParams
 from grokscope.numerics.cross_entropy import cross_entropy_and_grad
 
@@ -60,8 +67,12 @@ def fused_loss_and_grad(
     return loss, logits
 
 
-def _cross_entropy_into(logits: Float[Tensor, "batch classes"], labels: Int[Tensor, " batch"],
-                        grad: Float[Tensor, "batch width"], offset: int) -> Float[Tensor, ""]:
+def _cross_entropy_into(
+    logits: Float[Tensor, "batch classes"],
+    labels: Int[Tensor, " batch"],
+    grad: Float[Tensor, "batch width"],
+    offset: int,
+) -> Float[Tensor, ""]:
     """The mean cross-entropy; its gradient at the logits goes to ``grad[:, offset:]``.
 
     float32 takes the one-pass numba kernel; float64 (the tests' reference precision) and
@@ -109,14 +120,15 @@ def table_grads(w: Grok1LParams, parts: TableParts, grad: FusedTables) -> dict[s
     grad_v_eq_flat = einops.rearrange(grad_v_eq, "h k -> (h k)")
 
     # vals = resid @ W_V + b_V and scores = resid @ key_dir + key_bias read the same residuals
-    grad_VS = torch.cat([einops.rearrange(grad_vals, "h sp k -> sp (h k)"),
-                         einops.rearrange(grad.scores, "s p h -> (s p) h")], dim=1)  # (2p, hk + h)
+    grad_VS = torch.cat(
+        [einops.rearrange(grad_vals, "h sp k -> sp (h k)"), einops.rearrange(grad.scores, "s p h -> (s p) h")], dim=1
+    )  # (2p, hk + h)
     grad_VS_eq = torch.cat([grad_v_eq_flat, grad.score_eq])
     grad_W_VK = (parts.resid.T @ grad_VS).addr_(parts.resid_eq, grad_VS_eq)  # (d, hk + h)
     grad_resid = grad_VS @ torch.cat([W_V_flat, parts.key_dir], dim=1).T  # (2p, d)
     grad_W_V_flat, grad_key_dir = grad_W_VK.split([n_heads * d_head, n_heads], dim=1)
     grad_b_V = grad_VS[:, : n_heads * d_head].sum(0) + grad_v_eq_flat
-    grad_key_bias = grad_VS[:, n_heads * d_head:].sum(0) + grad.score_eq
+    grad_key_bias = grad_VS[:, n_heads * d_head :].sum(0) + grad.score_eq
 
     # key_dir[:, h] = W_K[h] @ q[h] / scale, key_bias[h] = b_K[h] . q[h] / scale. key_bias shifts all
     # three scores of a head alike, so its gradient is zero up to rounding; kept as autograd has it.
@@ -125,8 +137,12 @@ def table_grads(w: Grok1LParams, parts: TableParts, grad: FusedTables) -> dict[s
     grad_b_K = parts.q * grad_key_bias[:, None] / scale
 
     # q = resid_eq @ W_Q + b_Q; resid_eq also feeds v_eq, score_eq and c_in
-    grad_resid_eq = (grad_c_in + W_V_flat @ grad_v_eq_flat + parts.key_dir @ grad.score_eq
-                     + einops.rearrange(W_Q, "h d k -> d (h k)") @ einops.rearrange(grad_q, "h k -> (h k)"))
+    grad_resid_eq = (
+        grad_c_in
+        + W_V_flat @ grad_v_eq_flat
+        + parts.key_dir @ grad.score_eq
+        + einops.rearrange(W_Q, "h d k -> d (h k)") @ einops.rearrange(grad_q, "h k -> (h k)")
+    )
     grad_W_E = torch.zeros_like(W_E)
     grad_W_E[:p] = grad_resid[:p] + grad_resid[p:]
     grad_W_E[p] = grad_resid_eq

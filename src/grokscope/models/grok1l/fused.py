@@ -51,8 +51,9 @@ class _FusedGather(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scores, score_eq, tables, const, batch: OperandBatch, d_mlp: int):
         tables = tables.detach().contiguous()
-        hidden, pattern = gather_forward(batch, FusedTables(scores.detach(), score_eq.detach(), tables,
-                                                            const.detach()), d_mlp)
+        hidden, pattern = gather_forward(
+            batch, FusedTables(scores.detach(), score_eq.detach(), tables, const.detach()), d_mlp
+        )
         ctx.batch, ctx.d_mlp = batch, d_mlp
         ctx.save_for_backward(tables, pattern, hidden)
         ctx.mark_non_differentiable(pattern)
@@ -78,14 +79,23 @@ def gather_forward(
     n, n_heads, width = len(batch), t.score_eq.shape[0], t.const.shape[0]
     hidden = torch.empty(n, width, dtype=t.const.dtype) if hidden is None else hidden
     pattern = torch.empty(n, n_heads, 3, dtype=t.const.dtype) if pattern is None else pattern
-    kernels.fused_forward(batch.np_a, batch.np_b, t.scores.contiguous().numpy(), t.score_eq.contiguous().numpy(),
-                          t.tables.contiguous().numpy(), t.const.contiguous().numpy(), hidden.numpy(),
-                          pattern.numpy(), d_mlp)
+    kernels.fused_forward(
+        batch.np_a,
+        batch.np_b,
+        t.scores.contiguous().numpy(),
+        t.score_eq.contiguous().numpy(),
+        t.tables.contiguous().numpy(),
+        t.const.contiguous().numpy(),
+        hidden.numpy(),
+        pattern.numpy(),
+        d_mlp,
+    )
     return hidden, pattern
 
 
-def gather_backward(batch: OperandBatch, tables: Tensor, pattern: Tensor, hidden: Tensor, grad: Tensor,
-                    d_mlp: int) -> "FusedTables":
+def gather_backward(
+    batch: OperandBatch, tables: Tensor, pattern: Tensor, hidden: Tensor, grad: Tensor, d_mlp: int
+) -> "FusedTables":
     """Gradients at the gather's inputs (in ``FusedTables`` form) from the gradient at ``hidden``.
 
     ``grad`` (N, width), contiguous, is overwritten: the ReLU's mask is applied to it in place.
@@ -101,11 +111,30 @@ def gather_backward(batch: OperandBatch, tables: Tensor, pattern: Tensor, hidden
     grad_table_scores = torch.zeros(n_pos, n_tok, n_heads, dtype=dtype)
     part_const = torch.zeros(n_tok, width, dtype=dtype)
     part_score_eq = torch.zeros(n_tok, n_heads, dtype=dtype)
-    kernels.fused_backward_first(batch.np_b, batch.rows_ptr, batch.rows_idx, tables.numpy(), pattern.numpy(),
-                                 hidden.numpy(), grad.numpy(), grad_scores.numpy(), grad_tables.numpy(),
-                                 grad_table_scores.numpy(), part_const.numpy(), part_score_eq.numpy(), d_mlp)
-    kernels.fused_backward_second(pattern.numpy(), grad.numpy(), grad_scores.numpy(), batch.rows_ptr,
-                                  batch.rows_idx, grad_tables.numpy(), grad_table_scores.numpy())
+    kernels.fused_backward_first(
+        batch.np_b,
+        batch.rows_ptr,
+        batch.rows_idx,
+        tables.numpy(),
+        pattern.numpy(),
+        hidden.numpy(),
+        grad.numpy(),
+        grad_scores.numpy(),
+        grad_tables.numpy(),
+        grad_table_scores.numpy(),
+        part_const.numpy(),
+        part_score_eq.numpy(),
+        d_mlp,
+    )
+    kernels.fused_backward_second(
+        pattern.numpy(),
+        grad.numpy(),
+        grad_scores.numpy(),
+        batch.rows_ptr,
+        batch.rows_idx,
+        grad_tables.numpy(),
+        grad_table_scores.numpy(),
+    )
     return FusedTables(grad_table_scores, part_score_eq.sum(0), grad_tables, part_const.sum(0))
 
 
@@ -166,8 +195,9 @@ def table_parts(w: Grok1LParams, eq_token: int) -> TableParts:
     v_eq_out = einops.rearrange(v_eq, "h k -> (h k)") @ einops.rearrange(W_O, "h k d -> (h k) d")
     c_in = resid_eq + b_O + v_eq_out
     const = c_in @ W_cat + torch.cat([w.b_in, torch.zeros_like(w.b_U)])
-    return TableParts(FusedTables(scores, score_eq, tables, const), resid, resid_eq, q, key_dir, vals, v_eq, W_cat,
-                      OW, c_in)
+    return TableParts(
+        FusedTables(scores, score_eq, tables, const), resid, resid_eq, q, key_dir, vals, v_eq, W_cat, OW, c_in
+    )
 
 
 def _logit_map(w: Grok1LParams) -> tuple[Tensor, Tensor]:
@@ -194,8 +224,12 @@ def fused_final_cache(
 
 @torch.no_grad()
 def fused_final_cache_into(
-    w: Grok1LParams, batch: OperandBatch, eq_token: int, *,
-    pattern: Float[Tensor, "batch n_heads 3"], hidden: Float[Tensor, "batch width"],
+    w: Grok1LParams,
+    batch: OperandBatch,
+    eq_token: int,
+    *,
+    pattern: Float[Tensor, "batch n_heads 3"],
+    hidden: Float[Tensor, "batch width"],
     logits: Float[Tensor, "batch d_vocab_out"],
 ) -> Float[Tensor, "batch d_mlp"]:
     """``fused_final_cache`` without autograd, written into the given (reusable) tensors; returns ``mlp_post``.
@@ -216,7 +250,10 @@ ROW_BLOCK = 1024
 
 
 def rowwise_addmm(
-    c: Float[Tensor, "n m"], a: Float[Tensor, "n k"], b: Float[Tensor, "k m"], *,
+    c: Float[Tensor, "n m"],
+    a: Float[Tensor, "n k"],
+    b: Float[Tensor, "k m"],
+    *,
     out: Float[Tensor, "n m"] | None = None,
 ) -> Float[Tensor, "n m"]:
     """``c + a @ b`` computed ``ROW_BLOCK`` rows at a time.
@@ -227,12 +264,10 @@ def rowwise_addmm(
     """
     out = torch.empty(a.shape[0], b.shape[1], dtype=a.dtype) if out is None else out
     for s in range(0, a.shape[0], ROW_BLOCK):
-        torch.addmm(c[s:s + ROW_BLOCK], a[s:s + ROW_BLOCK], b, out=out[s:s + ROW_BLOCK])
+        torch.addmm(c[s : s + ROW_BLOCK], a[s : s + ROW_BLOCK], b, out=out[s : s + ROW_BLOCK])
     return out
 
 
-def fused_final_logits(
-    w: Grok1LParams, batch: OperandBatch, eq_token: int
-) -> Float[Tensor, "batch d_vocab_out"]:
+def fused_final_logits(w: Grok1LParams, batch: OperandBatch, eq_token: int) -> Float[Tensor, "batch d_vocab_out"]:
     """Logits at the final position via the numba kernels; see ``fused_final_cache``."""
     return fused_final_cache(w, batch, eq_token)[2]

@@ -60,8 +60,21 @@ def fused_forward(a, b, scores, score_eq, tables, const, hidden, pattern, d_mlp)
 
 @njit(parallel=True, fastmath=True, cache=True)
 @no_type_check
-def fused_backward_first(b, rows_ptr, rows_idx, tables, pattern, hidden, grad, grad_scores, grad_tables,
-                         grad_table_scores, part_const, part_score_eq, d_mlp):  # pragma: no cover
+def fused_backward_first(
+    b,
+    rows_ptr,
+    rows_idx,
+    tables,
+    pattern,
+    hidden,
+    grad,
+    grad_scores,
+    grad_tables,
+    grad_table_scores,
+    part_const,
+    part_score_eq,
+    d_mlp,
+):  # pragma: no cover
     """The backward through the gather, one job per token ``a`` at position 0.
 
     grad (N, M) comes in holding the gradient at ``hidden`` before the ReLU's mask and leaves
@@ -109,8 +122,9 @@ def fused_backward_first(b, rows_ptr, rows_idx, tables, pattern, hidden, grad, g
 
 @njit(parallel=True, fastmath=True, cache=True)
 @no_type_check
-def fused_backward_second(pattern, grad, grad_scores, rows_ptr, rows_idx, grad_tables,
-                          grad_table_scores):  # pragma: no cover
+def fused_backward_second(
+    pattern, grad, grad_scores, rows_ptr, rows_idx, grad_tables, grad_table_scores
+):  # pragma: no cover
     """The position-1 rows of grad_tables and grad_table_scores, one job per token ``b``.
 
     Reads grad and grad_scores as ``fused_backward_first`` wrote them; the position-1 rows of

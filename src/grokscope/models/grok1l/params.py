@@ -16,6 +16,7 @@ from torch import Tensor
 
 from grokscope.models.grok1l.names import STATE_NAMES
 
+
 @dataclass(frozen=True)
 class Grok1LParams:
     """The 16 parameter tensors of a 1-layer, no-LayerNorm model (``*c``: optional checkpoint axes)."""
@@ -82,16 +83,28 @@ def as_params(params: "Grok1LParams | Mapping[str, Tensor]") -> Grok1LParams:
     return params if isinstance(params, Grok1LParams) else Grok1LParams.from_state(params)
 
 
-def param_shapes(*, d_vocab: int, d_vocab_out: int, n_ctx: int, n_heads: int, d_model: int, d_head: int,
-                 d_mlp: int) -> dict[str, tuple[int, ...]]:
+def param_shapes(
+    *, d_vocab: int, d_vocab_out: int, n_ctx: int, n_heads: int, d_model: int, d_head: int, d_mlp: int
+) -> dict[str, tuple[int, ...]]:
     """The shape of every parameter by state-dict name, in ``named_parameters()`` order."""
     h, d, k, m = n_heads, d_model, d_head, d_mlp
     by_field = {
-        "W_E": (d_vocab, d), "W_pos": (n_ctx, d),
-        "W_Q": (h, d, k), "W_O": (h, k, d), "b_Q": (h, k), "b_O": (d,),
-        "W_K": (h, d, k), "W_V": (h, d, k), "b_K": (h, k), "b_V": (h, k),
-        "W_in": (d, m), "b_in": (m,), "W_out": (m, d), "b_out": (d,),
-        "W_U": (d, d_vocab_out), "b_U": (d_vocab_out,),
+        "W_E": (d_vocab, d),
+        "W_pos": (n_ctx, d),
+        "W_Q": (h, d, k),
+        "W_O": (h, k, d),
+        "b_Q": (h, k),
+        "b_O": (d,),
+        "W_K": (h, d, k),
+        "W_V": (h, d, k),
+        "b_K": (h, k),
+        "b_V": (h, k),
+        "W_in": (d, m),
+        "b_in": (m,),
+        "W_out": (m, d),
+        "b_out": (d,),
+        "W_U": (d, d_vocab_out),
+        "b_U": (d_vocab_out,),
     }
     return {STATE_NAMES[f]: shape for f, shape in by_field.items()}
 

@@ -22,12 +22,27 @@ ForwardPath = Literal["fused", "final_position", "hooked"]
 # Every config field the fast forwards depend on, with the value they need. A field a config
 # does not set takes TransformerLens's default, which is the value needed for all but the first four.
 _NEEDED: Mapping[str, Any] = {
-    "n_layers": 1, "n_ctx": 3, "normalization_type": None, "act_fn": "relu",
-    "attn_only": False, "positional_embedding_type": "standard", "use_attn_scale": True, "gated_mlp": False,
-    "attention_dir": "causal", "use_split_qkv_input": False, "parallel_attn_mlp": False,
+    "n_layers": 1,
+    "n_ctx": 3,
+    "normalization_type": None,
+    "act_fn": "relu",
+    "attn_only": False,
+    "positional_embedding_type": "standard",
+    "use_attn_scale": True,
+    "gated_mlp": False,
+    "attention_dir": "causal",
+    "use_split_qkv_input": False,
+    "parallel_attn_mlp": False,
 }
-_TL_DEFAULTS = ("attn_only", "positional_embedding_type", "use_attn_scale", "gated_mlp", "attention_dir",
-                "use_split_qkv_input", "parallel_attn_mlp")
+_TL_DEFAULTS = (
+    "attn_only",
+    "positional_embedding_type",
+    "use_attn_scale",
+    "gated_mlp",
+    "attention_dir",
+    "use_split_qkv_input",
+    "parallel_attn_mlp",
+)
 
 
 def supports(cfg: Mapping[str, Any] | Any) -> bool:

@@ -33,8 +33,9 @@ class Backend(Protocol):
 BACKENDS = ("local", "ray")
 
 
-def make_backend(name: str, *, out: str, workers: int | None, threads: int, device: str,
-                 address: str | None = None) -> Backend:
+def make_backend(
+    name: str, *, out: str, workers: int | None, threads: int, device: str, address: str | None = None
+) -> Backend:
     """The backend called ``name`` (``local`` or ``ray``), ready to take jobs."""
     if name == "local":
         if address is not None:

@@ -18,7 +18,6 @@ from typing import Any
 
 from grokscope.sweeps.jobs import Outcome, RunJob
 
-
 _READY = "ready"
 
 
@@ -29,8 +28,9 @@ class WorkerStartError(RuntimeError):
 class _Worker:
     def __init__(self, ctx: Any) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True,
-                                   name="grokscope-sweep-worker")
+        self.process = ctx.Process(
+            target=_worker_main, args=(child, os.getpid()), daemon=True, name="grokscope-sweep-worker"
+        )
         self.process.start()
         child.close()
         self.job: RunJob | None = None
@@ -73,10 +73,14 @@ class LocalBackend:
                 w.process.join(5)
                 w.conn.close()
                 if not w.ready:  # before its imports were done: every worker would, so stop here
-                    raise WorkerStartError(f"a sweep worker process could not start "
-                                           f"({_exit_reason(w.process.exitcode)}; its error is above): check that "
-                                           f"grokscope imports in {sys.executable}") from None
-                ended.append(Outcome(w.job.name, False, f"the worker process died ({_exit_reason(w.process.exitcode)})"))
+                    raise WorkerStartError(
+                        f"a sweep worker process could not start "
+                        f"({_exit_reason(w.process.exitcode)}; its error is above): check that "
+                        f"grokscope imports in {sys.executable}"
+                    ) from None
+                ended.append(
+                    Outcome(w.job.name, False, f"the worker process died ({_exit_reason(w.process.exitcode)})")
+                )
                 continue
             if message == _READY:
                 w.ready = True

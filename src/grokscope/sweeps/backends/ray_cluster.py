@@ -40,8 +40,10 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as e:
-        raise ValueError(f"no Ray cluster answers at {address} ({e.strerror or e}): start one with "
-                         "'ray start --head' there, or drop --address for a local instance") from None
+        raise ValueError(
+            f"no Ray cluster answers at {address} ({e.strerror or e}): start one with "
+            "'ray start --head' there, or drop --address for a local instance"
+        ) from None
 
 
 class RayBackend:
@@ -61,8 +63,10 @@ class RayBackend:
                 try:
                     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
                 except ConnectionError as e:  # --address auto with no cluster on this machine, and the like
-                    raise ValueError(f"no Ray cluster to join at --address {address} ({one_line(e)[:120]}): start "
-                                     "one with 'ray start --head', or drop --address for a local instance") from None
+                    raise ValueError(
+                        f"no Ray cluster to join at --address {address} ({one_line(e)[:120]}): start "
+                        "one with 'ray start --head', or drop --address for a local instance"
+                    ) from None
             else:
                 from grokscope.sweeps.backends.capacity import default_workers
 
@@ -71,10 +75,19 @@ class RayBackend:
                 # own instance waits minutes, not Ray's default ~30 s, before it calls its node dead.
                 # address="local": a new instance of our own, even if a cluster runs on this machine
                 # (plain ray.init() would join it, and refuse num_cpus there).
-                ray.init(address="local", num_cpus=n * threads, num_gpus=None if gpu else 0, include_dashboard=False,
-                         logging_level="ERROR", log_to_driver=False,
-                         _system_config={"health_check_period_ms": 5000, "health_check_timeout_ms": 30000,
-                                         "health_check_failure_threshold": 20})
+                ray.init(
+                    address="local",
+                    num_cpus=n * threads,
+                    num_gpus=None if gpu else 0,
+                    include_dashboard=False,
+                    logging_level="ERROR",
+                    log_to_driver=False,
+                    _system_config={
+                        "health_check_period_ms": 5000,
+                        "health_check_timeout_ms": 30000,
+                        "health_check_failure_threshold": 20,
+                    },
+                )
             self._started = True
         resources = ray.cluster_resources()
         fits = int(resources.get("GPU", 0)) if gpu else int(resources.get("CPU", 0) // threads)
@@ -83,8 +96,9 @@ class RayBackend:
             need = "a GPU" if gpu else f"{threads} CPUs"
             raise ValueError(f"the Ray cluster has no node with {need} free for a run: lower --threads or add nodes")
         self.capacity = min(workers, fits) if workers is not None else fits
-        self._task = ray.remote(num_cpus=threads, num_gpus=1 if gpu else 0, max_retries=MAX_RETRIES,
-                                retry_exceptions=False)(train_job)
+        self._task = ray.remote(
+            num_cpus=threads, num_gpus=1 if gpu else 0, max_retries=MAX_RETRIES, retry_exceptions=False
+        )(train_job)
         try:
             check_shared(ray, out)
         except ValueError:
@@ -103,16 +117,17 @@ class RayBackend:
             job = self._refs.pop(ref)
             try:
                 ended.append(self._ray.get(ref))
-            except Exception as e:  # noqa: BLE001 - Ray's errors once retries are spent: the run failed
-                ended.append(Outcome(job.name, False, f"the Ray task failed after {MAX_RETRIES} retries "
-                                                      f"({one_line(e)[:200]})"))
+            except Exception as e:
+                ended.append(
+                    Outcome(job.name, False, f"the Ray task failed after {MAX_RETRIES} retries ({one_line(e)[:200]})")
+                )
         return ended
 
     def close(self) -> None:
         for ref in list(self._refs):
             try:
                 self._ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001 - already finished or gone
+            except Exception:
                 pass
         self._refs = {}
         if self._started:
@@ -143,18 +158,25 @@ def check_shared(ray: Any, out: str, timeout: float = 120.0) -> None:
     try:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         probe = ray.remote(num_cpus=0)(_sees_token)
-        refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                .remote(path, token) for n in nodes]
+        refs = [
+            probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+                path, token
+            )
+            for n in nodes
+        ]
         ready, waiting = ray.wait(refs, num_returns=len(refs), timeout=timeout)
         if waiting:
-            raise ValueError(f"{len(waiting)} Ray node(s) did not answer within {timeout:.0f} s: check the cluster "
-                             "with 'ray status'")
+            raise ValueError(
+                f"{len(waiting)} Ray node(s) did not answer within {timeout:.0f} s: check the cluster with 'ray status'"
+            )
         missing = [node for node, ok in ray.get(ready) if not ok]
         if missing:
             names = {n["NodeID"]: n.get("NodeManagerAddress", n["NodeID"]) for n in nodes}
-            raise ValueError(f"--out {out} is not shared across the Ray cluster: node(s) "
-                             f"{', '.join(names.get(m, m) for m in missing)} do not see it; give a folder every "
-                             "node mounts (e.g. on NFS)")
+            raise ValueError(
+                f"--out {out} is not shared across the Ray cluster: node(s) "
+                f"{', '.join(names.get(m, m) for m in missing)} do not see it; give a folder every "
+                "node mounts (e.g. on NFS)"
+            )
     finally:
         os.unlink(path)
 
