@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TL4     := .venv-tl4
 TL4_BIN := $(TL4)/bin
 
-.PHONY: setup setup-tl4 demo test test-slow bench clean
+.PHONY: setup setup-tl4 demo check docs test test-slow bench clean
 
 setup: $(VENV)/.installed
 
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0 transformer-lens==3.9.0
-	$(BIN)/pip install -q -e '.[dev,ray]'
+	$(BIN)/pip install -q -e '.[dev,ray,lint,docs]'
 	$(BIN)/python -m grokscope.precompile   # numba kernels compiled here, not in the first run
 	touch $@
 
@@ -36,10 +36,21 @@ demo: setup
 	$(BIN)/grokscope train --task mod97 --out checkpoints
 	$(BIN)/grokscope analyze fourier checkpoints/mod97-grok1l-s0 --out reports/mod97.html
 
+# Style, types and the documentation site (built with --strict: a broken reference fails).
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q -d build/site
+
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d build/site
+	@echo "open build/site/index.html"
+
 # The whole suite under TransformerLens 3.9, then under 4.x; each compares checkpoints with the other.
 # Two pytest workers: most tests are single-threaded, and the Ray tests share one (loadgroup).
 PYTEST := pytest -q -n 2 --dist loadgroup
-test: setup setup-tl4
+test: setup setup-tl4 check
 	GROKSCOPE_OTHER_PYTHON=$(abspath $(TL4_BIN))/python GROKSCOPE_EXPECT_TL=3 $(BIN)/python -m $(PYTEST)
 	GROKSCOPE_OTHER_PYTHON=$(abspath $(BIN))/python GROKSCOPE_EXPECT_TL=4 $(TL4_BIN)/python -m $(PYTEST)
 

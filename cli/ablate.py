@@ -1,4 +1,4 @@
-"""``grokscope ablate RUN --circuit memorize|generalize``: which circuit carries the model, over training.
+"""``grokscope ablate [RUN] --circuit memorize`` (or ``generalize``): which circuit carries the model, over training.
 
 For every analysed checkpoint (or ``--step N``): train and test loss and accuracy of the model as
 trained and with the circuit removed, each circuit's share of train performance, the steps where
@@ -6,7 +6,10 @@ the shares cross 50%, and the loss increase when each key frequency alone is rem
 checkpoint. The circuits are defined in :mod:`grokscope.analysis.ablation.circuits`. The key frequencies
 and phases come from the run's Fourier analysis, computed (and cached) first if needed.
 
-The report (both figures) goes to ``<run>/analysis/ablation.html`` unless ``--out`` names a file.
+RUN is a run folder, or a folder of runs (default ``checkpoints/``): then every run in it is
+ablated in name order, as ``grokscope analyze fourier`` does, each named on stderr. The report
+(both figures) goes to ``<run>/analysis/ablation-<circuit>.html`` unless ``--out`` names a file;
+with several runs, ``--out ablation.html`` becomes ``ablation-<run>.html`` for each.
 """
 
 import json
@@ -16,38 +19,96 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from grokscope.cli.errors import exits_on_user_error, info, warn_skipped
 from grokscope.runtime import speed_settings
+
+from .errors import exits_on_user_error, info, warn_skipped
 
 app = typer.Typer()
 
 Opt = typer.Option
 
 
+RUNS = Path("checkpoints")  # where grokscope train puts runs: the folder ablated when no RUN is given
+
+
 @app.command("ablate")
 @exits_on_user_error
 def ablate_cmd(
-    run: Annotated[Path, typer.Argument(help="a run folder")],
-    circuit: Annotated[str, Opt(help="generalize (remove the key-frequency part) or memorize (keep only it)")],
+    run: Annotated[
+        Optional[Path],
+        typer.Argument(
+            help="a run folder, or a folder of runs (each one is ablated); default: the runs in checkpoints/",
+            show_default=False,
+        ),
+    ] = None,
+    circuit: Annotated[str, Opt(help="generalize (remove the key-frequency part) or memorize (keep only it)")] = ...,
     step: Annotated[Optional[int], Opt(help="only this checkpoint (default: every checkpoint)")] = None,
     as_json: Annotated[bool, Opt("--json", help="print the result as JSON")] = False,
-    out: Annotated[Optional[Path], Opt(help="HTML report file (default: <run>/analysis/ablation.html)")] = None,
+    out: Annotated[
+        Optional[Path], Opt(help="HTML report file (default: <run>/analysis/ablation-<circuit>.html)")
+    ] = None,
     method: Annotated[str, Opt(help="zero, mean or resample: what replaces the removed part")] = "zero",
     site: Annotated[str, Opt(help="logits (unembed.hook_out) or neurons (blocks.0.mlp.hook_post)")] = "logits",
     seed: Annotated[int, Opt(help="seed of the resample permutation")] = 0,
 ) -> None:
-    """Remove a circuit (generalizing or memorizing) at every checkpoint and measure what is left."""
+    """Remove a circuit (generalizing or memorizing) at every checkpoint and measure what is left.
+
+    RUN is a run folder, or a folder of runs: then every run in it is ablated in name order, as
+    grokscope analyze fourier does (one bad run is reported and skipped).
+    """
     from grokscope.analysis.ablation.names import CIRCUITS, METHODS, SITES, check_choice
-    from grokscope.store.run import is_run_dir
+    from grokscope.analysis.ablation.report import report_file_name
+    from grokscope.analysis.fourier.pipeline import run_dirs
 
     check_choice(circuit, CIRCUITS, "circuit")
     check_choice(method, METHODS, "ablation method")
     check_choice(site, SITES, "site")
-    if not is_run_dir(run):
-        raise ValueError(f"{run} is not a grokscope run (no run.json)")
+    folder = RUNS if run is None else run
+    if run is None and not folder.exists():
+        raise ValueError(
+            f"no run given and no {folder}/ folder here: name a run folder (grokscope ablate RUN --circuit "
+            f"{circuit}), or train one first with grokscope train"
+        )
+    dirs = run_dirs(folder)
     if out is not None and out.is_dir():
-        raise ValueError(f"--out {out} is a folder: give a file name such as {out / 'ablation.html'}")
+        raise ValueError(f"--out {out} is a folder: give a file name such as {out / report_file_name(circuit)}")
+    options = dict(circuit=circuit, step=step, method=method, site=site, seed=seed)
+    if dirs == [folder]:  # a run folder, named
+        _echo([_ablate_one(folder, out=out, **options)], as_json=as_json, several=False)
+        return
 
+    from .analyze import _errors_as_values, _Failed, _out_for
+
+    done: list[tuple[Any, dict[str, Any]]] = []
+    failures: list[str] = []
+    for i, run_dir in enumerate(dirs, 1):
+        info(f"ablating {run_dir}" + (f" ({i} of {len(dirs)} runs in {folder})" if len(dirs) > 1 else ""))
+        try:
+            with _errors_as_values():
+                done.append(_ablate_one(run_dir, out=_out_for(out, run_dir, len(dirs)), **options))
+        except _Failed as e:
+            if len(dirs) == 1:
+                raise ValueError(str(e)) from None
+            failures.append(str(e))
+            info(f"error: {run_dir.name}: {e}")
+    if not done:
+        raise ValueError(f"no run in {folder} could be ablated ({len(failures)} failed): {failures[0]}")
+    _echo(done, as_json=as_json, several=len(dirs) > 1)
+
+
+def _echo(done: list[tuple[Any, dict[str, Any]]], *, as_json: bool, several: bool) -> None:
+    """The result of each run ablated: one JSON object (a list of them for a folder of several runs), or tables."""
+    if as_json:
+        summaries = [summary for _, summary in done]
+        typer.echo(json.dumps(summaries if several else summaries[0], indent=2))
+    else:
+        typer.echo("\n\n".join(_table(res, summary["circuit"], summary) for res, summary in done))
+
+
+def _ablate_one(
+    run: Path, *, out: Path | None, circuit: str, step: int | None, method: str, site: str, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """Ablate one run folder and write its report; returns the result and its summary."""
     from grokscope.analysis.report_page import check_report_folder
     from grokscope.store.run import Run
 
@@ -74,20 +135,15 @@ def ablate_cmd(
     with speed_settings():
         res = ablate_run(handle, fourier=fa, step=step, site=site, method=method, seed=seed)
 
-    from grokscope.analysis.ablation.report import write_ablation_report
+    from grokscope.analysis.ablation.report import report_file_name, write_ablation_report
 
-    target = out if out is not None else handle.path / CACHE_DIR / "ablation.html"
+    target = out if out is not None else handle.path / CACHE_DIR / report_file_name(circuit)
     try:
         report = write_ablation_report(res, target, circuit, inside=None if out is not None else handle.path)
     except OSError as e:
         hint = "choose a writable --out" if out is not None else "pass --out FILE"
         raise ValueError(f"cannot write the report to {target} ({e.strerror}): {hint}") from e
-
-    summary = res.summary(circuit) | {"report": str(report)}
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-    else:
-        typer.echo(_table(res, circuit, summary))
+    return res, res.summary(circuit) | {"report": str(report)}
 
 
 class _Announce:
@@ -112,7 +168,7 @@ def _g(x: float | None) -> str:
 
 
 def _table(res: Any, circuit: str, s: dict[str, Any]) -> str:
-    from grokscope.analysis.ablation.report import crossing_sentence
+    from grokscope.analysis.ablation.report import crossing_sentence, key_steps
 
     removed = s["removes"].removeprefix("the ")
     lines = [
@@ -120,23 +176,18 @@ def _table(res: Any, circuit: str, s: dict[str, Any]) -> str:
         s["definition"],
         "phases (Fourier analysis): " + ", ".join(f"{ph.name} {ph.start}-{ph.end}" for ph in res.phases),
         "",
-        f"{'step':>7}  {'':<28} {'as trained':^31} | {removed + ' removed':^31} | {'share gen':>9} {'share mem':>9}",
-        f"{'':>7}  {'':<28} {'train acc':>9} {'test acc':>9} {'train loss':>11} | {'train acc':>9} {'test acc':>9} "
+        f"{'step':>7}  {'as trained':^31} | {removed + ' removed':^31} | {'share gen':>9} {'share mem':>9}  what happens",
+        f"{'':>7}  {'train acc':>9} {'test acc':>9} {'train loss':>11} | {'train acc':>9} {'test acc':>9} "
         f"{'train loss':>11} |",
     ]
-    marks = res.milestones() | {
-        f"crossing {k}": v
-        for k, v in res.crossings().items()
-        if v is not None and not k.startswith("loss_") and not k.endswith("stays")
-    }
     rows = {c["step"]: c for c in s["checkpoints"]}
-    for label, step in sorted(marks.items(), key=lambda kv: kv[1]):
+    for step, label in key_steps(res):  # the label last: several events at one step make it long
         c = rows[step]
         f, a = c["full"], c["ablated"]
         lines.append(
-            f"{step:>7}  {label:<28} {_g(f['train_acc']):>9} {_g(f['test_acc']):>9} {_g(f['train_loss']):>11} | "
+            f"{step:>7}  {_g(f['train_acc']):>9} {_g(f['test_acc']):>9} {_g(f['train_loss']):>11} | "
             f"{_g(a['train_acc']):>9} {_g(a['test_acc']):>9} {_g(a['train_loss']):>11} | "
-            f"{_g(c['share_generalizing']):>9} {_g(c['share_memorizing']):>9}"
+            f"{_g(c['share_generalizing']):>9} {_g(c['share_memorizing']):>9}  {label}"
         )
     if len(res.table) > 1:
         lines += ["", crossing_sentence(res.crossings())]

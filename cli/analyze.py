@@ -16,9 +16,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from grokscope.cli.errors import fail, one_line_warnings, user_errors, warn_skipped
-from grokscope.cli.progress import CheckpointBar
 from grokscope.runtime import speed_settings
+
+from .errors import fail, one_line_warnings, user_errors, warn_skipped
+from .progress import CheckpointBar
 
 app = typer.Typer(help="Open up trained runs: Fourier analysis and progress measures.", no_args_is_help=True)
 
@@ -85,13 +86,12 @@ class _errors_as_values:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, typ, exc, tb) -> bool:
-        from grokscope.cli.errors import USER_ERRORS
+    def __exit__(self, typ, exc, tb) -> None:  # other errors propagate as they are
+        from .errors import USER_ERRORS
 
         if exc is not None and isinstance(exc, USER_ERRORS):
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise _Failed(str(msg).splitlines()[0] if msg else type(exc).__name__) from exc
-        return False
 
 
 def _out_for(out: Path | None, run_dir: Path, n_runs: int) -> Path | None:
@@ -192,6 +192,6 @@ def _table(s: dict[str, Any]) -> str:
 
 
 # `analyze behavior` lives in its own file (typer's one file per command); registered here.
-from grokscope.cli.analyze_behavior import behavior_cmd  # noqa: E402
+from .analyze_behavior import behavior_cmd  # noqa: E402
 
 app.command("behavior")(behavior_cmd)

@@ -15,9 +15,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from grokscope.cli.errors import user_errors
-from grokscope.cli.progress import CheckpointBar
 from grokscope.runtime import speed_settings
+
+from .errors import user_errors
+from .progress import CheckpointBar
 
 Opt = typer.Option
 REPORT = Path("analysis") / "behavior.html"

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from grokscope.cli.errors import exits_on_user_error, info
+from .errors import exits_on_user_error, info
 
 app = typer.Typer()
 
@@ -39,6 +39,7 @@ def import_cmd(
     seed: Annotated[Optional[int], Opt(help="seed of that split")] = None,
 ) -> None:
     """Convert a grokking-family model trained elsewhere into a run folder (see the run-folder format)."""
+    from grokscope.config import RunConfig
     from grokscope.imports.run_folder import ImportOptions, import_model
 
     if input_format is not None and input_format not in ("a_b_eq", "a_b"):
@@ -55,6 +56,7 @@ def import_cmd(
     )
     run = import_model(src, out, options)
     config = run.config
+    assert isinstance(config, RunConfig) and config.model is not None  # an imported mod<p> run has its shape
     shape = config.model
     info(
         f"{run.path}: {len(run.steps)} checkpoint(s) of a {shape.n_layers}-layer model ({shape.n_heads} heads, "

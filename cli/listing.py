@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from grokscope.cli.errors import exits_on_user_error, info
+from .errors import exits_on_user_error, info
 
 app = typer.Typer()
 
@@ -56,7 +56,7 @@ def _d(x: object) -> str:
 @app.command("models")
 def models_cmd(task: Annotated[str, typer.Option(help="task that sizes the vocabulary")] = "mod97") -> None:
     """List model presets with their parameter counts (TransformerLens and, where it applies, nanoGPT convention)."""
-    from grokscope.cli.errors import user_errors
+    from .errors import user_errors
 
     with user_errors():
         from grokscope.models.counts import count_params, count_params_nanogpt

@@ -4,8 +4,8 @@ from typing import Optional
 
 import typer
 
-from grokscope.cli import ablate, analyze, import_model, listing, sweep, train
-from grokscope.cli.errors import OneLineUsageErrors
+from . import ablate, analyze, import_model, listing, sweep, train
+from .errors import OneLineUsageErrors
 
 app = typer.Typer(
     name="grokscope",

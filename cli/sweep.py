@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from grokscope.cli.errors import exits_on_user_error, fail, info, one_line_warnings, user_errors
+from .errors import exits_on_user_error, fail, info, one_line_warnings, user_errors
 
 Opt = typer.Option
 
@@ -269,7 +269,7 @@ def report_cmd(
 def _jsonable(obj: Any) -> Any:
     from dataclasses import asdict, is_dataclass
 
-    if is_dataclass(obj):
+    if is_dataclass(obj) and not isinstance(obj, type):
         return _jsonable(asdict(obj))
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}

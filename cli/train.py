@@ -1,13 +1,16 @@
 """``grokscope train``: train a run with dense checkpoints, or resume one."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from grokscope.cli.errors import exits_on_user_error, info
 from grokscope.runtime import speed_settings
+
+from .errors import exits_on_user_error, info
 
 app = typer.Typer()
 
@@ -94,17 +97,18 @@ def train_cmd(
         train_options["stop_after_grok"] = None if stop_after_grok == -1 else stop_after_grok
     callbacks = [] if quiet else [_bar()]
     if resume is not None:
-        _resume(
-            resume,
-            task=task,
-            seed=seed,
-            preset=preset,
-            task_options=task_options,
-            train_options=train_options,
-            init_from=init_from,
-            device=device,
-            callbacks=callbacks,
-        )
+        with _bars_closed(callbacks):
+            _resume(
+                resume,
+                task=task,
+                seed=seed,
+                preset=preset,
+                task_options=task_options,
+                train_options=train_options,
+                init_from=init_from,
+                device=device,
+                callbacks=callbacks,
+            )
         return
     from grokscope.config import config_from_options
 
@@ -113,7 +117,7 @@ def train_cmd(
     _check_writable(out)
     from grokscope.training.train import train
 
-    with speed_settings():
+    with speed_settings(), _bars_closed(callbacks):
         run = train(config, out, name=name, device=device, callbacks=callbacks, init_state=init_state)
     _report(run)
 
@@ -131,7 +135,7 @@ def _resume(
     callbacks: list[Any],
 ) -> None:
     """``--resume``: the flags given must agree with the run (checked by the library, before any write)."""
-    from grokscope.tasks import make_task
+    from grokscope.tasks import ModularTask, make_task
 
     wordops = {k: task_options[k] for k in ("ops", "operands", "decimals", "n_train", "n_test")}
     if any(v is not None for v in wordops.values()) or init_from is not None:
@@ -147,7 +151,7 @@ def _resume(
         t = make_task(task, op=task_options["op"])
         kind = t.to_dict()["kind"]
         expect |= {"task.kind": kind} | (
-            {"task.p": t.p, "task.op": t.op} if kind == "modular" else {"task.name": t.name}
+            {"task.p": t.p, "task.op": t.op} if isinstance(t, ModularTask) else {"task.name": t.name}
         )
     endpoint = {k: train_options.pop(k) for k in ("steps", "stop_after_grok") if k in train_options}
     expect |= {f"train.{k}": v for k, v in train_options.items()}
@@ -171,12 +175,13 @@ def _resume(
 def _say_if_nothing_to_train(path: Path, steps: int | None, stop_after_grok: Any) -> None:
     """A grokked run that already stopped ``stop_after_grok`` steps after grokking trains nothing more
     however large ``--steps`` is: say so, and which flag moves that end."""
+    from grokscope.config import RunConfig
     from grokscope.store.run import Run
     from grokscope.training.train import KEEP
 
     try:
         run = Run(path)
-        if run.is_lm:
+        if not isinstance(run.config, RunConfig):  # a language-model run (run.is_lm)
             return
         after = run.config.train.stop_after_grok if stop_after_grok == KEEP else stop_after_grok
         grok, last = run.grok_step, run.metrics_rows()[-1]["step"]
@@ -201,6 +206,16 @@ def _check_writable(out: Path) -> None:
         raise ValueError(f"cannot write to {out}: choose a writable --out")
 
 
+@contextmanager
+def _bars_closed(bars: list[Any]) -> Iterator[None]:
+    """Training that stops early (an error, Ctrl-C) ends its bar's line before the message that follows."""
+    try:
+        yield
+    finally:
+        for bar in bars:
+            bar.close()
+
+
 def _bar() -> Any:
     from grokscope.training.callbacks import ProgressBar
 
@@ -220,7 +235,7 @@ def _report(run: Any) -> None:
         )
         return
     best = run.best_step
-    best_row = next((r for r in rows if r["step"] == best), {})
+    best_row: dict[str, Any] = next((r for r in rows if r["step"] == best), {})
     line = (
         f"{run.path}: {last.get('step')} steps, {len(run.steps)} checkpoints; final val loss "
         f"{last.get('val_loss', float('nan')):.4f}"

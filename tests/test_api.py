@@ -11,7 +11,7 @@ def test_every_public_name_resolves(module):
     for name in mod.__all__:
         assert getattr(mod, name) is not None, name
     with pytest.raises(AttributeError):
-        mod.no_such_name
+        _ = mod.no_such_name
 
 
 def test_score_answer_names_the_blogs_ran_on_failure():

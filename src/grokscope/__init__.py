@@ -2,7 +2,7 @@
 
 >>> import grokscope as gs
 >>> gs.get_task("mod97")
-ModularTask(p=97, op='add', frac=0.3, seed=0)
+ModularTask(p=97, op='add', frac=0.3, seed=0, split='random', train_pairs=None)
 
 The heavy parts (torch, TransformerLens) load on first use, so ``import grokscope`` is instant.
 """

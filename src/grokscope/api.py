@@ -37,17 +37,24 @@ def train(
     ``ops``, ``operands``, ``decimals``, ``n_train``, ``n_test`` for ``wordops``) and the train
     config's fields (``steps``, ``lr``, ``weight_decay``, ``stop_after_grok``, ``warmup``, ...).
     Defaults are the task kind's, as on the command line. ``init_from`` (character-level tasks):
-    a TransformerLens model folder to start from. ``progress`` shows a bar (a widget in Jupyter).
+    a TransformerLens model folder to start from. ``progress`` shows a bar up to the step the run
+    stops at (a widget in Jupyter with ipywidgets, text otherwise); ``progress=False`` trains quietly.
     """
     from grokscope.training.train import train as train_config
 
+    init_state = None
+    if isinstance(task, str):
+        config, init_state = config_from_options(task, preset=preset, seed=seed, init_from=init_from, **options)
+    elif options or preset is not None or seed is not None or init_from is not None:
+        raise ValueError("train(config) takes the config as it is: set options in the config instead")
+    else:
+        config = task
     bars = [ProgressBar()] if progress else []
-    if not isinstance(task, str):
-        if options or preset is not None or seed is not None or init_from is not None:
-            raise ValueError("train(config) takes the config as it is: set options in the config instead")
-        return train_config(task, out, name=name, device=device, callbacks=[*callbacks, *bars])
-    config, init_state = config_from_options(task, preset=preset, seed=seed, init_from=init_from, **options)
-    return train_config(config, out, name=name, device=device, callbacks=[*callbacks, *bars], init_state=init_state)
+    try:
+        return train_config(config, out, name=name, device=device, callbacks=[*callbacks, *bars], init_state=init_state)
+    finally:  # a run stopped by an error or an interrupt leaves its bar where it stopped
+        for bar in bars:
+            bar.close()
 
 
 def resume(
@@ -59,12 +66,17 @@ def resume(
     progress: bool = True,
     **kwargs: Any,
 ) -> Run:
-    """Continue a run from its newest checkpoint; ``steps`` (and ``stop_after_grok``) may move its end."""
+    """Continue a run from its newest checkpoint; ``steps`` (and ``stop_after_grok``) may move its end.
+    ``progress`` as in :func:`train`."""
     from grokscope.training.train import resume as resume_run
 
     path = run.path if isinstance(run, Run) else Path(run)
     bars = [ProgressBar()] if progress else []
-    return resume_run(path, steps=steps, device=device, callbacks=[*callbacks, *bars], **kwargs)
+    try:
+        return resume_run(path, steps=steps, device=device, callbacks=[*callbacks, *bars], **kwargs)
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def analyze_model(

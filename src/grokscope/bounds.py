@@ -19,10 +19,18 @@ MIN_SEED, MAX_SEED = -(2**63), 2**63 - 1
 
 
 def check_int(name: str, value: Any, *, lo: int = 1, hi: int = MAX_COUNT, none_ok: bool = False) -> None:
-    """``value`` is an integer (not a bool) in ``lo..hi``, or ``None`` when ``none_ok``."""
+    """``value`` is an integer (not a bool) in ``lo..hi``, or ``None`` when ``none_ok``.
+
+    >>> check_int("steps", 3000)
+    >>> check_int("batch_size", None, none_ok=True)
+    >>> check_int("steps", True)
+    Traceback (most recent call last):
+    ...
+    ValueError: steps must be an integer in 1..1000000000, got True
+    """
     if value is None and none_ok:
         return
-    if isinstance(value, bool) or not isinstance(value, Integral) or not lo <= value <= hi:
+    if isinstance(value, bool) or not isinstance(value, Integral) or not lo <= int(value) <= hi:
         raise ValueError(f"{name} must be an integer in {lo}..{hi}{' or None' if none_ok else ''}, got {value!r}")
 
 
@@ -34,7 +42,14 @@ def check_float(
     name: str, value: Any, *, lo: float | int, hi: float | int = math.inf, lo_open: bool = False, hi_open: bool = False
 ) -> None:
     """``value`` is a finite real number (not a bool) between ``lo`` and ``hi``, each bound included
-    unless ``lo_open`` / ``hi_open``."""
+    unless ``lo_open`` / ``hi_open``.
+
+    >>> check_float("frac", 0.3, lo=0, hi=1, lo_open=True, hi_open=True)
+    >>> check_float("frac", float("nan"), lo=0, hi=1, lo_open=True, hi_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: frac must be in (0, 1), got nan
+    """
     ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)

@@ -177,7 +177,7 @@ def test_damaged_run_folders_give_rows_with_a_reason(copy, tmp_path):
 def test_crafted_numbers_do_not_break_the_table(copy):
     name = read_record(copy).runs[2].name
     with open(copy / name / "metrics.jsonl", "a") as f:
-        f.write('{"step": %d, "train_acc": 1, "test_acc": 1, "sq_weights": %d}\n' % (10**30, 10**400))
+        f.write(f'{{"step": {10**30}, "train_acc": 1, "test_acc": 1, "sq_weights": {10**400}}}\n')
     row = sweep_table(copy).to_dict("records")[2]
     assert "unreadable" in row["reason"] and na(row["steps"])
     first_row = sweep_table(copy).to_dict("records")[0]

@@ -1,5 +1,6 @@
 """Sweep specs: the value syntax (lists, ranges, lin/log ranges), TOML files, the grid, run names, errors."""
 
+import itertools
 import math
 
 import pytest
@@ -36,10 +37,10 @@ def test_lists_and_integer_ranges():
 def test_lin_and_log_ranges_include_both_ends():
     lin = values("frac", "0.25:0.8:lin12")
     assert len(lin) == 12 and lin[0] == 0.25 and lin[-1] == 0.8
-    assert all(math.isclose(b - a, 0.05, rel_tol=1e-4) for a, b in zip(lin, lin[1:]))
+    assert all(math.isclose(b - a, 0.05, rel_tol=1e-4) for a, b in itertools.pairwise(lin))
     log = values("weight_decay", "0.1:3:log6")
     assert log[0] == 0.1 and log[-1] == 3.0 and len(log) == 6
-    ratios = [b / a for a, b in zip(log, log[1:])]  # geometric: one ratio, 30 ** (1/5)
+    ratios = [b / a for a, b in itertools.pairwise(log)]  # geometric: one ratio, 30 ** (1/5)
     assert all(math.isclose(r, 30**0.2, rel_tol=1e-5) for r in ratios)
     assert all(float(f"{v:.6g}") == v for v in log)  # rounded to 6 significant digits: clean names
     assert values("steps", "1000:10000:log3") == [1000, 3162, 10000]

@@ -28,7 +28,7 @@ nonzero classes. ``n`` is even, so the basis has the frequency ``n/2`` (see ``ba
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from jaxtyping import Float
@@ -55,7 +55,7 @@ class ModelView:
     input_format: str = "a_b_eq"
     trim_output: bool = False  # the stored model has one more output class ('=')
     powers: tuple[int, ...] | None = None  # the log view: powers[i] = g^i mod the task's p
-    op: str = "add"  # the analysed operation: add or sub (mul and div become them in the log view)
+    op: Literal["add", "sub"] = "add"  # the analysed operation: add or sub (mul and div become them in the log view)
 
     @property
     def generator(self) -> int | None:
@@ -178,7 +178,9 @@ def model_view(config: Any) -> ModelView:
     trim = kwargs["d_vocab_out"] == p + 1
     if op in ("add", "sub"):
         kwargs["d_vocab_out"] = p
-        return ModelView(p=p, kwargs=kwargs, input_format=input_format, trim_output=trim, op=op)
+        return ModelView(
+            p=p, kwargs=kwargs, input_format=input_format, trim_output=trim, op="add" if op == "add" else "sub"
+        )
     g = primitive_root(p)
     n = p - 1
     kwargs |= {"d_vocab": n + 1 if input_format == "a_b_eq" else n, "d_vocab_out": n}

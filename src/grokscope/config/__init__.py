@@ -48,6 +48,14 @@ def make_config(
     paper's n14 or the blog's power2l and 1337 for character-level tasks). ``train`` are fields
     of the train config; every one given counts, ``None`` included (``stop_after_grok=None``
     trains all ``steps``). A character-level run scales its warm-up and decay to ``steps``.
+
+    >>> config = make_config("mod97", steps=3000, stop_after_grok=None)
+    >>> config.default_name, config.train.steps, config.train.lr
+    ('mod97-grok1l-s0', 3000, 0.001)
+    >>> make_config("mod97", dropout=0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: --dropout applies to character-level tasks (arith, capitals, joint) only
     """
     if isinstance(task, str):
         task = make_task(task, seed=seed)

@@ -8,9 +8,12 @@ accepts from the command line.
 
 import json
 from dataclasses import asdict, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from grokscope.tasks import task_from_dict
+
+if TYPE_CHECKING:
+    from grokscope.tasks import Task
 
 
 class StoredRunConfig:
@@ -24,10 +27,19 @@ class StoredRunConfig:
     endpoint_fields: ClassVar[frozenset[str]]
     trainer: ClassVar[str | None] = None
 
+    if TYPE_CHECKING:  # the subclasses' dataclass fields, and the __init__ the dataclass makes of them
+        task: Task
+        preset: str
+        seed: int
+        train: Any
+
+        def __init__(self, **fields: Any) -> None: ...
+
     def to_dict(self) -> dict[str, Any]:
         d = {"task": self.task.to_dict(), "preset": self.preset, "seed": self.seed, "train": asdict(self.train)}
-        if getattr(self, "model", None) is not None:  # an imported run: its shape and input format
-            d |= {"model": self.model.to_dict(), "input_format": self.input_format}
+        model = getattr(self, "model", None)
+        if model is not None:  # an imported run: its shape and input format
+            d |= {"model": model.to_dict(), "input_format": getattr(self, "input_format", "a_b_eq")}
         return d | {"trainer": self.trainer} if self.trainer else d
 
     @classmethod

@@ -10,7 +10,7 @@ from grokscope.bounds import check_bool, check_float, check_int, check_seed
 from grokscope.config.base import StoredRunConfig
 from grokscope.models.presets import check_preset, model_kwargs
 from grokscope.models.shape import ModelShape
-from grokscope.tasks import Task
+from grokscope.tasks import ModularTask
 
 Device = Literal["auto", "cpu", "cuda"]
 InputFormat = Literal["a_b_eq", "a_b"]
@@ -25,6 +25,15 @@ class TrainConfig:
     ``batch_size=None`` trains full-batch. ``stop_after_grok=N`` ends the run ``N`` steps after
     test accuracy first reaches ``grok_threshold`` (``None`` trains for all ``steps``).
     Checkpoints: every ``ckpt_every`` steps, plus a dense log-spaced set below that.
+
+    Every field is checked when the config is made:
+
+    >>> TrainConfig(steps=3000, weight_decay=0.1).weight_decay
+    0.1
+    >>> TrainConfig(steps=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: steps must be an integer in 1..1000000000, got 0
     """
 
     steps: int = 30_000
@@ -65,7 +74,7 @@ class RunConfig(StoredRunConfig):
     train_config: ClassVar[type] = TrainConfig
     endpoint_fields: ClassVar[frozenset[str]] = ENDPOINT_FIELDS
 
-    task: Task
+    task: ModularTask
     preset: str = "grok1l"
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -75,6 +84,8 @@ class RunConfig(StoredRunConfig):
     input_format: InputFormat = "a_b_eq"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.task, ModularTask):  # a character-level run's run.json says "trainer": "lm"
+            raise ValueError(f"task {getattr(self.task, 'name', self.task)!r} is not a mod<p> task")
         if self.model is None:
             check_preset(self.preset)
         elif self.preset != IMPORTED:

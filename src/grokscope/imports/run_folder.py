@@ -16,11 +16,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor
 
-from grokscope.config.modular import IMPORTED, RunConfig, TrainConfig
+from grokscope.config.modular import IMPORTED, InputFormat, RunConfig, TrainConfig
 from grokscope.imports.layouts import to_grokscope_state
 from grokscope.imports.sources import Source, read_source
 from grokscope.models.shape import ModelShape
@@ -37,6 +37,7 @@ from grokscope.store.records import (
 )
 from grokscope.store.run import Run, run_info
 from grokscope.tasks import ModularTask
+from grokscope.tasks.modular import Op
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def import_source(
     if any(s != shape for _, _, s in converted):
         raise ValueError(f"{name}: the checkpoints of the series do not all have the same shapes")
     input_format, p = _format_and_p(shape, options)
-    task = ModularTask(p=p, op=options.op, **_split(source, options, p))
+    task = ModularTask(p=p, op=cast(Op, options.op), **_split(source, options, p))  # the task checks the op
     steps = _steps([epoch for epoch, _, _ in converted])
     config = RunConfig(
         task=task,
@@ -109,9 +110,10 @@ def import_source(
     return Run(out)
 
 
-def _format_and_p(shape: ModelShape, options: ImportOptions) -> tuple[str, int]:
+def _format_and_p(shape: ModelShape, options: ImportOptions) -> tuple[InputFormat, int]:
     """The input format (from the number of positions) and ``p`` (from the vocabulary), checked against the flags."""
-    inferred = {3: "a_b_eq", 2: "a_b"}.get(shape.n_ctx)
+    formats: dict[int, InputFormat] = {3: "a_b_eq", 2: "a_b"}
+    inferred = formats.get(shape.n_ctx)
     if inferred is None:
         raise ValueError(f"the model reads {shape.n_ctx} positions; grokking models read [a, b, =] (3) or [a, b] (2)")
     if options.input_format is not None and options.input_format != inferred:

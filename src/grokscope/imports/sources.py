@@ -82,7 +82,7 @@ def _read_folder(folder: Path) -> Source:
         return _from_object(_torch_load(torches[0]), torches[0], config=config)
     if not series:
         raise ValueError(f"{folder} holds no .safetensors file and no per-epoch torch files ({{epoch}}.pth)")
-    states = [(int(p.stem), _epoch_file(p)) for p in series]
+    states: list[tuple[int | None, dict[str, Tensor]]] = [(int(p.stem), _epoch_file(p)) for p in series]
     final = folder / "final.pth"
     curves = _curves(_torch_load(final)) if final.is_file() else {}
     return _source(states, folder, config=config, **curves)

@@ -112,7 +112,8 @@ def _assemble(preset: str, task: Task, state: Mapping[str, Tensor], *, device: s
 
 def _assemble_config(cfg: Any, state: Mapping[str, Tensor], *, device: str, dtype: torch.dtype | None = None) -> Any:
     if tl_major() >= 4:
-        from transformer_lens import TransformerBridge
+        # TransformerLens 4 only; mypy may be looking at 3.x
+        from transformer_lens import TransformerBridge  # type: ignore[attr-defined, unused-ignore]
 
         with _quiet(), contextlib.redirect_stdout(io.StringIO()):  # it announces its device and dtype on stdout
             model = TransformerBridge.boot_native(cfg, device=device)

@@ -72,9 +72,10 @@ def is_tied(state: Mapping[str, Any]) -> bool:
 
 def tie_grads_(params: Mapping[str, Tensor]) -> None:
     """Fold ``W_U``'s gradient into ``W_E``'s (d loss / d shared weight) and drop ``W_U``'s."""
-    w_u = params["unembed.W_U"]
+    w_u, w_e = params["unembed.W_U"], params["embed.W_E"]
     if w_u.grad is not None:
-        params["embed.W_E"].grad.add_(w_u.grad.T)
+        assert w_e.grad is not None  # the loss reads the shared weight at both ends
+        w_e.grad.add_(w_u.grad.T)
         w_u.grad = None
 
 
@@ -90,7 +91,8 @@ def optimizer_groups(params: Mapping[str, Tensor], weight_decay: float) -> list[
     Frozen biases and the tied ``W_U`` are left out (the shared weight is ``W_E``).
     LayerNorm weights are 1-d and so are not decayed; embeddings are 2-d and are.
     """
-    decay, no_decay = [], []
+    decay: list[Tensor] = []
+    no_decay: list[Tensor] = []
     for name, p in params.items():
         if not p.requires_grad or name == "unembed.W_U":
             continue

@@ -8,6 +8,7 @@ checkpoint's size and SHA-256, so a truncated or altered file is detected before
 """
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 
 
 def save_tensors(
-    folder: RunFolder, parts: tuple[str, ...], tensors: dict[str, Tensor], metadata: dict[str, str] | None = None
+    folder: RunFolder, parts: tuple[str, ...], tensors: Mapping[str, Tensor], metadata: dict[str, str] | None = None
 ) -> tuple[int, str]:
     """Write ``tensors`` as safetensors atomically at ``parts`` inside ``folder``; returns (bytes, SHA-256)."""
     data = st_save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from grokscope.store.folder import RunFolder
 
@@ -194,7 +194,7 @@ def _parse(folder: RunFolder, name: str, data: bytes, record: Callable[[Any], T]
         raise damaged(folder.path(name), str(e)) from None
 
 
-def _is_int(x: Any) -> bool:
+def _is_int(x: Any) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)
 
 

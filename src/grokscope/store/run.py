@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from grokscope.config import config_from_dict
+from grokscope.config import RunConfig, config_from_dict
 from grokscope.store.folder import RunFolder
 from grokscope.store.records import (  # the file names are re-exported: the run's layout, for its readers
     CKPT_DIR,
@@ -227,7 +227,7 @@ class Run:
         from grokscope.models.build import model_from_kwargs, model_from_state
 
         state = self.state_dict(step, device=device)
-        if getattr(self.config, "model", None) is not None:  # an imported model: its own shape
+        if isinstance(self.config, RunConfig) and self.config.model is not None:  # an imported model: its own shape
             return model_from_kwargs(self.config.model_kwargs(), state, device=device)
         return model_from_state(self.config.preset, self.task, state, device=device)
 
@@ -275,7 +275,7 @@ class Run:
     @property
     def grok_step(self) -> int | None:
         """First step where test accuracy reached the run's grok threshold (None for LM runs)."""
-        if self.is_lm:
+        if not isinstance(self.config, RunConfig):  # a language-model run (is_lm)
             return None
         return self.first_step_at("test_acc", self.config.train.grok_threshold)
 
@@ -303,10 +303,12 @@ class Run:
 
     def __repr__(self) -> str:
         s = self.summary()
-        return (
-            f"Run({self.path}: {s['task']} {s['preset']} seed {s['seed']}, {s['checkpoints']} checkpoints "
-            f"to step {s['steps']}, train 99% at {s['train_99']}, test 99% at {s['test_99']})"
-        )
+        parts = [f"{s['checkpoints']} checkpoints" + ("" if s["steps"] is None else f" to step {s['steps']}")]
+        if not self.is_lm:  # character-level runs have no accuracy to reach 99%
+            for split in ("train", "test"):
+                at = s[f"{split}_99"]
+                parts.append(f"{split} never reached 99%" if at is None else f"{split} 99% at step {at}")
+        return f"Run({self.path}: {s['task']} {s['preset']} seed {s['seed']}, {', '.join(parts)})"
 
 
 def load_run(path: str | Path) -> Run:

@@ -22,6 +22,7 @@ from grokscope.store.records import METRICS_FILE
 from grokscope.sweeps.jobs import RunJob, build_config, one_line
 from grokscope.sweeps.record import (
     SWEEP_LOCK,
+    State,
     SweepRecord,
     extended,
     is_sweep_dir,
@@ -195,8 +196,8 @@ def _drive(
     for r in record.runs:  # interrupted runs resume, failed ones are tried again, invalid ones fail
         invalid = plans[r.name].invalid or _not_a_folder(out, r.name)
         if r.state != "done":
-            state, reason = ("failed", invalid) if invalid else ("pending", None)
-            record = record.with_entry(replace(r, state=state, reason=reason))
+            state: State = "failed" if invalid else "pending"
+            record = record.with_entry(replace(r, state=state, reason=invalid or None))
             if invalid:
                 notes.append(f"{r.name} cannot run: {invalid}")
     record = replace(record, backend=backend)

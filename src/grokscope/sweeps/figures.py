@@ -12,6 +12,7 @@ Computing is :mod:`grokscope.sweeps.report`'s; this module only draws what the t
 """
 
 import html
+import itertools
 import math
 import statistics
 from collections import Counter
@@ -74,7 +75,7 @@ def variables(spec: SweepSpec) -> list[str]:
 def _log_ticks(lo: float, hi: float) -> list[int]:
     """1, 2, 5 times the powers of ten between ``lo`` and ``hi``."""
     out = []
-    for power in range(max(int(math.floor(math.log10(max(lo, 1)))), 0), int(math.ceil(math.log10(max(hi, 1)))) + 1):
+    for power in range(max(math.floor(math.log10(max(lo, 1))), 0), math.ceil(math.log10(max(hi, 1))) + 1):
         out += [m * 10**power for m in (1, 2, 5) if lo <= m * 10**power <= hi]
     return out
 
@@ -164,7 +165,7 @@ def plot_steps_to_grok(table: "pd.DataFrame", spec: SweepSpec, option: str) -> g
     else:
         unit = {v: math.log10(v) if log_x else float(v) for v in values}
     us = sorted(unit.values())
-    gaps = [b - a for a, b in zip(us, us[1:]) if b > a]
+    gaps = [b - a for a, b in itertools.pairwise(us) if b > a]
     width = 0.18 if not numeric else 0.16 * (min(gaps) if gaps else 1.0)
 
     def x_of(u: float) -> float:
@@ -179,9 +180,9 @@ def plot_steps_to_grok(table: "pd.DataFrame", spec: SweepSpec, option: str) -> g
     never = [r for r in rows if r.get(GROK_COLUMN) is None and r.get("state") == "done"]
     failed = [r for r in rows if r.get(GROK_COLUMN) is None and r.get("state") == "failed"]
     unfinished = len(rows) - len(grokked) - len(never) - len(failed)
-    seen = [max(r.get(GROK_COLUMN), 1) for r in grokked] + [r.get("steps") or 1 for r in never]
+    seen = [max(r[GROK_COLUMN], 1) for r in grokked] + [r.get("steps") or 1 for r in never]
     top = max(seen, default=1000) * 1.8  # the "never" line, above every measured step
-    bottom = min([max(r.get(GROK_COLUMN), 1) for r in grokked], default=top / 10) / 1.6
+    bottom = min([max(r[GROK_COLUMN], 1) for r in grokked], default=top / 10) / 1.6
 
     drawn = {r["run"] for r in grokked + never + failed}
     positions: dict[str, float] = {}  # run -> jittered x
@@ -193,7 +194,7 @@ def plot_steps_to_grok(table: "pd.DataFrame", spec: SweepSpec, option: str) -> g
     fig = go.Figure()
     stats = []
     for v in values:
-        at = [max(r.get(GROK_COLUMN), 1) for r in grokked if r.get(col) == v]
+        at = [max(r[GROK_COLUMN], 1) for r in grokked if r.get(col) == v]
         n_never = sum(r.get(col) == v for r in never)
         if not at and not n_never:
             continue
@@ -202,7 +203,7 @@ def plot_steps_to_grok(table: "pd.DataFrame", spec: SweepSpec, option: str) -> g
             (v, min(at) if at else None, top if n_never else max(at, default=None), med, len(at) + n_never, n_never)
         )
     if option == "seed":  # seeds are not an axis: their median and range, across the plot
-        _pooled(fig, [max(r.get(GROK_COLUMN), 1) for r in grokked], len(never), top)
+        _pooled(fig, [max(r[GROK_COLUMN], 1) for r in grokked], len(never), top)
     else:
         _per_value(fig, stats, values, unit, width, x_of, option, top)
 
@@ -220,7 +221,7 @@ def plot_steps_to_grok(table: "pd.DataFrame", spec: SweepSpec, option: str) -> g
             fig.add_trace(
                 go.Scatter(
                     x=[positions[r["run"]] for r in group],
-                    y=[max(r.get(GROK_COLUMN), 1) for r in group],
+                    y=[max(r[GROK_COLUMN], 1) for r in group],
                     mode="markers",
                     name=name,
                     legendgroup=name,
@@ -247,7 +248,7 @@ def plot_steps_to_grok(table: "pd.DataFrame", spec: SweepSpec, option: str) -> g
         fig.add_trace(
             go.Scatter(
                 x=[positions[r["run"]] for r in trained],
-                y=[max(r.get("train_99"), 1) for r in trained],
+                y=[max(r["train_99"], 1) for r in trained],
                 mode="markers",
                 name="train reached 99% (each run)",
                 visible="legendonly",
@@ -452,7 +453,9 @@ def plot_phase_diagram(table: "pd.DataFrame", spec: SweepSpec) -> go.Figure:
     rows = _records(table)
     z, text, hover = [], [], []
     for yv in ys:
-        z_row, t_row, h_row = [], [], []
+        z_row: list[int | None] = []
+        t_row: list[str] = []
+        h_row: list[str] = []
         for xv in xs:
             cell = [r for r in rows if r.get(value_column(xo)) == xv and r.get(value_column(yo)) == yv]
             counts = Counter(r.get("phase") for r in cell if r.get("phase") is not None)
@@ -466,7 +469,7 @@ def plot_phase_diagram(table: "pd.DataFrame", spec: SweepSpec) -> go.Figure:
             tied = [ph for ph in PHASES if counts.get(ph) == best]
             phase = tied[0]
             n = sum(counts.values())
-            grok = [r.get(GROK_COLUMN) for r in cell if r.get(GROK_COLUMN) is not None]
+            grok = [r[GROK_COLUMN] for r in cell if r.get(GROK_COLUMN) is not None]
             z_row.append(PHASES.index(phase))
             t_row.append(f"{phase}<br>{best}/{n}" + (" (tie)" if len(tied) > 1 else ""))
             h_row.append(
@@ -570,7 +573,7 @@ def plot_key_frequencies(table: "pd.DataFrame") -> go.Figure:
                 showlegend=by_task,
             )
         )
-    per_run = [len(r.get("key_frequencies")) for r in rows]
+    per_run = [len(r["key_frequencies"]) for r in rows]
     fig.update_layout(
         template=TEMPLATE,
         height=400,

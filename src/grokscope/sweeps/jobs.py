@@ -54,7 +54,7 @@ def set_threads(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]  # set at import
 
 
 def train_job(job: RunJob) -> Outcome:

@@ -13,7 +13,8 @@ class SweepBar:
     the rate of this start (runs done before it do not count), and a line for each failed run."""
 
     def __init__(self, desc: str = "sweep") -> None:
-        self.desc, self.bar = desc, None
+        self.desc = desc
+        self.bar: Any = None  # a tqdm bar, made on the first call
 
     def __call__(self, progress: Any) -> None:
         from tqdm.auto import tqdm
@@ -51,7 +52,8 @@ class SweepLog:
     seconds how far the running ones are; each failed run's reason on stderr."""
 
     def __init__(self, prefix: str = "", every_s: float = 300.0) -> None:
-        self.prefix, self.every_s, self.last, self.seen = prefix, every_s, 0.0, None
+        self.prefix, self.every_s, self.last = prefix, every_s, 0.0
+        self.seen: tuple[int, int] | None = None
 
     def __call__(self, progress: Any) -> None:
         for note in progress.notes:

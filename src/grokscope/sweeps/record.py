@@ -160,7 +160,11 @@ def _record_from_dict(d: Any) -> SweepRecord:
         raise ValueError("bad backend or created field")
     for key, value in backend.items():
         kind, hi = _BACKEND[key]
-        if not isinstance(value, kind) or isinstance(value, bool) or (hi and not 1 <= value <= hi):
+        if (
+            not isinstance(value, kind)
+            or isinstance(value, bool)
+            or (hi and not (isinstance(value, int) and 1 <= value <= hi))
+        ):
             raise ValueError(f"bad backend field {key}")
     return SweepRecord(spec=spec, runs=tuple(runs), created=d.get("created", "")[:64], backend=backend)
 

@@ -98,7 +98,7 @@ def sweep_table(
         row |= dict.fromkeys(RESULT_COLUMNS)
         row["wall_s"] = entry.wall_s
         run, problem = open_run(path, entry.name)
-        if problem is not None:
+        if run is None:  # and problem says why
             row["reason"] = entry.reason or problem
         else:
             try:

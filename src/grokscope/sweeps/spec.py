@@ -15,6 +15,7 @@ checked, and every run's config built, before anything is imported or written.
 
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
@@ -93,7 +94,21 @@ _SPACED = re.compile(r"^([^:]+):([^:]+):(lin|log)(\d+)$")
 
 
 def parse_values(opt: Option, text: str) -> list[Any]:
-    """The values of ``opt`` a command-line string stands for (see the module docstring for the syntax)."""
+    """The values of ``opt`` a command-line string stands for (see the module docstring for the syntax).
+
+    >>> parse_values(option("seed"), "0..4")
+    [0, 1, 2, 3, 4]
+    >>> parse_values(option("frac"), "0.2,0.3,0.5")
+    [0.2, 0.3, 0.5]
+    >>> parse_values(option("wd"), "0.1:3:log6")
+    [0.1, 0.197435, 0.389806, 0.769614, 1.51949, 3.0]
+    >>> parse_values(option("frac"), "0.1,0.5:1:lin3")
+    [0.1, 0.5, 0.75, 1.0]
+    >>> parse_values(option("seed"), "4..0")
+    Traceback (most recent call last):
+    ...
+    ValueError: --seed '4..0': an empty range (4 > 0); write LOW..HIGH
+    """
     if not opt.sweepable or opt.one_on_command_line:
         return [_scalar(opt, text.strip())]
     if not text.strip():
@@ -337,7 +352,11 @@ def format_value(v: Any) -> str:
 
 def run_name(values: Mapping[str, Any]) -> str:
     """A run's folder name from the values that vary: ``frac0.3-seed2``, ``mod113-wd0.1`` (``run``
-    when nothing varies). Characters a folder name should not hold become ``_``."""
+    when nothing varies). Characters a folder name should not hold become ``_``.
+
+    >>> run_name({"frac": 0.3, "seed": 2}), run_name({"task": "mod113", "weight_decay": 0.1}), run_name({})
+    ('frac0.3-seed2', 'mod113-wd0.1', 'run')
+    """
     parts = []
     for k, v in values.items():
         text = format_value(v)
@@ -360,7 +379,16 @@ def spec_from_args(
     args: Sequence[str], *, base: Mapping[str, Any] | None = None, max_runs: int = MAX_RUNS
 ) -> SweepSpec:
     """A spec from command-line tokens (``["mod97", "--frac", "0.2,0.3", "--seed=0..4"]``), added to
-    ``base`` (a TOML spec's options); an option in both is an error."""
+    ``base`` (a TOML spec's options); an option in both is an error.
+
+    >>> spec = spec_from_args(["mod97", "--frac", "0.3,0.5", "--seed=0..1", "--wd", "1"])
+    >>> spec.describe()
+    'mod97: frac 2 values x seed 2 values = 4 runs'
+    >>> spec.fixed
+    {'task': 'mod97', 'weight_decay': 1.0}
+    >>> [run.name for run in spec.runs()]
+    ['frac0.3-seed0', 'frac0.3-seed1', 'frac0.5-seed0', 'frac0.5-seed1']
+    """
     axes: list[tuple[str, tuple[Any, ...]]] = []
     given = dict(base or {})
     base_axes = [(option(k).name, tuple(_from_python(option(k), v))) for k, v in given.items()]
@@ -399,10 +427,10 @@ def spec_from_args(
 def read_toml_spec(path: Path) -> dict[str, Any]:
     """The options of a TOML spec file: top-level keys are options (``frac = [0.2, 0.3]``,
     ``seed = "0..4"``, ``weight_decay = "0.1:3:log6"``, ``steps = 3000``)."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:
+        import tomli as tomllib
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"--spec {path} is a folder; give a .toml file")

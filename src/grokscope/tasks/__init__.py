@@ -1,22 +1,21 @@
 """Task registry: ``get_task("mod97")``, ``get_task("arith")`` and friends."""
 
 import re
-from collections.abc import Callable
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 from grokscope.tasks.char_arith import CharArithTask
 from grokscope.tasks.facts import CapitalsTask, JointTask
-from grokscope.tasks.modular import OP_FORMULAS, OPS, ModularTask, is_prime
+from grokscope.tasks.modular import OP_FORMULAS, OPS, ModularTask, Op, is_prime
 from grokscope.tasks.text import TextTask, is_text_task
 from grokscope.tasks.vocab import CharVocab
 
 Task = ModularTask | TextTask
 
 # Character-level tasks: name -> class; "<name>-clean" picks the clean evaluation protocol.
-CHAR_TASKS: dict[str, Callable[..., Any]] = {"arith": CharArithTask, "capitals": CapitalsTask, "joint": JointTask}
+CHAR_TASKS: dict[str, type[Any]] = {"arith": CharArithTask, "capitals": CapitalsTask, "joint": JointTask}
 # Rebuild a task from its to_dict() by its "kind" key (run.json).
-TASK_KINDS: dict[str, Callable[..., Any]] = {
+TASK_KINDS: dict[str, type[Any]] = {
     "modular": ModularTask,
     "char_arith": CharArithTask,
     "capitals": CapitalsTask,
@@ -48,7 +47,7 @@ def get_task(name: str, *, op: str | None = None, frac: float = 0.3, seed: int =
     p, name_op = int(m.group(1)), m.group(2)
     if name_op and op and name_op != op:
         raise ValueError(f"task {name!r} names op {name_op!r} but --op says {op!r}: give one")
-    return ModularTask(p=p, op=name_op or op or "add", frac=frac, seed=seed)
+    return ModularTask(p=p, op=cast(Op, name_op or op or "add"), frac=frac, seed=seed)  # the task checks the op
 
 
 def get_char_task(name: str, **kwargs: Any) -> Any:

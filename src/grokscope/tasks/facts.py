@@ -58,17 +58,16 @@ def read_facts(path: str | Path | None = None) -> tuple[tuple[str, str], ...]:
 
 def _check_pairs(pairs: object) -> tuple[tuple[str, str], ...]:
     """Facts as stored in a run's config (JSON lists): a non-empty list of [country, capital] strings."""
-    ok = (
+    if not (
         isinstance(pairs, (list, tuple))
         and pairs
         and all(
             isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) and x.strip() for x in p)
             for p in pairs
         )
-    )
-    if not ok:
+    ):
         raise ValueError("fact_pairs must be a non-empty list of [country, capital] strings")
-    return tuple((str(c), str(k)) for c, k in pairs)  # type: ignore[union-attr]
+    return tuple((str(c), str(k)) for c, k in pairs)
 
 
 def fact_line(country: str, capital: str) -> str:
@@ -97,7 +96,7 @@ class _TextBase(WindowedText):
 
     facts_file: str | None = None
     fact_pairs: tuple[tuple[str, str], ...] | None = None
-    block_size: int | None = None
+    block_size: int | None = None  # type: ignore[assignment]  # None only until _validate() sets the default
     allow_short_block: bool = False
     batch_size: int = 576
     eval_mode: str = "paper"

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import torch
     from jaxtyping import Int
     from torch import Tensor
+    from typing_extensions import TypeIs
 
 IGNORE = -1
 """Target id of a position that is not trained (passed to ``cross_entropy(ignore_index=...)``)."""
@@ -56,12 +57,12 @@ class TextTask(Protocol):
     def evaluate(self, model: Any, *, generator: "torch.Generator") -> dict[str, float]: ...
 
 
-def is_text_task(task: object) -> bool:
+def is_text_task(task: object) -> "TypeIs[TextTask]":
     return isinstance(task, TextTask)
 
 
 def windows(
-    stream: "Int[Tensor, 'n']", block_size: int, batch_size: int, generator: "torch.Generator"
+    stream: "Int[Tensor, ' n']", block_size: int, batch_size: int, generator: "torch.Generator"
 ) -> tuple["Int[Tensor, 'batch block']", "Int[Tensor, 'batch block']"]:
     """``batch_size`` random windows of ``stream`` and their next-token targets (nanoGPT's get_batch).
 
@@ -80,8 +81,13 @@ def windows(
 class VocabSized:
     """``d_vocab``, ``d_vocab_out`` and ``n_ctx`` of a task with a ``vocab`` and a ``block_size``."""
 
-    vocab: CharVocab
-    block_size: int
+    if TYPE_CHECKING:  # each task provides them: as fields, properties or cached properties
+
+        @property
+        def vocab(self) -> CharVocab: ...
+
+        @property
+        def block_size(self) -> int: ...
 
     @property
     def d_vocab(self) -> int:
@@ -99,7 +105,10 @@ class VocabSized:
 class WindowedText(VocabSized):
     """A task trained on random windows of one text, ``"".join(self.lines)`` (nanoGPT's data)."""
 
-    lines: tuple[str, ...]
+    if TYPE_CHECKING:  # each task provides them, as a cached property
+
+        @property
+        def lines(self) -> tuple[str, ...]: ...
 
     @property
     def text(self) -> str:

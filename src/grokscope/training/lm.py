@@ -98,7 +98,7 @@ def train_steps(
     rng_devices = [torch.device(device)] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(config.seed + _DROPOUT_SEED)  # dropout's stream; never the caller's global RNG
-        extra, rows = writer.begin(params, opt, lambda extra: _restore_rng(extra, sampler, device) if extra else None)
+        _, rows = writer.begin(params, opt, lambda extra: _restore_rng(extra, sampler, device) if extra else None)
         step = writer.start_step
         best = max((r["score"] for r in rows if r.get("score") is not None), default=None)
         elapsed0 = (rows[-1].get("elapsed_s") or 0.0) if rows else 0.0

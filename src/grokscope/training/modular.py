@@ -14,7 +14,7 @@ trained the run is recorded in ``run.json`` as ``forward``.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any, NamedTuple
 
@@ -75,8 +75,10 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
 
     def logits_of(batch: _Split) -> torch.Tensor:
         if path == "fused":
+            assert w is not None and batch.operands is not None  # both made for the fast paths
             return fused_final_logits(w, batch.operands, task.eq_token)
         if path == "final_position":
+            assert w is not None
             return final_position_logits(w, batch.a, batch.b, task.eq_token)
         return functional_logits(model, params, batch.tokens)[:, -1]
 
@@ -84,7 +86,7 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
         if "sampler" in extra:
             sampler.set_state(extra["sampler"])
 
-    extra, rows = writer.begin(params, opt, restore)
+    _, rows = writer.begin(params, opt, restore)  # the saved state is applied by restore()
     step = writer.start_step
     grok_step = next((r["step"] for r in rows if (r.get("test_acc") or 0) >= tc.grok_threshold), None)
     elapsed0 = (rows[-1].get("elapsed_s") or 0.0) if rows else 0.0
@@ -98,6 +100,7 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
                 pick = torch.randperm(len(train_set.a), generator=sampler)[: tc.batch_size].to(device)
                 batch = split(data.train_idx[pick.cpu()])
             if path == "fused":  # loss and gradients in one pass, the backward written out (CPU)
+                assert w is not None and batch.operands is not None
                 loss, logits = fused_loss_and_grad(w, batch.operands, batch.y, task.eq_token)
             else:
                 logits = logits_of(batch)
@@ -115,8 +118,10 @@ def train_steps(config: RunConfig, writer: RunWriter, device: str, callbacks: Se
                 if grok_step is None and row["test_acc"] >= tc.grok_threshold:
                     grok_step = step
                     done = done or (tc.stop_after_grok == 0)
+                # Until the run groks, stop_after_grok may still end it before "total".
+                end_known = grok_step is not None or tc.stop_after_grok is None
                 for cb in callbacks:
-                    cb({**row, "total": _end_step(tc, grok_step), "grok_step": grok_step})
+                    cb({**row, "total": _end_step(tc, grok_step), "end_known": end_known, "grok_step": grok_step})
             if is_checkpoint_step(step, tc.ckpt_every) or done:
                 writer.checkpoint(step, params, opt, {"sampler": sampler.get_state()})
             if done:
@@ -147,7 +152,7 @@ def _evaluate(
     y: torch.Tensor,
     test_set: _Split,
     logits_of: Callable[[_Split], torch.Tensor],
-    params: dict[str, torch.Tensor],
+    params: Mapping[str, torch.Tensor],
     lr: float,
     elapsed: float,
 ) -> dict[str, Any]:
@@ -160,7 +165,7 @@ def _evaluate(
         "train_acc": (logits.argmax(-1) == y).double().mean().item(),
         "test_acc": (test_logits.argmax(-1) == y_test).double().mean().item(),
         "lr": lr,
-        "sq_weights": sum(p.double().square().sum() for p in params.values()).item(),
+        "sq_weights": float(sum(p.double().square().sum() for p in params.values())),
         "elapsed_s": round(elapsed, 3),
     }
 

@@ -129,7 +129,7 @@ def resume(
     run_dir: str | Path,
     *,
     steps: int | None = None,
-    stop_after_grok: int | None | str = KEEP,
+    stop_after_grok: int | str | None = KEEP,
     device: str = "auto",
     callbacks: Sequence[Callback] = (),
     expect: Mapping[str, Any] | None = None,
@@ -153,7 +153,7 @@ def _resume(
     run_dir: str | Path,
     *,
     steps: int | None,
-    stop_after_grok: int | None | str,
+    stop_after_grok: int | str | None,
     device: str,
     callbacks: Sequence[Callback],
     expect: Mapping[str, Any] | None,
@@ -167,7 +167,8 @@ def _resume(
             raise ValueError("--stop-after-grok applies to mod<p> tasks only")
         changes["stop_after_grok"] = stop_after_grok
     if changes:
-        config = replace(config, train=replace(config.train, **changes))
+        # mypy cannot pair a union of configs with their own train configs (it asks for both at once)
+        config = replace(config, train=replace(config.train, **changes))  # type: ignore[arg-type]
     if not run.manifest().resume:
         raise NotARunError(f"{run.path} has no resumable checkpoint yet: start it again with grokscope train")
     return _run(config, RunWriter(run.path, config, resume=True), device, callbacks)

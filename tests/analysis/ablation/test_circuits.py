@@ -158,7 +158,7 @@ def test_hand_built_model_each_ablation_removes_exactly_its_part(model, data):
         for method in ("zero", "mean"):
             for site in ("neurons", "logits"):
 
-                def ablate(circuit):
+                def ablate(circuit, site=site, method=method):
                     return hooked_logits(
                         model, data, CircuitAblation(circuit=circuit, key_freqs=KEYS, p=P, site=site, method=method)
                     )
@@ -204,9 +204,11 @@ def test_hooks_are_gone_after_the_call_and_after_an_exception(model, data):
 
 
 def test_an_unknown_hook_point_is_refused_before_anything_is_added(model):
-    with pytest.raises(ValueError, match="no hook point 'blocks.3.mlp.hook_post'"):
-        with ablated(model, NeuronAblation(neurons=(0,), layer=3)):
-            pass
+    with (
+        pytest.raises(ValueError, match="no hook point 'blocks.3.mlp.hook_post'"),
+        ablated(model, NeuronAblation(neurons=(0,), layer=3)),
+    ):
+        pass
     assert no_hooks_left(model)
 
 

@@ -171,7 +171,7 @@ def test_planted_model_gives_back_exactly_its_key_frequencies(p, planted):
     post = grid_cache(Grok1LParams.from_state(params), p).mlp_post[0]
     nf = neuron_frequencies(post)
     assert key_frequencies(nf) == planted
-    best, freq = nf.best
+    best, _ = nf.best
     assert (best[:-40] > 0.9).all()  # ReLU(cos + cos) keeps ~96% of its variance in its frequency
     # The weights-only cross-check agrees: W_E carries exactly those frequencies.
     assert strong_frequencies(frequency_norms(embed_component_norms(params["embed.W_E"][0], p))) == planted

@@ -60,7 +60,7 @@ def test_one_pass_losses_equal_the_float64_pytorch_ones(kind):
 
 def test_non_finite_logits_take_the_pytorch_route():
     p = 11
-    L, labels = _grid_logits("random", p, c=1)
+    L, _ = _grid_logits("random", p, c=1)
     L[0, 5, 2] = float("nan")
     U = sum_directions(p, [1], dtype=torch.float32)
     assert not _fused_losses_apply(L, torch.einsum("dx,cxo->cdo", U, L))

@@ -82,7 +82,7 @@ def test_run_that_never_groks_stays_in_circuit_formation():
 def test_run_that_stops_at_grokking_has_an_open_cleanup():
     df = synthetic(last=8000)
     df.loc[8000, "test_acc"] = 1.0
-    mem, circ, clean = detect_phases(df)
+    _, circ, clean = detect_phases(df)
     assert circ.end == 8000 and clean.start == clean.end == 8000 and not clean.reached
 
 

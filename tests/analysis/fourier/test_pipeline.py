@@ -10,7 +10,13 @@ import pytest
 
 import grokscope.analysis.fourier.report as report_module
 from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier, load_cached
-from grokscope.analysis.fourier.report import cached_report_path, report_figures, write_report, write_report_cached
+from grokscope.analysis.fourier.report import (
+    cached_report_path,
+    report_figures,
+    report_key,
+    write_report,
+    write_report_cached,
+)
 from grokscope.store.run import load_run
 
 
@@ -121,7 +127,8 @@ def test_report_is_rendered_once_per_analysis(run_copy, tmp_path, monkeypatch):
     fa = analyze_fourier(run_copy)
     cached = write_report_cached(fa)
     assert cached == cached_report_path(fa) == run_copy / CACHE_DIR / "report.html" and cached.is_file()
-    assert (cached.parent / "report.key").read_text() == fa.fingerprint
+    assert (cached.parent / "report.key").read_text() == report_key(fa)
+    assert report_key(fa).startswith(fa.fingerprint + ":")  # and the rendering code's hash: see below
     assert not [f for f in cached.parent.iterdir() if f.name.endswith(".tmp")]  # atomic writes: no leftovers
 
     def render_again(_fa):
@@ -134,7 +141,13 @@ def test_report_is_rendered_once_per_analysis(run_copy, tmp_path, monkeypatch):
         assert out == tmp_path / "copy" / "r.html" and out.read_bytes() == cached.read_bytes()
     changed = replace(fa, fingerprint="another analysis")
     write_report_cached(changed)
-    assert (cached.parent / "report.key").read_text() == "another analysis"
+    assert (cached.parent / "report.key").read_text() == report_key(changed)
+    # Code that draws the figures anew renders the report again, for the same analysis.
+    with monkeypatch.context() as m:
+        m.setattr(report_module, "_rendering_code_hash", lambda: "other figures")
+        m.setattr(report_module, "render_report", lambda _fa: "<p>drawn anew</p>")
+        assert write_report_cached(changed).read_text() == "<p>drawn anew</p>"
+        assert (cached.parent / "report.key").read_text() == "another analysis:other figures"
 
     # A run folder that cannot be written ('analysis' is a file): an error unless out is given.
     (tmp_path / "ro").mkdir()

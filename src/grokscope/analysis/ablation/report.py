@@ -3,8 +3,8 @@
 ``plot_circuit_handover`` and ``plot_frequency_importance`` only draw a computed
 :class:`~grokscope.analysis.ablation.over_checkpoints.CircuitAblations`. The Fourier report
 (:mod:`grokscope.analysis.fourier.report`) has no way to take extra figures, so the ablation report is its
-own offline HTML file (plotly.js inlined), by default ``<run>/analysis/ablation.html`` next to the
-Fourier report.
+own offline HTML file (plotly.js inlined), by default ``<run>/analysis/ablation-<circuit>.html``
+(:func:`report_file_name`) next to the Fourier report, one per circuit.
 """
 
 import html
@@ -15,7 +15,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from grokscope.analysis.ablation.over_checkpoints import METRICS, CircuitAblations
-from grokscope.analysis.fourier.progress_figures import LINE_COLORS, PHASE_COLORS, TEMPLATE, shade_phases
+from grokscope.analysis.fourier.progress_figures import (
+    LINE_COLORS,
+    PHASE_COLORS,
+    TEMPLATE,
+    log_axis_line,
+    shade_phases,
+)
 from grokscope.analysis.report_page import figure_sections, html_page, summary_section, write_page
 
 # The generalizing circuit in the colour of the restricted loss (which keeps it), the memorizing
@@ -23,11 +29,41 @@ from grokscope.analysis.report_page import figure_sections, html_page, summary_s
 CIRCUIT_COLORS = {"generalizing": LINE_COLORS["restricted"], "memorizing": LINE_COLORS["excluded"]}
 
 
-def _log_range(values: np.ndarray) -> list[float]:
+# The 50% crossings of the accuracy-based shares (share_crossings), as the key-steps tables say them.
+CROSSING_LABELS = {
+    "memorizing_up": "memorizing share first >= 50%",
+    "generalizing_up": "generalizing share first >= 50%",
+    "generalizing_stays": "generalizing share >= 50% from here on",
+    "memorizing_down": "memorizing share falls below 50%",
+}
+
+
+def report_file_name(circuit: str) -> str:
+    """The report's default file name in ``<run>/analysis/``: one per circuit, so neither overwrites the other."""
+    return f"ablation-{circuit}.html"
+
+
+def key_steps(res: CircuitAblations) -> list[tuple[int, str]]:
+    """The steps worth a row of their own, each once and ascending, with what happens there in words:
+    the phase milestones (:meth:`CircuitAblations.milestones`) and the accuracy shares' 50% crossings."""
+    labels: dict[int, list[str]] = {}
+    for label, step in res.milestones().items():
+        labels.setdefault(step, []).append("last checkpoint" if label == "step" else label)
+    cross = res.crossings()
+    for key, text in CROSSING_LABELS.items():
+        step = cross.get(key)
+        if step is None or (key == "generalizing_stays" and step == cross.get("generalizing_up")):
+            continue  # the share never dropped back: "first >= 50%" says it all
+        labels.setdefault(step, []).append(text)
+    return [(step, "; ".join(labels[step])) for step in sorted(labels)]
+
+
+def _log_range(values: np.ndarray, *, pad: float = 0.3, top: float = 0.3) -> list[float]:
+    """A log axis's range (in decades) around the positive finite ``values``, ``pad`` below, ``top`` above."""
     v = values[np.isfinite(values) & (values > 0)]
     if len(v) == 0:
         return [-1, 1]
-    return [float(np.log10(v.min())) - 0.3, float(np.log10(v.max())) + 0.3]
+    return [float(np.log10(v.min())) - pad, float(np.log10(v.max())) + top]
 
 
 def plot_circuit_handover(res: CircuitAblations) -> go.Figure:
@@ -141,18 +177,28 @@ def plot_frequency_importance(res: CircuitAblations) -> go.Figure:
     t = imp.table
     labels = [f"k = {k}" for k in t.index]
     text = [f"train acc {r.train_acc:.3f}<br>test acc {r.test_acc:.3f}" for r in t.itertuples()]
+    increase = t["loss_increase"].clip(lower=1e-12)
+    ln_p = float(np.log(res.p))
     fig = go.Figure(
         go.Bar(
             x=labels,
-            y=t["loss_increase"].clip(lower=1e-12),
+            y=increase,
             text=text,
             textposition="outside",
+            cliponaxis=False,
             marker_color=CIRCUIT_COLORS["generalizing"],
             name="loss increase",
         )
     )
-    fig.add_hline(y=float(np.log(res.p)), line_dash="dot", line_color="grey", annotation_text="ln p (uniform)")
-    fig.update_yaxes(type="log", exponentformat="power", title_text="loss increase over all pairs")
+    log_axis_line(fig, ln_p, "ln p (uniform)")
+    # Fitted to the bars and the ln p line; the top margin holds the two lines of text above the bars.
+    fig.update_yaxes(
+        type="log",
+        exponentformat="power",
+        title_text="loss increase over all pairs (log scale)",
+        range=_log_range(np.append(increase.to_numpy(dtype=float), ln_p), top=0.45),
+    )
+    fig.update_xaxes(title_text="key frequency removed")
     fig.update_layout(
         template=TEMPLATE,
         height=420,
@@ -169,22 +215,19 @@ def _fmt(x: float) -> str:
 
 
 def _rows_table(res: CircuitAblations, circuit: str) -> str:
-    steps = res.milestones() | {
-        f"crossing: {k}": v for k, v in res.crossings().items() if v is not None and not k.startswith("loss_")
-    }
     head = "".join(
         f"<th>{h}</th>"
         for h in (
             "step",
-            "",
-            *(f"{m}" for m in METRICS),
-            *(f"ablated {m}" for m in METRICS),
+            "what happens",
+            *(m.replace("_", " ") for m in METRICS),
+            *(f"ablated {m.replace('_', ' ')}" for m in METRICS),
             "share gen.",
             "share mem.",
         )
     )
     body = []
-    for label, step in sorted(steps.items(), key=lambda kv: kv[1]):
+    for step, label in key_steps(res):
         r = res.table.loc[step]
         cells = [
             str(step),
@@ -242,9 +285,12 @@ def write_ablation_report(
 
 
 __all__ = [
+    "CROSSING_LABELS",
     "crossing_sentence",
+    "key_steps",
     "plot_circuit_handover",
     "plot_frequency_importance",
     "render_ablation_report",
+    "report_file_name",
     "write_ablation_report",
 ]

@@ -125,7 +125,7 @@ class BehaviorAnalysis:
         losses = self.losses_at_steps()
         per_step = []
         for step in steps:
-            row = {
+            row: dict[str, Any] = {
                 "step": step,
                 "train_loss": _num(losses.loc[step].get("train_loss")),
                 "val_loss": _num(losses.loc[step].get("val_loss")),

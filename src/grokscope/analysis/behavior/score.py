@@ -92,7 +92,7 @@ def score_answer(
     dec = bm.decimal_places_correct(answer, target) if is_decimal else None
     closest = bm.closest_operations(answer, candidates) if candidates and bm.is_number(target) else ()
     consistent = (op in closest) if candidates and op is not None and bm.is_number(target) else None
-    fields_ = dict(
+    fields_: dict[str, Any] = dict(
         answer=answer,
         target=target,
         stopped=stopped,
@@ -146,7 +146,9 @@ def _classify(s: dict[str, Any], op: str | None) -> tuple[Failure, str]:
 
 
 def _scale(number: str) -> str:
-    k = bm.order_of_magnitude(bm.parse_number(number))
+    x = bm.parse_number(number)
+    assert x is not None, number  # _classify asks only for the scale of numbers
+    k = bm.order_of_magnitude(x)
     return "0" if k is None else f"10^{k}"
 
 

@@ -40,7 +40,11 @@ def check_modulus(p: int) -> None:
 
 
 def n_frequencies(p: int) -> int:
-    """Number of non-constant frequencies: ``(p - 1) / 2`` for odd ``p``, ``p / 2`` for even ``p``."""
+    """Number of non-constant frequencies: ``(p - 1) / 2`` for odd ``p``, ``p / 2`` for even ``p``.
+
+    >>> n_frequencies(97), n_frequencies(96)
+    (48, 48)
+    """
     check_modulus(p)
     return p // 2
 
@@ -51,7 +55,11 @@ def frequencies(p: int) -> list[int]:
 
 
 def basis_names(p: int) -> list[str]:
-    """Row names of :func:`fourier_basis`: ``['const', 'cos 1', 'sin 1', ...]``."""
+    """Row names of :func:`fourier_basis`: ``['const', 'cos 1', 'sin 1', ...]``.
+
+    >>> basis_names(5)
+    ['const', 'cos 1', 'sin 1', 'cos 2', 'sin 2']
+    """
     return ["const"] + [f"{t} {k}" for k in frequencies(p) for t in ("cos", "sin")]
 
 
@@ -65,6 +73,8 @@ def fourier_basis(p: int, *, dtype: torch.dtype = torch.float64) -> Float[Tensor
     >>> F = fourier_basis(5)
     >>> bool(torch.allclose(F @ F.T, torch.eye(5, dtype=F.dtype)))
     True
+    >>> tuple(fourier_basis(4).shape), fourier_basis(4)[-1].tolist()  # even p: sin(pi x) is a zero row
+    ((5, 4), [0.0, 0.0, 0.0, 0.0])
     """
     return _basis(p, dtype)
 
@@ -106,7 +116,17 @@ def component_norms(coefs: Float[Tensor, "*batch f rest"]) -> Float[Tensor, "*ba
 
 
 def frequency_norms(norms: Float[Tensor, "*batch f"]) -> Float[Tensor, "*batch n_freq"]:
-    """Per-frequency norm ``sqrt(|cos k|^2 + |sin k|^2)`` from per-component norms (const dropped)."""
+    """Per-frequency norm ``sqrt(|cos k|^2 + |sin k|^2)`` from per-component norms (const dropped).
+
+    Two signals over ``Z_7`` (as columns), frequency 3 with a phase and frequency 1 at half the amplitude:
+
+    >>> p = 7
+    >>> x = torch.arange(p, dtype=torch.float64)
+    >>> waves = torch.stack([torch.cos(2 * math.pi * 3 * x / p + 1.0), 0.5 * torch.sin(2 * math.pi * x / p)], dim=1)
+    >>> norms = frequency_norms(component_norms(fourier_1d(waves, fourier_basis(p))))
+    >>> [round(v, 4) for v in norms.tolist()]  # k = 3 has norm sqrt(p / 2), whatever its phase
+    [0.9354, 0.0, 1.8708]
+    """
     pairs = einops.rearrange(norms[..., 1:], "... (k t) -> ... k t", t=2)
     return pairs.norm(dim=-1)
 
@@ -236,7 +256,7 @@ def _row_view(x: Float[Tensor, "B p p n"]) -> Tensor | None:
     """``x`` as a 2D CPU array of its ``(a, b)`` rows (``(B p p, stride)``, first ``n`` columns used), if it is one."""
     from grokscope.models.grok1l.paths import fused_available
 
-    B, p, _, n = x.shape
+    B, p, _, _n = x.shape
     s = x.stride(2)
     if x.stride(3) != 1 or x.stride(1) != p * s or x.stride(0) != p * p * s or not fused_available(x.device.type):
         return None
@@ -293,6 +313,10 @@ def sum_directions(
     Rows ``2i`` and ``2i+1`` belong to ``freqs[i]``. In the 2D basis these are
     ``(cos k ⊗ cos k - sin k ⊗ sin k)/sqrt2`` and ``(sin k ⊗ cos k + cos k ⊗ sin k)/sqrt2``.
     For ``op="sub"`` the directions are ``cos/sin(w_k (a-b))``, where the same circuit lives.
+
+    >>> U = sum_directions(7, [2, 3])
+    >>> tuple(U.shape), bool(torch.allclose(U @ U.T, torch.eye(4, dtype=U.dtype)))
+    ((4, 49), True)
     """
     check_modulus(p)
     if op not in ("add", "sub"):
@@ -339,6 +363,9 @@ def strong_frequencies(freq_norms: Float[Tensor, " n_freq"], *, rel: float = 0.2
     """Frequencies whose norm is at least ``rel`` times the largest (a weights-only rule, used as a cross-check).
 
     On an embedding this is the rule of TransformerLens's newer grokking demo ("> max/4").
+
+    >>> strong_frequencies(torch.tensor([0.4, 0.0, 2.0, 1.0]))
+    [3, 4]
     """
     if freq_norms.ndim != 1:
         raise ValueError("strong_frequencies takes one vector of frequency norms")
@@ -346,7 +373,11 @@ def strong_frequencies(freq_norms: Float[Tensor, " n_freq"], *, rel: float = 0.2
 
 
 def energy_share(freq_norms: Float[Tensor, "*batch n_freq"], freqs: list[int]) -> Float[Tensor, "*batch"]:
-    """Fraction of the non-constant Fourier energy (squared norms) carried by ``freqs``."""
+    """Fraction of the non-constant Fourier energy (squared norms) carried by ``freqs``.
+
+    >>> round(energy_share(torch.tensor([1.0, 0.0, 2.0]), [3]).item(), 4)
+    0.8
+    """
     sq = freq_norms.square()
     idx = torch.tensor([k - 1 for k in freqs], dtype=torch.long, device=sq.device)
     return sq.index_select(-1, idx).sum(-1) / sq.sum(-1).clamp_min(torch.finfo(sq.dtype).tiny)

@@ -100,7 +100,9 @@ def plot_neuron_clusters(fa: FourierAnalysis) -> go.Figure:
         col=1,
     )
     fig.update_xaxes(title_text="frequency k", row=1, col=1)
+    fig.update_yaxes(title_text="neurons", row=1, col=1)
     fig.update_xaxes(title_text="FVE of dominant frequency", row=1, col=2)
+    fig.update_yaxes(title_text="neurons", row=1, col=2)
     fig.update_xaxes(title_text="neuron (sorted)", row=2, col=1)
     fig.update_yaxes(title_text="k", row=2, col=1)
     n_dead = int((~alive).sum())
@@ -117,12 +119,15 @@ def plot_logit_spectrum(fa: FourierAnalysis, *, top: int = 24) -> go.Figure:
     """Norm (over output classes) of the logits' 2D Fourier transform over (a, b), paper Fig 4c.
 
     Left: all ``p x p`` components. Right: only the components (rows and columns) holding one of
-    the ``top`` largest entries, every one labelled.
+    the ``top`` largest entries, every one labelled. Colours are on a log scale (hover shows the
+    norm itself): a few components hold nearly all of it, and on a linear scale the rest is one
+    dark field.
     """
     spec = fa.final.logit_spectrum
     names = np.array(_names(fa.p))
     flat = np.argsort(spec, axis=None)[::-1][:top]
     idx = np.unique(np.concatenate(np.unravel_index(flat, spec.shape)))
+    log_z, tickvals, ticktext = _log_colors(spec)
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -130,30 +135,53 @@ def plot_logit_spectrum(fa: FourierAnalysis, *, top: int = 24) -> go.Figure:
         horizontal_spacing=0.12,
         subplot_titles=("all components", f"components of the {top} largest entries"),
     )
-    hover = "a: %{y}<br>b: %{x}<br>norm %{z:.3g}<extra></extra>"
+    hover = "a: %{y}<br>b: %{x}<br>norm %{customdata:.3g}<extra></extra>"
+    scale = dict(colorscale="Viridis", zmin=float(log_z.min()), zmax=float(log_z.max()), hovertemplate=hover)
     fig.add_trace(
-        go.Heatmap(z=spec, x=names, y=names, colorscale="Viridis", showscale=False, hovertemplate=hover), row=1, col=1
+        go.Heatmap(z=log_z, customdata=spec, x=names, y=names, showscale=False, **scale),
+        row=1,
+        col=1,
     )
     fig.add_trace(
         go.Heatmap(
-            z=spec[np.ix_(idx, idx)],
+            z=log_z[np.ix_(idx, idx)],
+            customdata=spec[np.ix_(idx, idx)],
             x=names[idx],
             y=names[idx],
-            colorscale="Viridis",
-            colorbar=dict(title="norm"),
-            hovertemplate=hover,
+            colorbar=dict(title="norm (log scale)", tickvals=tickvals, ticktext=ticktext),
+            **scale,
         ),
         row=1,
         col=2,
     )
-    fig.update_yaxes(autorange="reversed", title_text="component over a")
-    fig.update_xaxes(title_text="component over b")
+    fig.update_yaxes(autorange="reversed", title_text="Fourier component over a")
+    fig.update_xaxes(title_text="Fourier component over b")
     fig.update_xaxes(type="category", tickangle=-60, row=1, col=2)
     fig.update_yaxes(type="category", row=1, col=2)
     fig.update_layout(
         template=TEMPLATE, title=f"{fa.run}: 2D Fourier spectrum of the logits at step {fa.final.step}", height=620
     )
     return fig
+
+
+LOG_COLOR_DECADES = 6  # a logit spectrum's colours span at most this many decades below its largest norm
+
+
+def _log_colors(values: np.ndarray) -> tuple[np.ndarray, list[float], list[str]]:
+    """``log10`` of non-negative ``values`` for a colour scale, and its colour bar's ticks (positions
+    and labels): the whole decades inside it, or its two ends when it spans less than two.
+
+    Zeros (a constant component) and values more than :data:`LOG_COLOR_DECADES` decades below the
+    largest are drawn at that floor, so a handful of exact zeros cannot stretch the scale."""
+    top = float(values.max()) if values.size and np.isfinite(values.max()) and values.max() > 0 else 1.0
+    positive = values[values > 0]
+    floor = max(float(positive.min()) if positive.size else top, top * 10.0**-LOG_COLOR_DECADES)
+    log_z = np.log10(np.clip(values, floor, top))
+    decades = list(range(int(np.ceil(log_z.min())), int(np.floor(log_z.max())) + 1))
+    if len(decades) >= 2:
+        return log_z, [float(d) for d in decades], [f"10<sup>{d}</sup>" for d in decades]
+    ends = [float(log_z.min()), float(log_z.max())]
+    return log_z, ends, [f"{10**e:.3g}" for e in ends]
 
 
 def plot_key_frequency_emergence(fa: FourierAnalysis) -> go.Figure:
@@ -201,9 +229,9 @@ def plot_key_frequency_emergence(fa: FourierAnalysis) -> go.Figure:
             row=2,
             col=1,
         )
-    fig.update_yaxes(title_text="k", row=1, col=1)
+    fig.update_yaxes(title_text="frequency k", row=1, col=1)
     fig.update_yaxes(title_text="share", row=2, col=1)
-    fig.update_xaxes(title_text="step", row=2, col=1)
+    fig.update_xaxes(title_text="step")
     shade_phases(fig, fa.phases, row=2, col=1, label=False)
     first = sorted(((s, k) for k, s in _first_key_steps(fa).items() if s is not None))
     text = ", ".join(f"k={k} from step {s}" for s, k in first) or "none"

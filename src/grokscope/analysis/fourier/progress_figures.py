@@ -70,18 +70,13 @@ def plot_losses(fa: FourierAnalysis) -> go.Figure:
     _line(fig, x, m["test_loss"], "test", LINE_COLORS["test"], 1, 1)
     _line(fig, x, m["train_acc"], "train", LINE_COLORS["train"], 1, 2, showlegend=False)
     _line(fig, x, m["test_acc"], "test", LINE_COLORS["test"], 1, 2, showlegend=False)
-    fig.add_hline(
-        y=float(np.log(fa.p)),
-        line_dash="dot",
-        line_color="grey",
-        row=1,
-        col=1,
-        annotation_text="uniform",
-        annotation_position="bottom right",
-    )
-    losses = np.concatenate([m["train_loss"].to_numpy(), m["test_loss"].to_numpy()])
+    uniform = float(np.log(fa.p))
+    log_axis_line(fig, uniform, "uniform", below=True, row=1, col=1)
+    losses = np.concatenate([m["train_loss"].to_numpy(), m["test_loss"].to_numpy(), [uniform]])
     fig.update_yaxes(type="log", exponentformat="power", row=1, col=1, range=_log_range(losses))
     fig.update_yaxes(range=[-0.02, 1.02], row=1, col=2)
+    fig.update_yaxes(title_text="cross-entropy loss", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", row=1, col=2)
     fig.update_xaxes(title_text="step")
     shade_phases(fig, fa.phases, label=False)
     _phase_legend(fig, fa.phases)
@@ -89,6 +84,28 @@ def plot_losses(fa: FourierAnalysis) -> go.Figure:
         template=TEMPLATE, title=f"{fa.run}: loss and accuracy ({fa.task})", height=420, updatemenus=[_x_scale_menu()]
     )
     return fig
+
+
+def log_axis_line(fig: go.Figure, y: float, text: str, *, below: bool = False, row=None, col=None) -> None:
+    """A dotted grey line at ``y`` across a log-scale y axis, labelled ``text`` at its right end.
+
+    plotly's ``add_hline(annotation_text=...)`` puts the label at ``y`` in the axis's own units, which on
+    a log axis are decades: the label landed at 10^y, off the plot, and autorange stretched the axis to it.
+    """
+    fig.add_hline(y=y, line_dash="dot", line_color="grey", row=row, col=col)
+    fig.add_annotation(
+        x=1,
+        xref="x domain",
+        y=float(np.log10(y)),
+        yref="y",
+        text=text,
+        showarrow=False,
+        xanchor="right",
+        yanchor="top" if below else "bottom",
+        font=dict(size=11, color="grey"),
+        row=row,
+        col=col,
+    )
 
 
 def _log_range(values: np.ndarray) -> list[float]:
@@ -161,10 +178,13 @@ def plot_progress_measures(fa: FourierAnalysis) -> go.Figure:
     comps = [c for c in m.columns if c.startswith("sq_") and c != "sq_weights"]
     for c, color in zip(comps, palette):
         _line(fig, x, m[c], c.removeprefix("sq_"), color, 2, 2, dash="dot")
-    fig.update_xaxes(title_text="step", row=2)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="cross-entropy loss", row=1)
+    fig.update_yaxes(title_text="Gini coefficient", row=2, col=1)
+    fig.update_yaxes(title_text="sum of squared weights", row=2, col=2)
     shade_phases(fig, fa.phases, label=False)
     fig.update_layout(template=TEMPLATE, title=f"{fa.run}: progress measures (key frequencies {ks})", height=760)
     return fig
 
 
-__all__ = ["plot_losses", "plot_progress_measures", "shade_phases"]
+__all__ = ["log_axis_line", "plot_losses", "plot_progress_measures", "shade_phases"]

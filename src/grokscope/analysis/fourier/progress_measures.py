@@ -253,23 +253,23 @@ def progress_measures(
     cat = {k: torch.cat([r[k] for r in rows]) for k in rows[0]}
     cat |= cluster_measures(NeuronFrequencies(fve=cat.pop("fve"), variance=cat.pop("variance")), rule)
     cat |= weight_measures(w, p)
-    cat = {k: v.numpy() for k, v in cat.items()}
+    arrays = {k: v.numpy() for k, v in cat.items()}
 
-    measures = pd.DataFrame({k: v for k, v in cat.items() if v.ndim == 1}, index=pd.Index(list(steps), name="step"))
+    measures = pd.DataFrame({k: v for k, v in arrays.items() if v.ndim == 1}, index=pd.Index(list(steps), name="step"))
     measures["test_over_restricted"] = measures["test_loss"] / measures["restricted_loss"]
     for i, k in enumerate(keys):
-        measures[f"excluded_loss_k{k}"] = cat["excluded_per_k"][:, i]
+        measures[f"excluded_loss_k{k}"] = arrays["excluded_per_k"][:, i]
     sq = squared_weights(w)
     sq.index = measures.index
     measures = pd.concat([measures, sq], axis=1)
     tracks = FrequencyTracks(
         steps=list(steps),
-        neuron_clusters=cat["neuron_clusters"],
-        neuron_share=cat["neuron_share"],
-        embed_norms=cat["embed_norms"],
-        logit_map_norms=cat["logit_map_norms"],
-        logit_share=cat["logit_share"],
-        key_mask=cat["key_mask"],
+        neuron_clusters=arrays["neuron_clusters"],
+        neuron_share=arrays["neuron_share"],
+        embed_norms=arrays["embed_norms"],
+        logit_map_norms=arrays["logit_map_norms"],
+        logit_share=arrays["logit_share"],
+        key_mask=arrays["key_mask"],
     )
     return ProgressMeasures(measures=measures, key_frequencies=keys, tracks=tracks, final=final)
 

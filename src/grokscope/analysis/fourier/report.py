@@ -2,17 +2,24 @@
 
 :func:`write_report` renders it to any file; :func:`write_report_cached` renders it once per
 analysis, into ``<run>/analysis/report.html`` beside the cached analysis (``report.key`` holds
-the analysis fingerprint it was rendered from), and copies that file where asked.
+the analysis fingerprint it was rendered from, and a hash of the rendering code), and copies that
+file where asked.
 """
 
+import hashlib
 import html
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
 from grokscope.analysis.fourier.pipeline import CACHE_DIR, FINAL_COLUMNS, FourierAnalysis
 from grokscope.analysis.report_page import figure_sections, html_page, summary_section, write_page
 from grokscope.store.files import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from grokscope.store.folder import RunFolder
 
 # The handover paragraph's box; the rest of the style is the shared page's.
 EXTRA_CSS = """
@@ -103,11 +110,27 @@ def cached_report_path(fa: FourierAnalysis) -> Path:
     return Path(fa.path) / CACHE_DIR / REPORT_FILE
 
 
+def report_key(fa: FourierAnalysis) -> str:
+    """What ``report.key`` holds for ``fa``'s report: the analysis fingerprint and a hash of the code
+    that renders the report (an upgrade that draws the figures anew must not serve the old page)."""
+    return f"{fa.fingerprint}:{_rendering_code_hash()}"
+
+
+@lru_cache(maxsize=1)
+def _rendering_code_hash() -> str:
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in (here / "figures.py", here / "progress_figures.py", here / "report.py", here.parent / "report_page.py"):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def write_report_cached(fa: FourierAnalysis, out: str | Path | None = None) -> Path:
     """Write the report to ``out`` (default: :func:`cached_report_path`), rendering it only when needed.
 
     The rendered report is kept in the run folder next to ``report.key``, the fingerprint of the
-    analysis it shows (written atomically, after the report). While that matches ``fa`` the
+    analysis it shows and of the rendering code (:func:`report_key`; written atomically, after the
+    report). While that matches ``fa`` the
     report is reused, without importing torch, and ``out`` gets a copy of it. A run folder that
     cannot be written is no error when ``out`` is given: the report is rendered straight to
     ``out``. Raises ``OSError`` when the report cannot be written where it has to go (into the run
@@ -118,15 +141,14 @@ def write_report_cached(fa: FourierAnalysis, out: str | Path | None = None) -> P
     folder = RunFolder(fa.path)
     cached = cached_report_path(fa)
     target = Path(out) if out is not None else cached
-    page = (
-        _read(folder, REPORT_FILE) if fa.fingerprint and _read(folder, REPORT_KEY) == fa.fingerprint.encode() else None
-    )
+    key = report_key(fa).encode()
+    page = _read(folder, REPORT_FILE) if fa.fingerprint and _read(folder, REPORT_KEY) == key else None
     if page is None:
         page = render_report(fa).encode("utf-8")
         try:
             folder.unlink(CACHE_DIR, REPORT_KEY)  # a report being replaced is never vouched for by the old key
             folder.write_bytes(CACHE_DIR, REPORT_FILE, data=page)
-            folder.write_bytes(CACHE_DIR, REPORT_KEY, data=fa.fingerprint.encode())
+            folder.write_bytes(CACHE_DIR, REPORT_KEY, data=key)
         except (OSError, ValueError):  # read-only run folder, a link in it: render straight to the target
             if out is None:
                 raise
@@ -142,4 +164,11 @@ def _read(folder: "RunFolder", name: str) -> bytes | None:
         return None
 
 
-__all__ = ["cached_report_path", "render_report", "report_figures", "write_report", "write_report_cached"]
+__all__ = [
+    "cached_report_path",
+    "render_report",
+    "report_figures",
+    "report_key",
+    "write_report",
+    "write_report_cached",
+]

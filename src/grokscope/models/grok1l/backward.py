@@ -100,7 +100,7 @@ def table_grads(w: Grok1LParams, parts: TableParts, grad: FusedTables) -> dict[s
     """
     W_E, W_pos, W_Q, W_K, W_V, W_O = w.W_E, w.W_pos, w.W_Q, w.W_K, w.W_V, w.W_O
     b_K = w.b_K
-    n_heads, d_model, d_head = W_Q.shape
+    n_heads, _d_model, d_head = W_Q.shape
     d_mlp = w.d_mlp
     p = parts.resid.shape[0] // 2
     scale = math.sqrt(d_head)
