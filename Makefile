@@ -36,11 +36,12 @@ demo: setup
 	$(BIN)/grokscope train --task mod97 --out checkpoints
 	$(BIN)/grokscope analyze fourier checkpoints/mod97-grok1l-s0 --out reports/mod97.html
 
-# Style, types and the documentation site (built with --strict: a broken reference fails).
+# Style, types, the docstrings' examples and the documentation site (built with --strict: a broken reference fails).
 check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules src/grokscope   # the docstrings' examples
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q -d build/site
 
 docs: setup
@@ -49,7 +50,7 @@ docs: setup
 
 # The whole suite under TransformerLens 3.9, then under 4.x; each compares checkpoints with the other.
 # Two pytest workers: most tests are single-threaded, and the Ray tests share one (loadgroup).
-PYTEST := pytest -q -n 2 --dist loadgroup
+PYTEST := pytest -q -n 2 --dist loadgroup --durations=15
 test: setup setup-tl4 check
 	GROKSCOPE_OTHER_PYTHON=$(abspath $(TL4_BIN))/python GROKSCOPE_EXPECT_TL=3 $(BIN)/python -m $(PYTEST)
 	GROKSCOPE_OTHER_PYTHON=$(abspath $(BIN))/python GROKSCOPE_EXPECT_TL=4 $(TL4_BIN)/python -m $(PYTEST)

@@ -41,7 +41,8 @@ def ablate_cmd(
             show_default=False,
         ),
     ] = None,
-    circuit: Annotated[str, Opt(help="generalize (remove the key-frequency part) or memorize (keep only it)")] = ...,
+    # typer's mark of a required option, which mypy reads as a str default of the wrong type
+    circuit: Annotated[str, Opt(help="generalize (remove the key-frequency part) or memorize (keep only it)")] = ...,  # type: ignore[assignment]
     step: Annotated[Optional[int], Opt(help="only this checkpoint (default: every checkpoint)")] = None,
     as_json: Annotated[bool, Opt("--json", help="print the result as JSON")] = False,
     out: Annotated[
@@ -72,7 +73,7 @@ def ablate_cmd(
     dirs = run_dirs(folder)
     if out is not None and out.is_dir():
         raise ValueError(f"--out {out} is a folder: give a file name such as {out / report_file_name(circuit)}")
-    options = dict(circuit=circuit, step=step, method=method, site=site, seed=seed)
+    options: dict[str, Any] = dict(circuit=circuit, step=step, method=method, site=site, seed=seed)
     if dirs == [folder]:  # a run folder, named
         _echo([_ablate_one(folder, out=out, **options)], as_json=as_json, several=False)
         return

@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -83,7 +84,7 @@ def test_one_step_table_and_default_report(run_dir):
         f"{steps[3]:>7}",
     ):
         assert needle in r.stdout, needle
-    assert r.stdout.strip().splitlines()[-1] == f"report: {run_dir / CACHE_DIR / 'ablation.html'}"
+    assert r.stdout.strip().splitlines()[-1] == f"report: {run_dir / CACHE_DIR / 'ablation-memorize.html'}"
     r = invoke(run_dir, "--circuit", "memorize", "--step", steps[3], "--json")
     assert len(json.loads(r.stdout)["checkpoints"]) == 1
 
@@ -105,7 +106,8 @@ def test_bad_input(run_dir, args, needle):
 
 
 def test_not_a_run_and_out_a_folder(run_dir, tmp_path):
-    one_line_error(invoke(tmp_path, "--circuit", "memorize"), "is not a grokscope run")
+    one_line_error(invoke(tmp_path, "--circuit", "memorize"), f"no runs in {tmp_path}")
+    one_line_error(invoke(tmp_path / "nothing", "--circuit", "memorize"), "does not exist")
     one_line_error(invoke(run_dir, "--circuit", "memorize", "--out", tmp_path), "is a folder")
 
 
@@ -127,3 +129,54 @@ def test_help_is_fast_and_errors_are_one_line_in_a_real_process(cli_cmd, tmp_pat
         [*cli_cmd, "ablate", str(tmp_path), "--circuit", "both"], capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 2 and r.stderr.startswith("error: unknown circuit") and len(r.stderr.splitlines()) == 1
+
+
+def test_each_circuit_writes_its_own_report(run_dir):
+    steps = sorted(int(p.stem.split("_")[1]) for p in (run_dir / "ckpt").glob("*.safetensors"))
+    pages = {}
+    for circuit in ("memorize", "generalize"):
+        r = invoke(run_dir, "--circuit", circuit, "--step", steps[-1])
+        assert r.exit_code == 0, r.output
+        report = run_dir / CACHE_DIR / f"ablation-{circuit}.html"
+        assert r.stdout.strip().splitlines()[-1] == f"report: {report}"
+        pages[circuit] = report.read_text()
+    assert "Key steps, memorize ablation" in pages["memorize"]  # not overwritten by the generalize run
+    assert "Key steps, generalize ablation" in pages["generalize"]
+
+
+def test_table_names_each_step_once_in_words(run_dir):
+    r = invoke(run_dir, "--circuit", "memorize")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    rows = lines[lines.index(next(x for x in lines if "what happens" in x)) + 2 :]
+    rows = rows[: rows.index("")]
+    steps = [int(x.split()[0]) for x in rows]
+    assert steps == sorted(set(steps)) and len(steps) >= 3, rows
+    assert not any("_" in x or "crossing" in x for x in rows), rows
+    assert any("generalizing share first >= 50%" in x for x in rows), rows
+
+
+def test_no_run_given_ablates_the_runs_in_checkpoints(run_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one_line_error(invoke("--circuit", "memorize"), "no run given and no checkpoints/ folder here")
+    shutil.copytree(run_dir, tmp_path / "checkpoints" / NAME)
+    steps = sorted(int(p.stem.split("_")[1]) for p in (run_dir / "ckpt").glob("*.safetensors"))
+    r = invoke("--circuit", "memorize", "--step", steps[-1], "--json")
+    assert r.exit_code == 0, r.output
+    assert f"ablating {Path('checkpoints') / NAME}" in r.stderr  # which run, on stderr
+    s = json.loads(r.stdout)  # one run: one object, as analyze fourier prints
+    assert s["run"] == NAME and s["report"] == str(Path("checkpoints") / NAME / CACHE_DIR / "ablation-memorize.html")
+
+
+def test_a_folder_of_runs_ablates_each_and_skips_a_bad_one(run_dir, tmp_path):
+    folder = tmp_path / "runs"
+    for name in ("a", "b", "c"):
+        shutil.copytree(run_dir, folder / name)
+    (folder / "b" / "run.json").write_text("{ not json")
+    steps = sorted(int(p.stem.split("_")[1]) for p in (run_dir / "ckpt").glob("*.safetensors"))
+    r = invoke(folder, "--circuit", "generalize", "--step", steps[-1], "--json")
+    assert r.exit_code == 0, r.output
+    assert [s["run"] for s in json.loads(r.stdout)] == ["a", "c"]
+    assert "ablating " + str(folder / "a") + f" (1 of 3 runs in {folder})" in r.stderr
+    assert "error: b: " in r.stderr
+    assert (folder / "c" / CACHE_DIR / "ablation-generalize.html").is_file()

@@ -75,7 +75,11 @@ def test_task_without_cyclic_structure(runs):
     info = json.loads((run / "run.json").read_text())
     info["config"]["task"]["op"] = "x2y2"
     (run / "run.json").write_text(json.dumps(info))
-    one_line_error(invoke(run), "no cyclic group structure")
+    r = invoke(run)
+    one_line_error(r, "no cyclic group structure")
+    # which operations the analysis reads, and what to do
+    for needle in ("add and sub runs (any p)", "mul and div runs (p prime", "grokscope train --task mod97-mul"):
+        assert needle in r.stderr, needle
 
 
 def test_p_not_matching_the_vocabulary(runs):

@@ -46,7 +46,7 @@ CASES = [
     (["analyze", "fourier", "x", "--p"], "grokscope analyze fourier", ["'--p' requires an argument"]),
     (["train", "--quiet=3"], "grokscope train", ["'--quiet' does not take a value"]),
     # missing required argument / option
-    (["ablate", "--circuit", "memorize"], "grokscope ablate", ["missing argument"]),
+    (["ablate"], "grokscope ablate", ["missing option", "--circuit"]),  # RUN may be left out: checkpoints/
     (["ablate", "somewhere"], "grokscope ablate", ["missing option", "--circuit"]),
     (["analyze", "fourier"], "grokscope analyze fourier", ["missing argument"]),
     (["analyze", "behavior", "--json"], "grokscope analyze behavior", ["missing argument"]),

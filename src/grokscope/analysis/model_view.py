@@ -155,11 +155,9 @@ def model_view(config: Any) -> ModelView:
     task = config.task
     p = task.p
     op = getattr(task, "op", "add")
-    if op not in ("add", "sub", "mul", "div"):
-        raise ValueError(
-            f"{task.name} has no cyclic group structure for the Fourier analysis (op {op!r}): it "
-            "needs add, sub, or mul/div mod a prime (in the discrete-log basis)"
-        )
+    from grokscope.analysis.fourier.pipeline import check_cyclic  # here: the pipeline imports this module
+
+    check_cyclic(op, task.name)
     kwargs = dict(config.model_kwargs())
     input_format = getattr(config, "input_format", "a_b_eq")
     name = getattr(config, "preset", "model")
@@ -199,7 +197,10 @@ def primitive_root(p: int) -> int:
     from grokscope.tasks import is_prime
 
     if not is_prime(p):
-        raise ValueError(f"mul and div are analysed in the discrete-log basis, which needs a prime p, not {p}")
+        raise ValueError(
+            f"mul and div are analysed in the discrete-log basis, which needs a prime p, not {p}: train with "
+            "a prime modulus (e.g. --task mod97-mul), or analyse add or sub runs, which any p supports"
+        )
     n = p - 1
     factors = {q for q in range(2, n + 1) if n % q == 0 and is_prime(q)}
     return next(g for g in range(2, p) if all(pow(g, n // q, p) != 1 for q in factors)) if p > 2 else 1

@@ -31,8 +31,10 @@ def test_a_non_prime_modulus_is_refused_for_mul():
     from grokscope.config.modular import RunConfig
     from grokscope.tasks import ModularTask
 
-    with pytest.raises(ValueError, match="needs a prime p"):
+    with pytest.raises(ValueError, match="needs a prime p, not 21: train with a prime modulus"):
         model_view(RunConfig(task=ModularTask(p=21, op="mul")))
+    with pytest.raises(ValueError, match=r"op 'x2y2'\): analyze fourier and ablate read add and sub runs"):
+        model_view(RunConfig(task=ModularTask(p=23, op="x2y2")))
 
 
 def planted_in_log_basis(freqs: list[int]) -> dict[str, torch.Tensor]:

@@ -51,10 +51,10 @@ def key_steps(res: CircuitAblations) -> list[tuple[int, str]]:
         labels.setdefault(step, []).append("last checkpoint" if label == "step" else label)
     cross = res.crossings()
     for key, text in CROSSING_LABELS.items():
-        step = cross.get(key)
-        if step is None or (key == "generalizing_stays" and step == cross.get("generalizing_up")):
+        at = cross.get(key)
+        if at is None or (key == "generalizing_stays" and at == cross.get("generalizing_up")):
             continue  # the share never dropped back: "first >= 50%" says it all
-        labels.setdefault(step, []).append(text)
+        labels.setdefault(at, []).append(text)
     return [(step, "; ".join(labels[step])) for step in sorted(labels)]
 
 
@@ -242,15 +242,19 @@ def _rows_table(res: CircuitAblations, circuit: str) -> str:
 
 
 def crossing_sentence(cross: dict[str, int | None]) -> str:
-    """The 50% crossings in one sentence."""
+    """The 50% crossings in one sentence ("never ..." for a share that does not cross)."""
 
-    def at(key: str) -> str:
-        return f"step {cross[key]}" if cross.get(key) is not None else "no step"
+    def when(key: str, event: str, never: str) -> str:
+        return f"{event} at step {cross[key]}" if cross.get(key) is not None else never
 
+    def step(key: str) -> str:
+        return f"step {cross[key]}" if cross.get(key) is not None else "never"
+
+    gen = when("generalizing_up", "first reaches 50%", "never reaches 50%")
+    mem = when("memorizing_down", "falls below 50%", "never falls below 50%")
     return (
-        f"The generalizing circuit's accuracy share first reaches 50% at {at('generalizing_up')}; the memorizing "
-        f"circuit's falls below 50% at {at('memorizing_down')} (loss-based shares: {at('loss_generalizing_up')} "
-        f"and {at('loss_memorizing_down')})."
+        f"The generalizing circuit's accuracy share {gen}; the memorizing circuit's {mem} (loss-based "
+        f"shares: {step('loss_generalizing_up')} and {step('loss_memorizing_down')})."
     )
 
 

@@ -136,10 +136,13 @@ def run_dirs(path: str | Path) -> list[Path]:
 
 
 def check_cyclic(op: str, task_name: str) -> None:
+    """Refuse, in one line that says which operations are analysed and what to do, an ``op`` without
+    the cyclic group structure the Fourier analysis (and so the ablations) reads."""
     if op not in CYCLIC_OPS:
         raise ValueError(
-            f"{task_name} has no cyclic group structure for the Fourier analysis (op {op!r}): it "
-            "needs op add or sub, or mul or div mod a prime (analysed in the discrete-log basis)"
+            f"{task_name} has no cyclic group structure for the Fourier analysis (op {op!r}): analyze fourier "
+            "and ablate read add and sub runs (any p) and mul and div runs (p prime, in the discrete-log "
+            "basis); train one of those to analyse it, e.g. grokscope train --task mod97-mul"
         )
 
 
