@@ -6,8 +6,9 @@ the shares cross 50%, and the loss increase when each key frequency alone is rem
 checkpoint. The circuits are defined in :mod:`grokscope.analysis.ablation.circuits`. The key frequencies
 and phases come from the run's Fourier analysis, computed (and cached) first if needed.
 
-RUN is a run folder, or a folder of runs (default ``checkpoints/``): then every run in it is
-ablated in name order, as ``grokscope analyze fourier`` does, each named on stderr. The report
+RUN is a run folder, or a folder of runs: then every run in it is ablated in name order, as
+``grokscope analyze fourier`` does, each named on stderr. With no RUN, the newest run in
+``checkpoints/`` (the one trained last), named on stderr. The report
 (both figures) goes to ``<run>/analysis/ablation-<circuit>.html`` unless ``--out`` names a file;
 with several runs, ``--out ablation.html`` becomes ``ablation-<run>.html`` for each.
 """
@@ -28,7 +29,7 @@ app = typer.Typer()
 Opt = typer.Option
 
 
-RUNS = Path("checkpoints")  # where grokscope train puts runs: the folder ablated when no RUN is given
+RUNS = Path("checkpoints")  # where grokscope train puts runs: its newest is ablated when no RUN is given
 
 
 @app.command("ablate")
@@ -37,7 +38,7 @@ def ablate_cmd(
     run: Annotated[
         Optional[Path],
         typer.Argument(
-            help="a run folder, or a folder of runs (each one is ablated); default: the runs in checkpoints/",
+            help="a run folder, or a folder of runs (each one is ablated); default: the newest run in checkpoints/",
             show_default=False,
         ),
     ] = None,
@@ -55,7 +56,8 @@ def ablate_cmd(
     """Remove a circuit (generalizing or memorizing) at every checkpoint and measure what is left.
 
     RUN is a run folder, or a folder of runs: then every run in it is ablated in name order, as
-    grokscope analyze fourier does (one bad run is reported and skipped).
+    grokscope analyze fourier does (one bad run is reported and skipped). With no RUN: the newest
+    run in checkpoints/.
     """
     from grokscope.analysis.ablation.names import CIRCUITS, METHODS, SITES, check_choice
     from grokscope.analysis.ablation.report import report_file_name
@@ -71,6 +73,11 @@ def ablate_cmd(
             f"{circuit}), or train one first with grokscope train"
         )
     dirs = run_dirs(folder)
+    if run is None:  # the run just trained, not every run a sweep left in checkpoints/
+        folder = _newest(dirs)
+        others = f" ({len(dirs) - 1} older run(s) there: name one to ablate it)" if len(dirs) > 1 else ""
+        info(f"no run given: ablating the newest run in {RUNS}/, {folder}{others}")
+        dirs = [folder]
     if out is not None and out.is_dir():
         raise ValueError(f"--out {out} is a folder: give a file name such as {out / report_file_name(circuit)}")
     options: dict[str, Any] = dict(circuit=circuit, step=step, method=method, site=site, seed=seed)
@@ -95,6 +102,20 @@ def ablate_cmd(
     if not done:
         raise ValueError(f"no run in {folder} could be ablated ({len(failures)} failed): {failures[0]}")
     _echo(done, as_json=as_json, several=len(dirs) > 1)
+
+
+def _newest(dirs: list[Path]) -> Path:
+    """The run whose manifest (rewritten at every checkpoint) changed last."""
+
+    def changed(d: Path) -> float:
+        for name in ("manifest.json", "run.json"):
+            try:
+                return (d / name).lstat().st_mtime  # lstat: a planted link is not followed
+            except OSError:
+                pass
+        return d.lstat().st_mtime
+
+    return max(dirs, key=lambda d: (changed(d), d.name))
 
 
 def _echo(done: list[tuple[Any, dict[str, Any]]], *, as_json: bool, several: bool) -> None:

@@ -1,6 +1,7 @@
 """``grokscope ablate``: JSON keys, the table, the report, and every bad input (exit code 2, one line)."""
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -156,16 +157,22 @@ def test_table_names_each_step_once_in_words(run_dir):
     assert any("generalizing share first >= 50%" in x for x in rows), rows
 
 
-def test_no_run_given_ablates_the_runs_in_checkpoints(run_dir, tmp_path, monkeypatch):
+def test_no_run_given_ablates_the_newest_run_in_checkpoints(run_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_line_error(invoke("--circuit", "memorize"), "no run given and no checkpoints/ folder here")
-    shutil.copytree(run_dir, tmp_path / "checkpoints" / NAME)
+    for name in ("zz-older", NAME, "aa-oldest"):
+        shutil.copytree(run_dir, tmp_path / "checkpoints" / name)
+    for age, name in ((300, "zz-older"), (0, NAME), (600, "aa-oldest")):
+        t = time.time() - age
+        os.utime(tmp_path / "checkpoints" / name / "manifest.json", (t, t))
     steps = sorted(int(p.stem.split("_")[1]) for p in (run_dir / "ckpt").glob("*.safetensors"))
     r = invoke("--circuit", "memorize", "--step", steps[-1], "--json")
     assert r.exit_code == 0, r.output
-    assert f"ablating {Path('checkpoints') / NAME}" in r.stderr  # which run, on stderr
+    # which run, on stderr, and that there are others
+    assert f"ablating the newest run in checkpoints/, {Path('checkpoints') / NAME} (2 older" in r.stderr
     s = json.loads(r.stdout)  # one run: one object, as analyze fourier prints
     assert s["run"] == NAME and s["report"] == str(Path("checkpoints") / NAME / CACHE_DIR / "ablation-memorize.html")
+    assert not (tmp_path / "checkpoints" / "zz-older" / CACHE_DIR / "ablation-memorize.html").exists()
 
 
 def test_a_folder_of_runs_ablates_each_and_skips_a_bad_one(run_dir, tmp_path):
