@@ -93,7 +93,8 @@ def test_an_out_folder_a_node_cannot_see_is_refused(tmp_path, cli_cmd):
     port = _free_port()
     hidden = tmp_path / "shared"
     hidden.mkdir()
-    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0"}
+    # No token authentication on this throwaway loopback cluster: the driver and both nodes agree without a token file.
+    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     # The cluster lives in a PID namespace of its own: killing the namespace's first process ends every Ray
     # process it started and nothing else (`ray stop` would also kill the Ray instances of other tests and the
     # drivers attached to them, the pytest worker among them). The second node sees an empty tmpfs where the
@@ -119,11 +120,11 @@ def test_an_out_folder_a_node_cannot_see_is_refused(tmp_path, cli_cmd):
             if "CLUSTER-UP" in line:
                 break
         else:
-            pytest.skip(f"no two-node Ray cluster in namespaces here: {''.join(seen)[-300:]}")
+            pytest.fail(f"no two-node Ray cluster in namespaces: {''.join(seen)[-1500:]}")
         deadline = time.time() + 60
         while time.time() < deadline:
             st = subprocess.run(
-                [ray_cli, "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True, timeout=60
+                [ray_cli, "status", f"--address=127.0.0.1:{port}"], capture_output=True, text=True, timeout=60, env=env
             )
             if st.stdout.count("node_") >= 2:
                 break
@@ -146,6 +147,7 @@ def test_an_out_folder_a_node_cannot_see_is_refused(tmp_path, cli_cmd):
             capture_output=True,
             text=True,
             timeout=300,
+            env=env,
         )
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1, r.stderr[-2000:]
@@ -154,12 +156,16 @@ def test_an_out_folder_a_node_cannot_see_is_refused(tmp_path, cli_cmd):
     finally:
         os.killpg(cluster.pid, signal.SIGKILL)
         cluster.wait(timeout=60)
+        # `ray start` noted this cluster as the machine's current one; `ray stop` would have removed the note.
+        note = Path("/tmp/ray/ray_current_cluster")
+        if note.is_file() and f":{port}" in note.read_text():
+            note.unlink()
 
 
 def test_ray_refusals_are_one_line(tmp_path, cli_cmd):
     import ray
 
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:  # a cluster (here a 1-CPU instance) where no run of 2 threads fits
         with pytest.raises(ValueError, match="has no node with 2 CPUs free for a run: lower --threads"):
             run_sweep(spec_from_args(["mod13", "--steps", "20"]), tmp_path / "s", backend="ray", threads=2)
