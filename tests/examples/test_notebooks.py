@@ -6,6 +6,7 @@ machine has installed: a kernel spec manager made here hands it out, nothing is 
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,12 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
+
+# The notebooks go through the public API, whose TransformerLens-facing parts both passes test: once
+# (in the 3.x pass) is enough for the notebooks themselves.
+pytestmark = pytest.mark.skipif(
+    os.environ.get("GROKSCOPE_EXPECT_TL") == "4", reason="the notebooks run in the TransformerLens 3.x pass"
+)
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager  # noqa: E402 - after the import checks
 from jupyter_client.manager import AsyncKernelManager  # noqa: E402
