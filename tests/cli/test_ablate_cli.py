@@ -162,6 +162,7 @@ def test_no_run_given_ablates_the_newest_run_in_checkpoints(run_dir, tmp_path, m
     one_line_error(invoke("--circuit", "memorize"), "no run given and no checkpoints/ folder here")
     for name in ("zz-older", NAME, "aa-oldest"):
         shutil.copytree(run_dir, tmp_path / "checkpoints" / name)
+        (tmp_path / "checkpoints" / name / CACHE_DIR / "ablation-memorize.html").unlink(missing_ok=True)
     for age, name in ((300, "zz-older"), (0, NAME), (600, "aa-oldest")):
         t = time.time() - age
         os.utime(tmp_path / "checkpoints" / name / "manifest.json", (t, t))

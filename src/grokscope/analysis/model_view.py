@@ -34,6 +34,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from grokscope.analysis.cyclic import check_cyclic
 from grokscope.models.grok1l.names import STATE_NAMES
 from grokscope.models.grok1l.paths import supports
 
@@ -155,7 +156,6 @@ def model_view(config: Any) -> ModelView:
     task = config.task
     p = task.p
     op = getattr(task, "op", "add")
-    from grokscope.analysis.fourier.pipeline import check_cyclic  # here: the pipeline imports this module
 
     check_cyclic(op, task.name)
     kwargs = dict(config.model_kwargs())

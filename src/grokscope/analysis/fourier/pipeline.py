@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from grokscope.analysis.cyclic import check_cyclic
 from grokscope.analysis.fourier.phases import Phase, detect_phases, handover_summary
 from grokscope.store.folder import RunFolder
 from grokscope.store.records import CKPT_DIR
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 ANALYSIS_VERSION = 1
 CACHE_DIR, CACHE_JSON, CACHE_ARRAYS = "analysis", "fourier.json", "fourier.safetensors"
-CYCLIC_OPS = ("add", "sub", "mul", "div")  # mul and div in the discrete-log basis (analysis/model_view.py)
 # The columns shown as "final measures" in summaries.
 FINAL_COLUMNS = (
     "train_loss",
@@ -133,17 +133,6 @@ def run_dirs(path: str | Path) -> list[Path]:
     if not runs:
         raise ValueError(f"no runs in {path}: train one with grokscope train --out {path}")
     return runs
-
-
-def check_cyclic(op: str, task_name: str) -> None:
-    """Refuse, in one line that says which operations are analysed and what to do, an ``op`` without
-    the cyclic group structure the Fourier analysis (and so the ablations) reads."""
-    if op not in CYCLIC_OPS:
-        raise ValueError(
-            f"{task_name} has no cyclic group structure for the Fourier analysis (op {op!r}): analyze fourier "
-            "and ablate read add and sub runs (any p) and mul and div runs (p prime, in the discrete-log "
-            "basis); train one of those to analyse it, e.g. grokscope train --task mod97-mul"
-        )
 
 
 def fingerprint(run: Run, options: dict[str, Any]) -> str:
