@@ -51,7 +51,10 @@ docs: setup
 # The whole suite under TransformerLens 3.9, then under 4.x; each compares checkpoints with the other.
 # Two pytest workers: most tests are single-threaded, and the Ray tests share one (loadgroup).
 PYTEST := pytest -q -n 2 --dist loadgroup --durations=15
-test: setup setup-tl4 check
+# The two environments are built side by side (pip keeps about one core busy each); the checks start
+# as soon as the first is ready.
+test:
+	$(MAKE) -j2 setup setup-tl4 check
 	GROKSCOPE_OTHER_PYTHON=$(abspath $(TL4_BIN))/python GROKSCOPE_EXPECT_TL=3 $(BIN)/python -m $(PYTEST)
 	GROKSCOPE_OTHER_PYTHON=$(abspath $(BIN))/python GROKSCOPE_EXPECT_TL=4 $(TL4_BIN)/python -m $(PYTEST)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from .errors import exits_on_user_error, fail, info, one_line_warnings, user_errors
 
@@ -33,6 +33,13 @@ class _RunByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
+class _RunCommand(TyperCommand):
+    """``run``'s context is the ``typer.Context`` its signature names (typer itself makes the plain
+    click one, which a runtime type checker refuses)."""
+
+    context_class = typer.Context
+
+
 app = typer.Typer(
     cls=_RunByDefault,
     no_args_is_help=True,
@@ -45,6 +52,7 @@ SWEEP_FLAGS = "--out, --workers, --threads, --backend, --address, --device, --ma
 
 @app.command(
     "run",
+    cls=_RunCommand,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     options_metavar="TASK [TRAIN OPTIONS, EACH WITH ONE VALUE OR SEVERAL] [OPTIONS]",
 )

@@ -9,6 +9,8 @@ import torch
 
 from grokscope.runtime import denormals_flushed, flush_denormals
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 BIG = 64 << 20  # above glibc's largest adaptive mmap threshold (32 MiB): mapped fresh by default
 
 

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from grokscope.analysis.fourier.pipeline import CACHE_DIR
+
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,13 +1,21 @@
 """``analyses/too_big_to_think.py --tiny`` trains, tabulates beside the paper and plots; bad input exits 2."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(ROOT / "analyses" / "too_big_to_think.py")
 
 
+@pytest.mark.skipif(
+    os.environ.get("GROKSCOPE_EXPECT_TL") == "4",
+    reason="the script end to end runs in the 3.x pass; under 4.x its LM training and evaluation are "
+    "tested by tests/cli/test_train_lm_cli.py and tests/training/test_lm.py",
+)
 def test_script_at_tiny_size(tmp_path):
     cmd = [
         sys.executable,
@@ -55,6 +63,7 @@ def test_script_at_tiny_size(tmp_path):
     assert r.returncode == 0 and read_record(cell).entry("seed1337").attempts == 1
 
 
+@pytest.mark.tl_independent
 def test_bad_scale_and_missing_gpu(tmp_path):
     r = subprocess.run(
         [sys.executable, SCRIPT, "--scale", "2", "--out", str(tmp_path)],
@@ -108,6 +117,7 @@ def test_held_out_answers_agree_with_the_runs_own_evaluation(tmp_path):
     assert json.loads((metrics_only / "run.json").read_text())  # nothing written over
 
 
+@pytest.mark.tl_independent  # a+b mod p: the fused trainer
 def test_fraction_sweep_script_at_tiny_size(tmp_path):
     """``analyses/fraction_sweep.py --tiny``: a+b mod 23 at fractions 0.5 and 0.8; the table's steps to
     99% test accuracy are the runs' own (read here from their metrics)."""

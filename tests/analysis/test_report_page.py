@@ -1,8 +1,11 @@
 """The report page: plotly.js inlined exactly once, the summary escaped, the file written whole."""
 
 import plotly.graph_objects as go
+import pytest
 
 from grokscope.analysis.report_page import CSS, figure_sections, html_page, summary_section, write_page
+
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
 
 
 def test_page_inlines_plotly_once_and_is_written_whole(tmp_path):

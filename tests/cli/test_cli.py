@@ -9,6 +9,8 @@ import pytest
 from grokscope.training.train import train
 from tests.conftest import ckpt_bytes, tiny_config
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 def run_cli(cli_cmd, *args, timeout=120):
     return subprocess.run([*cli_cmd, *args], capture_output=True, text=True, timeout=timeout)

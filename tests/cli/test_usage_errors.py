@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from grokscope.cli.main import app
 from tests.conftest import one_line_error
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 runner = CliRunner()
 
 

@@ -16,6 +16,8 @@ from grokscope.config import LMRunConfig, LMTrainConfig, RunConfig, TrainConfig,
 from grokscope.tasks import CharArithTask, ModularTask, get_char_task, make_task
 from grokscope.tasks.word_ops import MAX_OPERAND, WordOpsTask
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 NAN, INF = math.nan, math.inf
 
 

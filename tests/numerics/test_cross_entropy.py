@@ -6,6 +6,8 @@ import torch.nn.functional as F
 
 from grokscope.numerics.cross_entropy import cross_entropy
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 def _both(logits: torch.Tensor, labels: torch.Tensor):
     ours_in = logits.clone().requires_grad_()

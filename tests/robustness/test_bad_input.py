@@ -52,6 +52,10 @@ CASES = [
 ]
 
 
+# One xdist worker runs the module: its finished-run fixture is built once, not on both.
+pytestmark = pytest.mark.xdist_group("bad_input")
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A finished modular run and a finished character-level run, copied for each case."""

@@ -11,9 +11,12 @@ import subprocess
 import sys
 import time
 import warnings
+from types import SimpleNamespace
 
 import pytest
+from typer.testing import CliRunner
 
+from grokscope.cli.main import app
 from grokscope.store.run import METRICS_FILE, Run, read_metrics_file
 from grokscope.training.train import resume, train
 from tests.conftest import ckpt_bytes, tiny_config, tl_independent
@@ -36,10 +39,10 @@ TRAIN = [
 ]
 
 
-def cli(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "grokscope.cli.main", *args], capture_output=True, text=True, timeout=timeout
-    )
+def cli(*args):
+    """The command in this process (a subprocess would pay torch's import again): its exit code and stderr."""
+    r = CliRunner().invoke(app, list(args))
+    return SimpleNamespace(returncode=r.exit_code, stderr=r.stderr)
 
 
 def start_cli(*args):

@@ -9,6 +9,8 @@ from grokscope.store.records import FileEntry
 from grokscope.training.train import train
 from tests.conftest import tiny_config
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 def test_roundtrip_and_manifest_entry(tmp_path):
     t = {"w": torch.randn(3, 4), "b": torch.arange(5)}

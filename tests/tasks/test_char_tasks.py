@@ -8,6 +8,8 @@ from grokscope.tasks.char_eval import arith_correct, arith_pairs
 from grokscope.tasks.facts import read_facts
 from grokscope.tasks.vocab import CharVocab
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 def test_arith_text_is_the_papers():
     t = CharArithTask()

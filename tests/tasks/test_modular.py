@@ -3,6 +3,8 @@ import torch
 
 from grokscope.tasks import ModularTask, get_task
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 def test_mod97_is_addition_with_eq_token():
     task = get_task("mod97")

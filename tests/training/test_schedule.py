@@ -1,4 +1,8 @@
+import pytest
+
 from grokscope.training.schedule import dense_steps, is_checkpoint_step
+
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
 
 
 def test_dense_then_regular():

@@ -17,6 +17,7 @@ from grokscope.training.train import resume, train
 from tests.conftest import ckpt_bytes, tiny_config, tl_independent
 
 
+@tl_independent
 def test_same_config_twice_gives_bit_identical_checkpoints(tmp_path):
     a = train(tiny_config(), tmp_path / "a")
     b = train(tiny_config(), tmp_path / "b")
@@ -26,6 +27,7 @@ def test_same_config_twice_gives_bit_identical_checkpoints(tmp_path):
     assert strip(a.metrics_rows()) == strip(b.metrics_rows())
 
 
+@tl_independent
 def test_other_seed_gives_other_weights(tmp_path):
     a = train(tiny_config(seed=0), tmp_path)
     b = train(tiny_config(seed=1), tmp_path)
@@ -59,6 +61,7 @@ def test_run_store_layout_and_api(tmp_path):
         run.state_dict(5)
 
 
+@tl_independent
 def test_fused_training_does_not_import_transformer_lens(tmp_path):
     # Importing it is ~5 s, half of `grokscope train`'s start-up; the fused step needs only the
     # parameters. A fresh interpreter, since this test session has long imported it.
@@ -75,6 +78,7 @@ def test_fused_training_does_not_import_transformer_lens(tmp_path):
     assert out.stdout.strip() == "[]"
 
 
+@tl_independent
 def test_learns_mod_addition(tmp_path):
     # Fast-path training really fits the data: mod 23, 50% train, memorizes within 300 steps.
     cfg = tiny_config(p=23, steps=300, eval_every=50, ckpt_every=100)
@@ -88,6 +92,7 @@ def test_general_path_trains_a_layernorm_preset(tmp_path):
     assert df["train_loss"].iloc[-1] < df["train_loss"].iloc[0]
 
 
+@tl_independent
 def test_resume_in_process_is_bit_identical(tmp_path):
     full = train(tiny_config(steps=80), tmp_path / "full")
     part = train(tiny_config(steps=50), tmp_path / "part")
@@ -99,6 +104,7 @@ def test_resume_in_process_is_bit_identical(tmp_path):
     assert got == ckpt_bytes(full.path)
 
 
+@tl_independent
 def test_stop_after_grok(tmp_path):
     run = train(tiny_config(p=23, frac=0.8, steps=3000, eval_every=10, stop_after_grok=30), tmp_path)
     assert run.grok_step is not None
@@ -106,6 +112,7 @@ def test_stop_after_grok(tmp_path):
     assert run.metrics().loc[run.grok_step, "test_acc"] >= 0.99
 
 
+@pytest.mark.slow  # ~25 s; the test command kills runs in tests/robustness/test_run_folder.py and tests/sweep/test_engine.py
 @tl_independent
 def test_kill_and_resume_is_bit_identical(tmp_path, cli_cmd):
     args = [
@@ -113,7 +120,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path, cli_cmd):
         "--task",
         "mod13",
         "--steps",
-        "4000",
+        "1500",
         "--ckpt-every",
         "100",
         "--eval-every",
@@ -137,7 +144,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path, cli_cmd):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = load_run(tmp_path / "killed" / "mod13-grok1l-s0")
-    assert 600 <= killed.steps[-1] < 4000, "the kill should land mid-run"
+    assert 600 <= killed.steps[-1] < 1500, "the kill should land mid-run"
     for step in killed.steps:  # everything listed is loadable
         killed.state_dict(step)
 

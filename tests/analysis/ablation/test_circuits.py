@@ -101,6 +101,10 @@ def test_bad_choices_are_value_errors():
 # The hook path on real and hand-built models.
 
 
+# One xdist worker runs the module: its finished-run fixture is built once, not on both.
+pytestmark = pytest.mark.xdist_group("circuits")
+
+
 @pytest.fixture(scope="module")
 def model():
     return build_model("grok1l", ModularTask(p=P), seed=0).to(torch.float64, print_details=False)

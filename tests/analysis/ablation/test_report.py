@@ -18,6 +18,8 @@ from grokscope.analysis.ablation.report import (
 )
 from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def res(tiny_run, tmp_path_factory):

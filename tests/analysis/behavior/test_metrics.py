@@ -9,6 +9,8 @@ from grokscope.analysis.behavior.score import FAILURES, score_answer
 from grokscope.tasks.word_ops import WordOpsTask, word_op_answer
 from grokscope.tasks.word_ops_blog import BLOG_OUTPUTS
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 def test_parse_number():
     assert bm.parse_number("-12.50") == bm.Decimal("-12.5")

@@ -25,6 +25,8 @@ from grokscope.models.grok1l.grid import grid_cache
 from grokscope.models.grok1l.params import Grok1LParams
 from tests.analysis import reference
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 @pytest.mark.parametrize("p", [3, 23, 97, 113])
 def test_basis_is_orthonormal_and_named(p):

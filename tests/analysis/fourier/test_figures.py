@@ -10,6 +10,8 @@ from grokscope.analysis.fourier.pipeline import CACHE_DIR, analyze_fourier
 from grokscope.analysis.fourier.progress_figures import plot_losses
 from grokscope.analysis.fourier.report import report_figures
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def fa(tiny_run, tmp_path_factory):

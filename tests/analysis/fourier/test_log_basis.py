@@ -18,6 +18,8 @@ from grokscope.training.train import train
 from tests.analysis.fourier.test_basis import planted_model
 from tests.conftest import tiny_config
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 P = 23  # the group of nonzero residues has order 22
 
 

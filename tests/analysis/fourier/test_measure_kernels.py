@@ -9,6 +9,8 @@ from grokscope.analysis.fourier.progress_measures import _fused_losses, _fused_l
 from grokscope.numerics.margin_softmax import exp_neg
 from grokscope.numerics.workspace import Workspace
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 def test_exp_is_float32_accurate_over_its_range():
     x = np.linspace(-80.0, 0.0, 400_001, dtype=np.float32)

@@ -6,6 +6,8 @@ import pytest
 
 from grokscope.analysis.fourier.phases import detect_phases, handover_summary
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 def synthetic(m=1000, c=8000, e=11000, last=14000, every=100) -> pd.DataFrame:
     """Curves shaped like the paper's: memorize by ``m``, circuit until ``c``, cleanup until ``e``."""

@@ -19,6 +19,8 @@ from grokscope.analysis.fourier.report import (
 )
 from grokscope.store.run import load_run
 
+pytestmark = pytest.mark.tl_independent  # checked in the 3.x pass: see tests/conftest.py
+
 
 @pytest.fixture
 def run_copy(tiny_run, tmp_path):

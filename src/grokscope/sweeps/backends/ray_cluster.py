@@ -29,17 +29,43 @@ def _import_ray() -> Any:
     return ray
 
 
+_NO_AUTO = "no Ray cluster to join at --address auto ({}): start one with 'ray start --head', or drop --address for a local instance"
+
+
+def _auto_address() -> str | None:
+    """The head ``--address auto`` would join, as HOST:PORT, found the way Ray finds it (RAY_ADDRESS,
+    the newest ``ray start``, a GCS process running here); None where this Ray cannot say."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:  # a Ray without this (private) lookup: ray.init finds it alone
+        return None
+    try:
+        return canonicalize_bootstrap_address("auto")
+    except ConnectionError:
+        raise ValueError(_NO_AUTO.format("none runs on this machine, and RAY_ADDRESS is not set")) from None
+
+
 def check_address(address: str, timeout: float = 5.0) -> None:
     """Refuse, in one line, a cluster address nothing answers at (before Ray's own long retries)."""
+    given = address
     if address == "auto":
-        return
+        # A GCS that is gone but still noted (or still exiting) would make ray.init retry for a
+        # minute and then end the process from C++, with no error to catch.
+        found = _auto_address()
+        if found is None:
+            return
+        address = found
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit() or not host:
-        raise ValueError(f"--address {address!r} is not HOST:PORT (the head's address, e.g. 10.0.0.1:6379)")
+        raise ValueError(f"--address {given!r} is not HOST:PORT (the head's address, e.g. 10.0.0.1:6379)")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as e:
+        if given == "auto":
+            raise ValueError(
+                _NO_AUTO.format(f"the cluster found, at {address}, does not answer: {e.strerror or e}")
+            ) from None
         raise ValueError(
             f"no Ray cluster answers at {address} ({e.strerror or e}): start one with "
             "'ray start --head' there, or drop --address for a local instance"
@@ -62,7 +88,7 @@ class RayBackend:
                 check_address(address)
                 try:
                     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-                except ConnectionError as e:  # --address auto with no cluster on this machine, and the like
+                except ConnectionError as e:  # a head that answers but is no Ray, and the like
                     raise ValueError(
                         f"no Ray cluster to join at --address {address} ({one_line(e)[:120]}): start "
                         "one with 'ray start --head', or drop --address for a local instance"
