@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TL4     := .venv-tl4
 TL4_BIN := $(TL4)/bin
 
-.PHONY: setup setup-tl4 demo check docs test test-slow bench clean
+.PHONY: setup setup-tl4 demo check check-code check-docs docs test test-slow bench clean
 
 setup: $(VENV)/.installed
 
@@ -37,10 +37,14 @@ demo: setup
 	$(BIN)/grokscope analyze fourier checkpoints/mod97-grok1l-s0 --out reports/mod97.html
 
 # Style, types, the docstrings' examples and the documentation site (built with --strict: a broken reference fails).
-check: setup
+check: check-code check-docs
+
+check-code: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+check-docs: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules src/grokscope   # the docstrings' examples
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q -d build/site
 

@@ -56,7 +56,8 @@ CASES = [
 pytestmark = pytest.mark.xdist_group("bad_input")
 
 
-@pytest.fixture(scope="module")
+# Session scope: built once per worker even when the group's tests reach it between other modules'.
+@pytest.fixture(scope="session")
 def runs(tmp_path_factory):
     """A finished modular run and a finished character-level run, copied for each case."""
     root = tmp_path_factory.mktemp("bad-input")

@@ -199,7 +199,8 @@ def tree(root: Path) -> dict[str, bytes]:
     return out
 
 
-@pytest.fixture(scope="module")
+# Session scope: built once per worker even when the group's tests reach it between other modules'.
+@pytest.fixture(scope="session")
 def template(tmp_path_factory):
     """A finished run with its cached analysis and report, and a second run to be the decoy's victim."""
     root = tmp_path_factory.mktemp("template")

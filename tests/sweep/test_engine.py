@@ -136,7 +136,8 @@ def test_failing_runs_are_recorded_while_the_rest_finish(tmp_path):
 
 
 def test_a_worker_that_dies_fails_its_run_and_the_sweep_goes_on(tmp_path):
-    spec = spec_from_args(ARGS)
+    assert ARGS[3:5] == ["--steps", "1500"]
+    spec = spec_from_args([*ARGS[:4], "600", *ARGS[5:]])  # killed at 20% of its steps: 600 are enough
     out = tmp_path / "s"
     killed = []
 

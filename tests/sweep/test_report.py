@@ -55,7 +55,8 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
+# Session scope: built once per worker even when the group's tests reach it between other modules'.
+@pytest.fixture(scope="session")
 def sweep_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sweeps") / "sweep"
     run_sweep(spec_from_args(ARGS), out, workers=2)

@@ -44,6 +44,7 @@ def test_bar_of_a_run_that_trains_to_its_steps_has_no_bound_marks(tmp_path, caps
     assert drawn[-1].startswith("100%") and " 60/60 [" in drawn[-1]
 
 
+@tl_independent  # a+b mod 13 in the kernel: the fused trainer
 def test_gs_train_shows_progress_in_a_jupyter_notebook(tmp_path, monkeypatch):
     """``gs.train`` in a real Jupyter kernel: the cell shows the bar (a widget, or text where ipywidgets
     is missing) up to 100% at the step the run stopped at; ``progress=False`` shows none."""

@@ -37,6 +37,9 @@ from grokscope.models.build import build_model, load_state_, model_state, tl_maj
 from grokscope.store.run import Run
 from grokscope.tasks import ModularTask
 
+# One xdist worker runs the module: its analysed-run fixture is built once, not on both.
+pytestmark = pytest.mark.xdist_group("circuits")
+
 P, KEYS = 13, (2, 5)
 
 
@@ -99,10 +102,6 @@ def test_bad_choices_are_value_errors():
 
 # ---------------------------------------------------------------------------------------------
 # The hook path on real and hand-built models.
-
-
-# One xdist worker runs the module: its finished-run fixture is built once, not on both.
-pytestmark = pytest.mark.xdist_group("circuits")
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +305,8 @@ def test_shares_and_crossings_on_a_hand_made_table():
 # Over training: the vectorized pass against the per-model hook path on a short real run.
 
 
-@pytest.fixture(scope="module")
+# Session scope: built once per worker even when the group's tests reach it between other modules'.
+@pytest.fixture(scope="session")
 def tiny_ablation(tiny_run):
     fa = analyze_fourier(tiny_run.path)
     return fa, ablate_run(tiny_run.path, fourier=fa)
