@@ -53,8 +53,8 @@ docs: setup
 	@echo "open build/site/index.html"
 
 # The whole suite under TransformerLens 3.9, then under 4.x; each compares checkpoints with the other.
-# Two pytest workers: most tests are single-threaded, and the Ray tests share one (loadgroup).
-PYTEST := pytest -q -n 2 --dist loadgroup --durations=15
+# Two pytest workers, one compute thread each (tests/conftest.py): this machine has 2 cores.
+PYTEST := pytest -q -n 2 --durations=15
 # The two environments are built side by side (pip keeps about one core busy each); the checks start
 # as soon as the first is ready.
 test:

@@ -52,11 +52,7 @@ CASES = [
 ]
 
 
-# One xdist worker runs the module: its finished-run fixture is built once, not on both.
-pytestmark = pytest.mark.xdist_group("bad_input")
-
-
-# Session scope: built once per worker even when the group's tests reach it between other modules'.
+# Session scope: built once per xdist worker, not again each time its tests follow another module's.
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
     """A finished modular run and a finished character-level run, copied for each case."""

@@ -31,8 +31,7 @@ from grokscope.sweeps.report import RESULT_COLUMNS, metrics_results, sweep_statu
 from grokscope.sweeps.spec import spec_from_args
 from tests.conftest import tl_independent
 
-# One xdist worker runs the module: its finished-run fixture is built once, not on both.
-pytestmark = [tl_independent, pytest.mark.xdist_group("sweep_report")]
+pytestmark = tl_independent
 
 # Four mod-13 runs of at most 200 steps (about a second each): at lr 0.01, 90% of the pairs for
 # training generalise by step ~100-150 (and stop 20 steps later), 50% only memorise.
@@ -55,7 +54,7 @@ ARGS = [
 ]
 
 
-# Session scope: built once per worker even when the group's tests reach it between other modules'.
+# Session scope: built once per xdist worker, not again each time its tests follow another module's.
 @pytest.fixture(scope="session")
 def sweep_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sweeps") / "sweep"

@@ -37,9 +37,6 @@ from grokscope.models.build import build_model, load_state_, model_state, tl_maj
 from grokscope.store.run import Run
 from grokscope.tasks import ModularTask
 
-# One xdist worker runs the module: its analysed-run fixture is built once, not on both.
-pytestmark = pytest.mark.xdist_group("circuits")
-
 P, KEYS = 13, (2, 5)
 
 
@@ -305,7 +302,7 @@ def test_shares_and_crossings_on_a_hand_made_table():
 # Over training: the vectorized pass against the per-model hook path on a short real run.
 
 
-# Session scope: built once per worker even when the group's tests reach it between other modules'.
+# Session scope: built once per xdist worker, not again each time its tests follow another module's.
 @pytest.fixture(scope="session")
 def tiny_ablation(tiny_run):
     fa = analyze_fourier(tiny_run.path)
