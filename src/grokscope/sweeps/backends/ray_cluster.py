@@ -29,7 +29,11 @@ def _import_ray() -> Any:
     return ray
 
 
-_NO_AUTO = "no Ray cluster to join at --address auto ({}): start one with 'ray start --head', or drop --address for a local instance"
+def _no_cluster(address: str, why: str) -> ValueError:
+    return ValueError(
+        f"no Ray cluster to join at --address {address} ({why}): start one with 'ray start --head', "
+        "or drop --address for a local instance"
+    )
 
 
 def _auto_address() -> str | None:
@@ -42,7 +46,7 @@ def _auto_address() -> str | None:
     try:
         return canonicalize_bootstrap_address("auto")
     except ConnectionError:
-        raise ValueError(_NO_AUTO.format("none runs on this machine, and RAY_ADDRESS is not set")) from None
+        raise _no_cluster("auto", "none runs on this machine, and RAY_ADDRESS is not set") from None
 
 
 def check_address(address: str, timeout: float = 5.0) -> None:
@@ -63,9 +67,7 @@ def check_address(address: str, timeout: float = 5.0) -> None:
             pass
     except OSError as e:
         if given == "auto":
-            raise ValueError(
-                _NO_AUTO.format(f"the cluster found, at {address}, does not answer: {e.strerror or e}")
-            ) from None
+            raise _no_cluster("auto", f"the cluster found, at {address}, does not answer: {e.strerror or e}") from None
         raise ValueError(
             f"no Ray cluster answers at {address} ({e.strerror or e}): start one with "
             "'ray start --head' there, or drop --address for a local instance"
@@ -89,10 +91,7 @@ class RayBackend:
                 try:
                     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
                 except ConnectionError as e:  # a head that answers but is no Ray, and the like
-                    raise ValueError(
-                        f"no Ray cluster to join at --address {address} ({one_line(e)[:120]}): start "
-                        "one with 'ray start --head', or drop --address for a local instance"
-                    ) from None
+                    raise _no_cluster(address, one_line(e)[:120]) from None
             else:
                 from grokscope.sweeps.backends.capacity import default_workers
 
